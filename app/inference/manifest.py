@@ -1,10 +1,10 @@
-"""The artifact manifest: the contract between training (which writes it) and serving (which reads it).
+"""The artifact manifest: the contract between training (writes it) and serving (reads it).
 
 Torch-free on purpose: ``training/export`` validates what it writes against this schema, and the
 service validates what it loads. See DESIGN.md, "The artifact".
 
 Recommendation models (``gamenet``, ``gbert``) share one ONNX interface, so the service builds feeds
-without knowing the model. Each manifest input has a ``role``; a model declares only the roles it uses:
+without knowing the model. Each manifest input has a ``role``; a model declares the roles it uses:
 
 ==============  =======  ==========  =====================================================
 role            dtype    shape       meaning
@@ -17,9 +17,9 @@ med_history     float32  [B, V, M]   multi-hot meds given at each visit (the las
 visit_mask      float32  [B, V]      1.0 for real visits; visits are left-aligned
 ==============  =======  ==========  =====================================================
 
-The one output (role ``probabilities``, float32 ``[B, M]``) scores every med for each patient's last
-real visit. The pair-risk model (``genn``) takes role ``pairs`` (int64 ``[P, 2]``, drug vocab ids) and
-returns role ``type_probabilities`` (float32 ``[P, T]``).
+The one output (role ``probabilities``, float32 ``[B, M]``) scores every med for each patient's
+last real visit. The pair-risk model (``genn``) takes role ``pairs`` (int64 ``[P, 2]``, drug vocab
+ids) and returns role ``type_probabilities`` (float32 ``[P, T]``).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class DatasetManifest:
     """Counts, fingerprint and provenance of a dataset.
 
     Attributes:
-        source_format: the reader that produced it (``mimic3``, ``synthetic``, ``benchmark-json``...).
+        source_format: the reader that produced it (``mimic3``, ``synthetic``...).
         fingerprint: sha256 of ``patients.jsonl``.
         filters: each filter's effect, in the order they ran.
         notes: warnings a person should read (unmapped codes, dropped rows), never patient data.

@@ -1,7 +1,7 @@
 """The canonical EHR record: a patient is an ordered list of visits.
 
 Every reader (MIMIC-III, MIMIC-IV, OMOP, Synthea, FHIR, literature JSON) produces these, and every
-trainer consumes them. They are plain frozen dataclasses so that they serialise to one JSON line each.
+trainer consumes them. They are frozen dataclasses that serialise to one JSON line each.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class Vocabulary(Generic[T]):
         """
         counts = Counter(tokens)
         kept = [t for t, n in counts.items() if n >= min_count]
-        kept.sort(key=lambda t: (-counts[t], t))  # type: ignore[operator]
+        kept.sort(key=lambda t: (-counts[t], t))
         return cls(tuple(kept))
 
 
@@ -68,7 +68,7 @@ class Vocabularies:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Return the manifest form: ``{"diag": [[system, code]...], "proc": [...], "med": [...]}``."""
+        """Return the manifest form: ``{"diag": [[sys, code]...], "proc": ..., "med": [...]}``."""
         return {
             "diag": [c.to_json() for c in self.diag.tokens],
             "proc": [c.to_json() for c in self.proc.tokens],
