@@ -1,0 +1,146 @@
+"""Reading export tables for the MIMIC-IV, OMOP, Synthea and FHIR readers.
+
+Every table is read with polars with all columns as strings (codes keep their leading zeros), header
+names lower-cased, and a ``_row`` column holding the 1-based data row (the header is row 0), so that
+any later check can name the file, the row and the column at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from training.errors import InputFileError
+
+ROW = "_row"
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def find_table(
+    directory: Path, name: str, *, suffixes: Sequence[str] = TABLE_SUFFIXES
+) -> Path | None:
+    """Return the file holding table ``name`` in ``directory`` (any case, any suffix), if any."""
+    if not directory.is_dir():
+        return None
+    wanted = {name.lower() + s for s in suffixes}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.name.lower() in wanted:
+            return path
+    return None
+
+
+def require_table(directory: Path, name: str, *, suffixes: Sequence[str] = TABLE_SUFFIXES) -> Path:
+    """Return the file of table ``name``; raises ``InputFileError`` naming the missing table."""
+    path = find_table(directory, name, suffixes=suffixes)
+    if path is None:
+        shown = "|".join(suffixes)
+        raise InputFileError(directory / f"{name}{{{shown}}}", "required table is missing")
+    return path
+
+
+def read_table(
+    path: Path,
+    required: Iterable[str],
+    optional: Iterable[str] = (),
+    *,
+    allow_empty: bool = False,
+) -> pl.DataFrame:
+    """Read ``path`` (CSV, gzip CSV or Parquet) as strings with lower-case headers and a row index.
+
+    Only the ``required`` and present ``optional`` columns are kept; missing optional columns are
+    added as nulls. Comma and tab separated files are both accepted (OMOP vocabularies use tabs).
+
+    Raises:
+        InputFileError: if the file is empty, not UTF-8, unparsable, lacks a required column, or has
+            no data rows (unless ``allow_empty``).
+    """
+    required = list(required)
+    optional = [c for c in optional if c not in required]
+    frame = _read_raw(path)
+    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
+    for column in required:
+        if column not in frame.columns:
+            raise InputFileError(path, "required column is missing", column=column)
+    if frame.height == 0 and not allow_empty:
+        raise InputFileError(path, "the table has a header but no data rows")
+    present = [c for c in optional if c in frame.columns]
+    frame = frame.select([pl.col(c).cast(pl.String) for c in required + present])
+    frame = frame.with_columns(
+        [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in present]
+    )
+    return frame.with_row_index(ROW, offset=1)
+
+
+def _read_raw(path: Path) -> pl.DataFrame:
+    try:
+        if path.name.lower().endswith(".parquet"):
+            return pl.read_parquet(path)
+        separator = _sniff_separator(path)
+        return pl.read_csv(
+            path, infer_schema=False, separator=separator, quote_char='"', encoding="utf8"
+        )
+    except pl.exceptions.NoDataError:
+        raise InputFileError(path, "the file is empty") from None
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        reason = "not valid UTF-8" if "utf-8" in str(exc).lower() else "cannot be parsed"
+        raise InputFileError(path, f"the file {reason} ({type(exc).__name__})") from None
+
+
+def _sniff_separator(path: Path) -> str:
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        with gzip.open(path, "rb") as fh:
+            head = fh.readline()
+    else:
+        with open(path, "rb") as fh:
+            head = fh.readline()
+    return "\t" if head.count(b"\t") > head.count(b",") else ","
+
+
+def fail_first(frame: pl.DataFrame, bad: pl.Expr, path: Path, column: str, message: str) -> None:
+    """Raise ``InputFileError`` at the first row of ``frame`` where ``bad`` holds, if any."""
+    hits = frame.filter(bad)
+    if hits.height:
+        raise InputFileError(path, message, row=int(hits[ROW][0]), column=column)
+
+
+def require_values(frame: pl.DataFrame, path: Path, columns: Iterable[str]) -> None:
+    """Raise ``InputFileError`` at the first empty cell of any of ``columns``."""
+    for column in columns:
+        col = pl.col(column)
+        fail_first(
+            frame, col.is_null() | (col.str.strip_chars() == ""), path, column, "empty value"
+        )
+
+
+def check_pattern(
+    frame: pl.DataFrame, path: Path, column: str, pattern: str, what: str, *, shown: str = ""
+) -> None:
+    """Raise ``InputFileError`` at the first non-null ``column`` value not matching ``pattern``.
+
+    ``shown`` is the source column to name when ``column`` was derived from it.
+    """
+    col = pl.col(column)
+    bad = col.is_not_null() & ~col.str.contains(pattern)
+    fail_first(frame, bad, path, shown or column, f"not a valid {what}")
+
+
+def normalized_code(column: str) -> pl.Expr:
+    """Expression normalising a code column as ``codes.normalize_code`` does (no dots, upper)."""
+    return (
+        pl.col(column).str.strip_chars().str.replace_all(".", "", literal=True).str.to_uppercase()
+    )
+
+
+ICD_PATTERN = r"^[A-Z0-9]{1,8}$"
+SNOMED_PATTERN = r"^[0-9]{6,18}$"
+ATC_PATTERN = r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$"
+
+
+def is_atc(code: str) -> bool:
+    """Return whether ``code`` is an ATC code of level 3, 4 or 5."""
+    return re.match(ATC_PATTERN, code) is not None
