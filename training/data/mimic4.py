@@ -82,7 +82,7 @@ def read_mimic4(export_dir: Path, config: Mimic4Config) -> ReadResult:
         raise InputFileError(
             export_dir, "MIMIC-IV needs an NDC → ATC mapping (ndc_atc or ndc_rxcui+rxcui_atc)"
         )
-    result = ReadResult(patients=[], extra={"code_systems": {}})
+    result = ReadResult(patients=[], extra={"code_systems": {}, "medication_system": "atc3"})
     visits = _admissions(require_table(hosp, "admissions"))
     dx = _icd_events(require_table(hosp, "diagnoses_icd"), "diagnoses_icd", result)
     proc = _icd_events(require_table(hosp, "procedures_icd"), "procedures_icd", result)
