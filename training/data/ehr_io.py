@@ -144,3 +144,8 @@ ATC_PATTERN = r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$"
 def is_atc(code: str) -> bool:
     """Return whether ``code`` is an ATC code of level 3, 4 or 5."""
     return re.match(ATC_PATTERN, code) is not None
+
+
+def header_columns(path: Path) -> list[str]:
+    """Return the lower-cased column names of a table file."""
+    return [c.strip().lower() for c in _read_raw(path).columns]
