@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.training.data.ehr_factory import random_patients
+from training.data.ehr_pipeline import EhrFilterConfig
+from training.data.fhir import FhirConfig, ingest_fhir, read_fhir
+from training.data.writers.fhir import write_fhir_export
+from training.errors import InputFileError
+
+NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
+
+
+def test_round_trip_atc_coded(tmp_path: Path) -> None:
+    patients = random_patients(25, seed=6)
+    assert write_fhir_export(patients, tmp_path / "fhir") is None
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    assert result.patients == patients
+    assert result.extra["ignored"] == {"Patient": 25}
+
+
+def test_round_trip_rxnorm_administrations_gzip(tmp_path: Path) -> None:
+    patients = random_patients(10, seed=7)
+    out = tmp_path / "fhir"
+    mapping = write_fhir_export(patients, out, medication_coding="rxnorm", administrations=True)
+    assert mapping is not None
+    for path in out.glob("*.ndjson"):
+        with open(path, "rb") as src, gzip.open(f"{path}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        path.unlink()
+    manifest = ingest_fhir(out, tmp_path / "ds", FhirConfig(rxcui_atc=mapping, filters=NO_TOP_N))
+    assert (manifest.source_format, manifest.patients) == ("fhir", 10)
+    assert manifest.visits == sum(len(p.visits) for p in patients)
+
+
+def test_rxnorm_without_mapping_is_dropped_and_counted(tmp_path: Path) -> None:
+    patients = random_patients(4, seed=8)
+    write_fhir_export(patients, tmp_path / "fhir", medication_coding="rxnorm")
+    n_meds = sum(len(v.medications) for p in patients for v in p.visits)
+    with pytest.raises(InputFileError, match="no patient is left"):
+        read_fhir(tmp_path / "fhir", FhirConfig())
+    config = FhirConfig(filters=EhrFilterConfig(require_all_tables=False))
+    result = read_fhir(tmp_path / "fhir", config)
+    assert result.extra["unmapped"]["MedicationRequest"]["rows"] == n_meds
+
+
+def test_resources_without_encounter_are_counted(tmp_path: Path) -> None:
+    patients = random_patients(3, seed=9)
+    write_fhir_export(patients, tmp_path / "fhir")
+    with open(tmp_path / "fhir" / "Condition.ndjson", "a") as fh:
+        fh.write(json.dumps({"resourceType": "Condition", "code": {"coding": []}}) + "\n")
+        fh.write(json.dumps({"resourceType": "Observation"}) + "\n")
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    assert result.patients == patients
+    effect = next(f for f in result.filters if f.name == "Condition_with_encounter")
+    assert effect.rows_before - effect.rows_after == 1
+    assert result.extra["ignored"]["Observation"] == 1
+
+
+def test_bad_json_and_bad_code_name_line_and_element(tmp_path: Path) -> None:
+    write_fhir_export(random_patients(2, seed=10), tmp_path / "fhir")
+    path = tmp_path / "fhir" / "Procedure.ndjson"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace('"code":"', '"code":"!!', 2)
+    path.write_text("".join(lines))
+    with pytest.raises(InputFileError) as info:
+        read_fhir(tmp_path / "fhir", FhirConfig())
+    assert (info.value.path, info.value.row, info.value.column) == (path, 2, "code.coding[1].code")
+    lines[1] = "{not json\n"
+    path.write_text("".join(lines))
+    with pytest.raises(InputFileError) as info:
+        read_fhir(tmp_path / "fhir", FhirConfig())
+    assert (info.value.path, info.value.row) == (path, 2)
+
+
+def test_encounter_without_start_and_empty_export(tmp_path: Path) -> None:
+    write_fhir_export(random_patients(2, seed=11), tmp_path / "fhir")
+    path = tmp_path / "fhir" / "Encounter.ndjson"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace('"start"', '"end"')
+    path.write_text("".join(lines))
+    with pytest.raises(InputFileError) as info:
+        read_fhir(tmp_path / "fhir", FhirConfig())
+    assert (info.value.row, info.value.column) == (1, "period.start")
+    with pytest.raises(InputFileError, match="no NDJSON"):
+        read_fhir(tmp_path, FhirConfig())

@@ -1,0 +1,284 @@
+"""FHIR R4 Bulk Data (NDJSON) reader, grouping resources by encounter.
+
+Resources: Encounter, Condition, Procedure, MedicationRequest and MedicationAdministration.
+Every ``*.ndjson`` (or ``.ndjson.gz``) file in the export directory is read line by line, and each
+line's ``resourceType`` decides what it is, so Bulk Data file names (``Encounter.ndjson``,
+``1.Condition.ndjson``...) do not matter; other resource types are counted and ignored.
+
+- Visits are Encounters (``subject`` → patient, ``period.start`` → time).
+- Conditions and Procedures join their visit through ``encounter``; MedicationAdministration
+  through ``context`` (R4) or ``encounter``. Resources without an encounter are dropped and counted.
+- Codes come from the first coding of a known system: ICD-10-CM / ICD-9-CM
+  (``http://hl7.org/fhir/sid/icd-10-cm``, ``.../icd-9-cm``; in a Procedure, ICD-9-CM means volume
+  3 procedures), ICD-10-PCS (``http://www.cms.gov/Medicare/Coding/ICD10``), else SNOMED CT, kept
+  natively as ``snomed``. Codings of no known system are dropped and counted.
+- Medications: an ATC coding (``http://www.whocc.no/atc``) wins; else RxNorm or NDC through the
+  user's mapping CSVs (``rxcui,atc4``; ``ndc,atc4``). Unmapped medications are dropped and counted,
+  as the MIMIC-III reader drops unmapped NDCs. ``medicationReference`` is not resolved (counted).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from training.data.codes import atc3
+from training.data.dataset import DatasetManifest, FilterEffect
+from training.data.ehr_io import ICD_PATTERN
+from training.data.ehr_maps import AtcMap, load_atc_map
+from training.data.ehr_pipeline import (
+    TIME_PATTERN,
+    EhrFilterConfig,
+    EventTables,
+    ReadResult,
+    build_patients,
+    count_unmapped,
+    write_result,
+)
+from training.errors import InputFileError
+
+SOURCE_FORMAT = "fhir"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD9CM = "http://hl7.org/fhir/sid/icd-9-cm"
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+SNOMED = "http://snomed.info/sct"
+ATC = "http://www.whocc.no/atc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+DX_SYSTEMS = {ICD10CM: "icd10cm", ICD9CM: "icd9cm", SNOMED: "snomed"}
+PROC_SYSTEMS = {ICD10PCS: "icd10pcs", "http://hl7.org/fhir/sid/icd-10-pcs": "icd10pcs",
+                ICD9CM: "icd9proc", SNOMED: "snomed"}  # fmt: skip
+MED_TYPES = ("MedicationRequest", "MedicationAdministration")
+
+
+@dataclass(frozen=True)
+class FhirConfig:
+    """How to read a FHIR R4 Bulk Data export.
+
+    Args:
+        rxcui_atc: CSV ``rxcui,atc4`` for RxNorm-coded medications.
+        ndc_atc: CSV ``ndc,atc4`` for NDC-coded medications.
+        filters: the shared MIMIC-III filters.
+    """
+
+    rxcui_atc: Path | None = None
+    ndc_atc: Path | None = None
+    filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
+
+
+@dataclass
+class _Rows:
+    visits: list[tuple[str, str, str]] = field(default_factory=list)
+    dx: list[tuple[str, int, str, str]] = field(default_factory=list)
+    proc: list[tuple[str, int, str, str]] = field(default_factory=list)
+    med: list[tuple[str, str]] = field(default_factory=list)
+    no_encounter: dict[str, int] = field(default_factory=dict)
+    unmapped: dict[str, list[str]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    ignored: dict[str, int] = field(default_factory=dict)
+
+
+def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
+    """Read a FHIR Bulk Data export directory.
+
+    Raises:
+        InputFileError: naming the file, line (row) and element (column) of bad JSON, a missing
+            element or a malformed code; or a missing resource type.
+    """
+    files = sorted(p for p in export_dir.iterdir() if p.name.endswith((".ndjson", ".ndjson.gz")))
+    if not files:
+        raise InputFileError(export_dir / "*.ndjson", "no NDJSON files in the export")
+    maps = {
+        RXNORM: load_atc_map(config.rxcui_atc, "rxcui") if config.rxcui_atc else {},
+        NDC: load_atc_map(config.ndc_atc, "ndc") if config.ndc_atc else {},
+    }
+    rows = _Rows()
+    for path in files:
+        for line, resource in _resources(path):
+            _take(resource, path, line, rows, maps)
+    if not rows.visits:
+        raise InputFileError(
+            export_dir / "Encounter.ndjson", "no Encounter resources in the export"
+        )
+    result = ReadResult(patients=[], extra={"medication_system": "atc3", "ignored": rows.ignored})
+    _report(rows, result)
+    schema = {"visit_id": pl.String, "seq": pl.Int64, "system": pl.String, "code": pl.String}
+    tables = EventTables(
+        visits=pl.DataFrame(
+            rows.visits,
+            schema=dict.fromkeys(["patient_id", "visit_id", "time"], pl.String),
+            orient="row",
+        ),
+        diagnoses=pl.DataFrame(rows.dx, schema=schema, orient="row"),
+        procedures=pl.DataFrame(rows.proc, schema=schema, orient="row"),
+        medications=_dedupe(
+            pl.DataFrame(
+                rows.med, schema=dict.fromkeys(["visit_id", "atc3"], pl.String), orient="row"
+            ),
+            result,
+        ),
+    )
+    return build_patients(tables, config.filters, result, export_dir)
+
+
+def ingest_fhir(
+    export_dir: Path, out_dir: Path, config: FhirConfig, *, overwrite: bool = False
+) -> DatasetManifest:
+    """Read a FHIR Bulk Data export and write it atomically as a canonical Dataset."""
+    result = read_fhir(export_dir, config)
+    return write_result(result, out_dir, source_format=SOURCE_FORMAT, overwrite=overwrite)
+
+
+def _resources(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError:
+                    raise InputFileError(path, "not valid JSON", row=line) from None
+                if not isinstance(obj, dict) or "resourceType" not in obj:
+                    raise InputFileError(
+                        path, "not a FHIR resource", row=line, column="resourceType"
+                    )
+                yield line, obj
+    except UnicodeDecodeError:
+        raise InputFileError(path, "the file is not valid UTF-8") from None
+
+
+def _take(res: dict[str, Any], path: Path, line: int, rows: _Rows, maps: dict[str, AtcMap]) -> None:
+    kind = res["resourceType"]
+    if kind == "Encounter":
+        rows.visits.append(_encounter(res, path, line))
+        return
+    if kind not in ("Condition", "Procedure", *MED_TYPES):
+        rows.ignored[kind] = rows.ignored.get(kind, 0) + 1
+        return
+    rows.totals[kind] = rows.totals.get(kind, 0) + 1
+    ref = res.get("context") if kind == "MedicationAdministration" else None
+    visit = _reference(ref or res.get("encounter"), "Encounter")
+    if visit is None:
+        rows.no_encounter[kind] = rows.no_encounter.get(kind, 0) + 1
+        return
+    if kind in MED_TYPES:
+        _medication(res, visit, kind, rows, maps)
+        return
+    systems = DX_SYSTEMS if kind == "Condition" else PROC_SYSTEMS
+    coded = _pick(res.get("code"), systems, path, line)
+    if coded is None:
+        rows.unmapped.setdefault(kind, []).append(_first_code(res.get("code")))
+        return
+    target = rows.dx if kind == "Condition" else rows.proc
+    target.append((visit, len(rows.dx) + len(rows.proc), *coded))
+
+
+def _encounter(res: dict[str, Any], path: Path, line: int) -> tuple[str, str, str]:
+    visit_id = res.get("id")
+    if not isinstance(visit_id, str) or not visit_id:
+        raise InputFileError(path, "Encounter without id", row=line, column="id")
+    patient = _reference(res.get("subject"), "Patient")
+    if patient is None:
+        raise InputFileError(
+            path, "Encounter without a Patient subject", row=line, column="subject.reference"
+        )
+    start = (res.get("period") or {}).get("start")
+    time = _time(start) if isinstance(start, str) else ""
+    if not re.match(TIME_PATTERN, time):
+        raise InputFileError(
+            path, "Encounter without a valid start", row=line, column="period.start"
+        )
+    return patient, visit_id, time
+
+
+def _reference(ref: Any, kind: str) -> str | None:
+    """The id in ``{"reference": "<kind>/<id>"}`` (relative or absolute URL), else ``None``."""
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str) or f"{kind}/" not in text:
+        return None
+    return text.rsplit(f"{kind}/", 1)[1].split("/", 1)[0] or None
+
+
+def _time(raw: str) -> str:
+    text = raw.strip().replace(" ", "T")[:19]
+    return re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", text)
+
+
+def _codings(concept: Any) -> list[dict[str, Any]]:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in codings or [] if isinstance(c, dict)]
+
+
+def _first_code(concept: Any) -> str:
+    codings = _codings(concept)
+    return str(codings[0].get("code", "")) if codings else "(no coding)"
+
+
+def _pick(concept: Any, systems: dict[str, str], path: Path, line: int) -> tuple[str, str] | None:
+    """The (system, code) of the best coding: ICD before SNOMED, in ``systems`` order."""
+    codings = _codings(concept)
+    for uri, system in systems.items():
+        for i, coding in enumerate(codings):
+            if coding.get("system") != uri:
+                continue
+            raw = str(coding.get("code") or "")
+            code = raw.strip().replace(".", "").upper()
+            pattern = r"^[0-9]{6,18}$" if system == "snomed" else ICD_PATTERN
+            if not re.match(pattern, code):
+                raise InputFileError(
+                    path, f"not a valid {system} code", row=line, column=f"code.coding[{i}].code"
+                )
+            return system, code
+    return None
+
+
+def _medication(
+    res: dict[str, Any], visit: str, kind: str, rows: _Rows, maps: dict[str, AtcMap]
+) -> None:
+    codings = _codings(res.get("medicationCodeableConcept"))
+    classes: tuple[str, ...] = ()
+    for coding in codings:
+        if coding.get("system") == ATC:
+            try:
+                classes = (atc3(str(coding.get("code") or "")),)
+            except ValueError:
+                continue
+            break
+    for uri in (RXNORM, NDC):
+        for coding in codings if not classes else []:
+            if coding.get("system") == uri and str(coding.get("code")).strip() in maps[uri]:
+                classes = maps[uri][str(coding.get("code")).strip()]
+                break
+    if not classes:
+        shown = (
+            _first_code(res.get("medicationCodeableConcept"))
+            if codings
+            else "(medicationReference)"
+        )
+        rows.unmapped.setdefault(kind, []).append(shown)
+        return
+    rows.med.extend((visit, c) for c in classes)
+
+
+def _report(rows: _Rows, result: ReadResult) -> None:
+    for kind, total in sorted(rows.totals.items()):
+        missing = rows.no_encounter.get(kind, 0)
+        result.filters.append(FilterEffect(f"{kind}_with_encounter", {}, total, total - missing))
+        action = "dropped (no ATC)" if kind in MED_TYPES else "dropped (no known code system)"
+        codes = pl.Series(rows.unmapped.get(kind, []), dtype=pl.String)
+        count_unmapped(result, kind, codes, total - missing, action=action)
+
+
+def _dedupe(med: pl.DataFrame, result: ReadResult) -> pl.DataFrame:
+    deduped = med.unique(["visit_id", "atc3"])
+    result.filters.append(FilterEffect("dedupe_per_visit", {}, med.height, deduped.height))
+    return deduped
