@@ -4,6 +4,7 @@ A reader turns its export into four long tables (:class:`EventTables`) and hands
 filters are those of the MIMIC-III reader (GAMENet/SafeDrug preprocessing), each recorded as a
 :class:`~training.data.dataset.FilterEffect`:
 
+0. ``<kind>_with_known_visit``: drop (and count) events whose visit is not in the visit table;
 1. ``top_n_diagnoses``: keep the N most frequent diagnosis codes (rows counted; ties by code);
 2. ``visits_in_all_tables``: keep visits with a diagnosis, a procedure and a medication (or, when
    ``require_all_tables`` is off, ``visits_with_codes``: any code at all);
@@ -136,9 +137,10 @@ def build_patients(
     """
     visits = tables.visits.unique(["visit_id"], keep="first", maintain_order=True)
     owner = visits.select("patient_id", "visit_id")
-    dx = _top_n(tables.diagnoses.join(owner, on="visit_id"), config, result)
-    proc = tables.procedures.join(owner, on="visit_id")
-    med = tables.medications.join(owner, on="visit_id")
+    dx = _known_visits(tables.diagnoses, owner, "diagnoses", result)
+    proc = _known_visits(tables.procedures, owner, "procedures", result)
+    med = _known_visits(tables.medications, owner, "medications", result)
+    dx = _top_n(dx, config, result)
     kept = _visits_with_events(visits, dx, proc, med, config, result)
     kept = _min_visits(kept, config, result)
     if kept.height == 0:
@@ -150,6 +152,20 @@ def build_patients(
 
 def _patients(frame: pl.DataFrame) -> int:
     return int(frame["patient_id"].n_unique())
+
+
+def _known_visits(
+    events: pl.DataFrame, owner: pl.DataFrame, kind: str, result: ReadResult
+) -> pl.DataFrame:
+    """Events whose visit is in the visit table; the others are dropped and counted."""
+    kept = events.join(owner, on="visit_id")
+    effect = FilterEffect(f"{kind}_with_known_visit", {}, events.height, kept.height)
+    result.filters.append(effect)
+    if kept.height < events.height:
+        note = f"{kind}: {events.height - kept.height} rows name a visit missing from the visits"
+        result.notes.append(note)
+        logger.warning(note)
+    return kept
 
 
 def _top_n(dx: pl.DataFrame, config: EhrFilterConfig, result: ReadResult) -> pl.DataFrame:

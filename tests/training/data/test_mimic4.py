@@ -41,6 +41,9 @@ def test_ingest_writes_dataset_with_filters(tmp_path: Path) -> None:
         "drop_empty_ndc",
         "map_ndc_atc3",
         "dedupe_per_visit",
+        "diagnoses_with_known_visit",
+        "procedures_with_known_visit",
+        "medications_with_known_visit",
         "top_n_diagnoses",
         "visits_in_all_tables",
         "min_visits",
@@ -146,3 +149,14 @@ def test_everything_filtered_is_a_clear_error(tmp_path: Path) -> None:
     export, mapping, _ = _export(tmp_path, n=3)
     with pytest.raises(InputFileError, match="no patient is left.*min_visits"):
         read_mimic4(export, Mimic4Config(ndc_atc=mapping, filters=EhrFilterConfig(min_visits=50)))
+
+
+def test_codes_of_unknown_admissions_are_counted(tmp_path: Path) -> None:
+    export, mapping, patients = _export(tmp_path, n=3)
+    with open(export / "hosp" / "diagnoses_icd.csv", "a") as fh:
+        fh.write("1,424242,1,4019,9\n")
+    result = read_mimic4(export, Mimic4Config(ndc_atc=mapping, filters=NO_TOP_N))
+    assert result.patients == patients
+    effect = next(f for f in result.filters if f.name == "diagnoses_with_known_visit")
+    assert effect.rows_before - effect.rows_after == 1
+    assert any("missing from the visits" in note for note in result.notes)

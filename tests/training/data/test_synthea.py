@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.training.data.ehr_factory import random_patients
 from training.data.dataset import Dataset
 from training.data.ehr_pipeline import EhrFilterConfig
 from training.data.synthea import SyntheaConfig, ingest_synthea, read_synthea
+from training.data.writers.synthea import write_synthea_export
 from training.errors import InputFileError
 
-pytestmark = pytest.mark.data
 ONE_VISIT = EhrFilterConfig(min_visits=1)
 
 
@@ -18,6 +19,7 @@ def _effects(result):  # type: ignore[no-untyped-def]
     return {f.name: (f.rows_before, f.rows_after, f.patients_after) for f in result.filters}
 
 
+@pytest.mark.data
 def test_real_sample_default_filters(shared_data: Path) -> None:
     # Checked by hand with the csv module: 12 encounters appear in conditions, procedures and
     # medications (8 patients); 3 of those patients have >= 2 such visits (7 visits).
@@ -30,6 +32,7 @@ def test_real_sample_default_filters(shared_data: Path) -> None:
     assert sorted(len(p.visits) for p in result.patients) == [2, 2, 3]
 
 
+@pytest.mark.data
 def test_real_sample_native_codes_are_reported(shared_data: Path) -> None:
     config = SyntheaConfig(filters=EhrFilterConfig(min_visits=1, require_all_tables=False))
     result = read_synthea(shared_data / "synthea", config)
@@ -42,6 +45,7 @@ def test_real_sample_native_codes_are_reported(shared_data: Path) -> None:
     assert any("NOT ATC3" in n for n in result.notes)
 
 
+@pytest.mark.data
 def test_real_sample_with_rxnorm_atc_mapping(shared_data: Path, tmp_path: Path) -> None:
     # ndc2atc.csv maps 7 of the sample's 32 RxCUIs: 256 of 663 rows; 9 all-table visits remain.
     config = SyntheaConfig(rxcui_atc=shared_data / "mappings" / "ndc2atc.csv", filters=ONE_VISIT)
@@ -54,6 +58,7 @@ def test_real_sample_with_rxnorm_atc_mapping(shared_data: Path, tmp_path: Path) 
     assert meds and all(len(m) == 4 for m in meds)
 
 
+@pytest.mark.data
 def test_snomed_mapping_maps_some_and_keeps_the_rest(shared_data: Path, tmp_path: Path) -> None:
     mapping = tmp_path / "snomed2icd.csv"
     mapping.write_text("snomed,icd10cm\n195662009,J02.9\n")  # acute viral pharyngitis
@@ -70,6 +75,7 @@ def test_snomed_mapping_maps_some_and_keeps_the_rest(shared_data: Path, tmp_path
     assert unmapped["rows"] + mapped == 438
 
 
+@pytest.mark.data
 def test_bad_snomed_code_names_row_and_column(shared_data: Path, tmp_path: Path) -> None:
     export = tmp_path / "export"
     shutil.copytree(shared_data / "synthea", export)
@@ -86,3 +92,17 @@ def test_bad_snomed_code_names_row_and_column(shared_data: Path, tmp_path: Path)
     (export / "medications.csv").unlink()
     with pytest.raises(InputFileError, match="missing"):
         read_synthea(export, SyntheaConfig())
+
+
+def test_round_trip_through_mapping_csvs(tmp_path: Path) -> None:
+    patients = random_patients(20, seed=12)
+    maps = write_synthea_export(patients, tmp_path / "synthea")
+    config = SyntheaConfig(
+        snomed_conditions=maps.conditions,
+        snomed_procedures=maps.procedures,
+        rxcui_atc=maps.medications,
+        filters=EhrFilterConfig(top_n_diagnoses=None),
+    )
+    result = read_synthea(tmp_path / "synthea", config)
+    assert result.patients == patients
+    assert all(v["rows"] == 0 for v in result.extra["unmapped"].values())
