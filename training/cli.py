@@ -17,6 +17,7 @@ import sys
 
 import typer
 
+from training.data.export_cli import ingest_command
 from training.errors import InputFileError
 
 cli = typer.Typer(
@@ -33,6 +34,9 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces."
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+cli.command("ingest")(ingest_command)
 
 
 def main() -> None:

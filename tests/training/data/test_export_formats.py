@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.training.data.ehr_factory import random_patients
+from training.cli import cli
+from training.data.dataset import Dataset
+from training.data.export_formats import ExportOptions, read_export
+from training.data.writers.fhir import write_fhir_export
+from training.data.writers.mimic4 import write_mimic4_export
+
+
+def test_options_a_format_does_not_take_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not take: drug_atc"):
+        read_export("mimic4", tmp_path, ExportOptions(drug_atc=tmp_path / "x.csv"))
+    with pytest.raises(ValueError, match="unknown export format"):
+        read_export("hl7v2", tmp_path, ExportOptions())
+
+
+def test_cli_ingest_mimic4(tmp_path: Path) -> None:
+    patients = random_patients(6, seed=13)
+    mapping = write_mimic4_export(patients, tmp_path / "export")
+    args = ["ingest", "--format", "mimic4", str(tmp_path / "export"), "--out", str(tmp_path / "ds")]
+    result = CliRunner().invoke(cli, [*args, "--ndc-atc", str(mapping), "--top-n-diagnoses", "0"])
+    assert result.exit_code == 0, result.output
+    assert "6 patients" in result.output and "min_visits" in result.output
+    assert Dataset(tmp_path / "ds").load() == patients
+
+
+def test_cli_ingest_fhir_refuses_foreign_option(tmp_path: Path) -> None:
+    write_fhir_export(random_patients(2), tmp_path / "fhir")
+    args = ["ingest", "--format", "fhir", str(tmp_path / "fhir"), "--out", str(tmp_path / "ds")]
+    result = CliRunner().invoke(cli, [*args, "--first-24h"])
+    assert result.exit_code == 2
+    assert "first_24h" in result.output
+    assert not (tmp_path / "ds").exists()

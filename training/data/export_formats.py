@@ -1,0 +1,87 @@
+"""One entry point for the MIMIC-IV, OMOP, Synthea and FHIR readers: format name + options.
+
+The CLI (``medrec ingest --format ...``) and the training-job runner call :func:`ingest_export`.
+Options that the chosen format does not take are refused, so a typo never passes silently.
+
+Example::
+
+    ingest_export("omop", Path("cdm"), Path("var/datasets/omop"), ExportOptions())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from training.data.dataset import DatasetManifest
+from training.data.ehr_pipeline import EhrFilterConfig, ReadResult, write_result
+from training.data.fhir import FhirConfig, read_fhir
+from training.data.mimic4 import Mimic4Config, read_mimic4
+from training.data.omop import OmopConfig, read_omop
+from training.data.synthea import SyntheaConfig, read_synthea
+
+EXPORT_FORMATS = ("mimic4", "omop", "synthea", "fhir")
+# Which optional ExportOptions field each format accepts (the filters apply to all).
+_ACCEPTS = {
+    "mimic4": {"ndc_atc", "ndc_rxcui", "rxcui_atc", "first_24h"},
+    "omop": {"drug_atc", "condition_source_system", "procedure_source_system", "use_vocabulary"},
+    "synthea": {"snomed_conditions", "snomed_procedures", "rxcui_atc", "encounter_classes"},
+    "fhir": {"rxcui_atc", "ndc_atc"},
+}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Every reader option; ``None`` means "not given". See each reader's config for meanings."""
+
+    filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
+    ndc_atc: Path | None = None
+    ndc_rxcui: Path | None = None
+    rxcui_atc: Path | None = None
+    drug_atc: Path | None = None
+    snomed_conditions: Path | None = None
+    snomed_procedures: Path | None = None
+    first_24h: bool | None = None
+    use_vocabulary: bool | None = None
+    condition_source_system: str | None = None
+    procedure_source_system: str | None = None
+    encounter_classes: tuple[str, ...] | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The options set, without the filters."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "filters" and getattr(self, f.name) is not None
+        }
+
+
+def read_export(fmt: str, export_dir: Path, options: ExportOptions) -> ReadResult:
+    """Read ``export_dir`` in format ``fmt`` into patients plus their data report.
+
+    Raises:
+        ValueError: for an unknown format or an option the format does not take.
+        InputFileError: for bad input (see each reader).
+    """
+    if fmt not in _ACCEPTS:
+        raise ValueError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
+    given = options.given()
+    extra = sorted(set(given) - _ACCEPTS[fmt])
+    if extra:
+        raise ValueError(f"format {fmt!r} does not take: {', '.join(extra)}")
+    if fmt == "mimic4":
+        return read_mimic4(export_dir, Mimic4Config(filters=options.filters, **given))
+    if fmt == "omop":
+        return read_omop(export_dir, OmopConfig(filters=options.filters, **given))
+    if fmt == "synthea":
+        return read_synthea(export_dir, SyntheaConfig(filters=options.filters, **given))
+    return read_fhir(export_dir, FhirConfig(filters=options.filters, **given))
+
+
+def ingest_export(
+    fmt: str, export_dir: Path, out_dir: Path, options: ExportOptions, *, overwrite: bool = False
+) -> DatasetManifest:
+    """Read an export and write it atomically as a canonical Dataset; return its manifest."""
+    result = read_export(fmt, export_dir, options)
+    return write_result(result, out_dir, source_format=fmt, overwrite=overwrite)
