@@ -29,7 +29,7 @@ Edge cases, and what we chose:
   ``jaccard_score`` does by default;
 - empty prediction: precision 0 (the reference's guard), hence F1 0, jaccard 0 when the true set
   is not empty;
-- no true med in a visit: recall 0 (reference), prauc 0 (sklearn >= 1.1 warns and returns 0; the
+- no true med in a visit: recall 0 (reference), prauc 0 (sklearn 1.9 warns and returns 0; the
   reference's sklearn 0.20 returned NaN). Real data never has such visits: readers drop them;
 - one predicted med: no pair, so the visit adds nothing to either count of the DDI rate;
 - no predicted pair in any visit: DDI rate 0 (the reference's ``if all_cnt == 0: return 0``).
@@ -118,6 +118,21 @@ def ddi_rate(predicted: Sequence[np.ndarray], ddi_adj: np.ndarray) -> float:
     return float(interacting.sum() / total) if total > 0 else 0.0
 
 
+def ddi_rate_per_visit(pred: np.ndarray, ddi_adj: np.ndarray) -> np.ndarray:
+    """Return each visit's own DDI rate (as the reference's per-step ``ddi_rate_score([[y]])``).
+
+    Args:
+        pred: bool ``[V, M]`` predicted meds of each visit.
+        ddi_adj: ``[M, M]`` DDI adjacency.
+
+    Returns:
+        float64 ``[V]``: interacting pairs / pairs, 0 for a visit with fewer than two meds.
+    """
+    interacting, pairs = _pair_counts(pred, _symmetric(ddi_adj))
+    rate: np.ndarray = np.divide(interacting, pairs, out=np.zeros_like(pairs), where=pairs > 0)
+    return rate
+
+
 @dataclass(frozen=True)
 class PatientStats:
     """Per-patient sums from which every metric (and every bootstrap round) is computed.
@@ -193,6 +208,8 @@ def patient_stats(
     Raises:
         ValueError: for mismatched shapes, a patient without visits, or non-finite scores.
     """
+    y_true = [np.asarray(t) for t in y_true]
+    y_prob = [np.asarray(p, dtype=np.float64) for p in y_prob]
     _check(y_true, y_prob, ddi_adj.shape[0])
     sym = _symmetric(ddi_adj)
     rows = []

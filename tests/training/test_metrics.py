@@ -14,6 +14,7 @@ from training.metrics import (
     average_precision,
     bootstrap_metrics,
     ddi_rate,
+    ddi_rate_per_visit,
     recommendation_metrics,
 )
 
@@ -201,3 +202,12 @@ def test_perfect_prediction_scores_one(case: tuple[np.ndarray, np.ndarray]) -> N
     )
     assert m["jaccard"] == m["f1"] == m["prauc"] == 1.0
     assert m["avg_meds"] == pytest.approx(true.sum() / len(true))
+
+
+def test_ddi_rate_per_visit() -> None:
+    adj = np.zeros((3, 3))
+    adj[0, 1] = 1
+    pred = np.array([[1, 1, 1], [1, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=bool)
+    np.testing.assert_allclose(ddi_rate_per_visit(pred, adj), [1 / 3, 1.0, 0.0, 0.0])
+    ids = [np.flatnonzero(row) for row in pred]
+    assert [ddi_rate([i], adj) for i in ids] == ddi_rate_per_visit(pred, adj).tolist()

@@ -205,22 +205,28 @@ def read_ddi_csv(path: Path, *, name: str | None = None) -> DdiTable:
         name: the table's name; defaults to the file stem.
 
     Raises:
-        InputFileError: naming the file, row and column, for undecodable bytes, an empty file, a
-            missing or unknown column, a wrong field count, a code that is not an ATC3 class, a
-            self-pair, an unknown severity, or a file without any pair.
+        InputFileError: naming the file, row and column, for an unreadable file, undecodable
+            bytes, an empty file, malformed CSV, a missing, unknown or repeated column, a wrong
+            field count, a code that is not an ATC3 class, a self-pair, an unknown severity, or a
+            file without any pair.
     """
     path = Path(path)
-    text = _decode(path, path.read_bytes())
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or not any(c.strip() for c in header):
-        raise InputFileError(path, "empty file: expected a header atc3_a,atc3_b[,...]", row=0)
-    columns = _check_header(path, header)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputFileError(path, f"cannot read the file ({err.strerror})") from None
+    reader = csv.reader(io.StringIO(_decode(path, data)))
     pairs = []
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue
-        pairs.append(_parse_row(path, reader.line_num - 1, columns, cells))
+    try:
+        header = next(reader, None)
+        if header is None or not any(c.strip() for c in header):
+            raise InputFileError(path, "empty file: expected a header atc3_a,atc3_b[,...]", row=0)
+        columns = _check_header(path, header)
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                pairs.append(_parse_row(path, reader.line_num - 1, columns, cells))
+    except csv.Error as err:
+        raise InputFileError(path, f"malformed CSV ({err})", row=reader.line_num - 1) from None
     if not pairs:
         raise InputFileError(path, "no interaction rows after the header", row=1)
     return DdiTable.from_pairs(pairs, name=path.stem if name is None else name)

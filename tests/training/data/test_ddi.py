@@ -139,3 +139,12 @@ def test_real_twosides_table(shared_data: Path) -> None:
     assert len(table) == 467
     assert len(table.classes()) == 95
     assert all(p.atc3_a < p.atc3_b and p.types == () for p in table.pairs)
+
+
+def test_read_missing_file_and_malformed_csv(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="cannot read"):
+        read_ddi_csv(tmp_path / "absent.csv")
+    path = _write(tmp_path, "atc3_a,atc3_b\nA01A,B01A\nA01A," + "B" * 200_000 + "\n")
+    with pytest.raises(InputFileError, match="malformed CSV") as info:
+        read_ddi_csv(path)
+    assert info.value.row == 2
