@@ -29,8 +29,9 @@ Edge cases, and what we chose:
   ``jaccard_score`` does by default;
 - empty prediction: precision 0 (the reference's guard), hence F1 0, jaccard 0 when the true set
   is not empty;
-- no true med in a visit: recall 0 (reference), prauc 0 (sklearn 1.9 warns and returns 0; the
-  reference's sklearn 0.20 returned NaN). Real data never has such visits: readers drop them;
+- no true med in a visit: recall 0 (reference), prauc 0 (sklearn 1.9 warns and returns 0; older
+  sklearn gave NaN). Reference data has no such visit, but a test visit whose meds are all outside
+  the training vocabulary becomes one;
 - one predicted med: no pair, so the visit adds nothing to either count of the DDI rate;
 - no predicted pair in any visit: DDI rate 0 (the reference's ``if all_cnt == 0: return 0``).
 """
