@@ -7,6 +7,8 @@ any later check can name the file, the row and the column at fault.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -59,46 +61,75 @@ def read_table(
     """
     required = list(required)
     optional = [c for c in optional if c not in required]
-    frame = _read_raw(path)
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
+    header = header_columns(path)
     for column in required:
-        if column not in frame.columns:
+        if column not in header:
             raise InputFileError(path, "required column is missing", column=column)
+    present = [c for c in optional if c in header]
+    wanted = required + present
+    frame = _read_raw(path, [header.index(c) for c in wanted])
+    frame = frame.rename(dict(zip(frame.columns, wanted, strict=True)))
     if frame.height == 0 and not allow_empty:
         raise InputFileError(path, "the table has a header but no data rows")
-    present = [c for c in optional if c in frame.columns]
-    frame = frame.select([pl.col(c).cast(pl.String) for c in required + present])
+    frame = frame.select([pl.col(c).cast(pl.String) for c in wanted])
     frame = frame.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in present]
     )
     return frame.with_row_index(ROW, offset=1)
 
 
-def _read_raw(path: Path) -> pl.DataFrame:
+def header_columns(path: Path) -> list[str]:
+    """Return the lower-cased column names of a table file, in file order.
+
+    Raises:
+        InputFileError: if the file is empty or its header cannot be read.
+    """
     try:
         if path.name.lower().endswith(".parquet"):
-            return pl.read_parquet(path)
-        separator = _sniff_separator(path)
+            names = list(pl.read_parquet_schema(path))
+        else:
+            line = _first_line(path).decode("utf-8")
+            names = next(csv.reader([line], delimiter=_separator(line)), [])
+    except UnicodeDecodeError:
+        raise InputFileError(path, "the header is not valid UTF-8") from None
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        raise InputFileError(path, f"the file cannot be read ({type(exc).__name__})") from None
+    if not names or names == [""]:
+        raise InputFileError(path, "the file is empty")
+    return [n.strip().lstrip("\ufeff").lower() for n in names]
+
+
+def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
+    """Read only the ``columns`` (by position) of ``path``, every value as a string."""
+    try:
+        if path.name.lower().endswith(".parquet"):
+            return pl.read_parquet(path, columns=columns)
+        separator = _separator(_first_line(path).decode("utf-8"))
         return pl.read_csv(
-            path, infer_schema=False, separator=separator, quote_char='"', encoding="utf8"
+            path,
+            columns=columns,
+            infer_schema=False,
+            separator=separator,
+            quote_char='"',
+            encoding="utf8",
         )
     except pl.exceptions.NoDataError:
         raise InputFileError(path, "the file is empty") from None
     except (pl.exceptions.ComputeError, OSError) as exc:
-        reason = "not valid UTF-8" if "utf-8" in str(exc).lower() else "cannot be parsed"
+        reason = "is not valid UTF-8" if "utf-8" in str(exc).lower() else "cannot be parsed"
         raise InputFileError(path, f"the file {reason} ({type(exc).__name__})") from None
 
 
-def _sniff_separator(path: Path) -> str:
+def _first_line(path: Path) -> bytes:
     if path.name.lower().endswith(".gz"):
-        import gzip
-
         with gzip.open(path, "rb") as fh:
-            head = fh.readline()
-    else:
-        with open(path, "rb") as fh:
-            head = fh.readline()
-    return "\t" if head.count(b"\t") > head.count(b",") else ","
+            return fh.readline().rstrip(b"\r\n")
+    with open(path, "rb") as fh:
+        return fh.readline().rstrip(b"\r\n")
+
+
+def _separator(header: str) -> str:
+    return "\t" if header.count("\t") > header.count(",") else ","
 
 
 def fail_first(frame: pl.DataFrame, bad: pl.Expr, path: Path, column: str, message: str) -> None:
@@ -144,8 +175,3 @@ ATC_PATTERN = r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$"
 def is_atc(code: str) -> bool:
     """Return whether ``code`` is an ATC code of level 3, 4 or 5."""
     return re.match(ATC_PATTERN, code) is not None
-
-
-def header_columns(path: Path) -> list[str]:
-    """Return the lower-cased column names of a table file."""
-    return [c.strip().lower() for c in _read_raw(path).columns]

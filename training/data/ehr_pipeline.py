@@ -4,11 +4,11 @@ A reader turns its export into four long tables (:class:`EventTables`) and hands
 filters are those of the MIMIC-III reader (GAMENet/SafeDrug preprocessing), each recorded as a
 :class:`~training.data.dataset.FilterEffect`:
 
-0. ``<kind>_with_known_visit``: drop (and count) events whose visit is not in the visit table;
-1. ``top_n_diagnoses``: keep the N most frequent diagnosis codes (rows counted; ties by code);
-2. ``visits_in_all_tables``: keep visits with a diagnosis, a procedure and a medication (or, when
-   ``require_all_tables`` is off, ``visits_with_codes``: any code at all);
-3. ``min_visits``: keep patients with at least ``min_visits`` visits.
+0. ``<kind>.with_known_visit``: drop (and count) events whose visit is not in the visit table;
+1. ``diagnoses.top_n``: keep the N most frequent diagnosis codes (rows counted; ties by code);
+2. ``visits.in_all_tables``: keep visits with a diagnosis, a procedure and a medication (or, when
+   ``require_all_tables`` is off, ``visits.with_codes``: any code at all);
+3. ``patients.min_visits``: keep patients with at least ``min_visits`` visits.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _known_visits(
 ) -> pl.DataFrame:
     """Events whose visit is in the visit table; the others are dropped and counted."""
     kept = events.join(owner, on="visit_id")
-    effect = FilterEffect(f"{kind}_with_known_visit", {}, events.height, kept.height)
+    effect = FilterEffect(f"{kind}.with_known_visit", {}, events.height, kept.height)
     result.filters.append(effect)
     if kept.height < events.height:
         note = f"{kind}: {events.height - kept.height} rows name a visit missing from the visits"
@@ -180,7 +180,7 @@ def _top_n(dx: pl.DataFrame, config: EhrFilterConfig, result: ReadResult) -> pl.
     kept = dx.join(top, on=["system", "code"], how="semi")
     result.filters.append(
         FilterEffect(
-            "top_n_diagnoses",
+            "diagnoses.top_n",
             {"n": config.top_n_diagnoses},
             dx.height,
             kept.height,
@@ -203,10 +203,10 @@ def _visits_with_events(
     if config.require_all_tables:
         kept = visits.join(ids[0], on="visit_id", how="semi")
         kept = kept.join(ids[1], on="visit_id", how="semi").join(ids[2], on="visit_id", how="semi")
-        name = "visits_in_all_tables"
+        name = "visits.in_all_tables"
     else:
         kept = visits.join(pl.concat(ids).unique(), on="visit_id", how="semi")
-        name = "visits_with_codes"
+        name = "visits.with_codes"
     result.filters.append(
         FilterEffect(name, {}, visits.height, kept.height, _patients(visits), _patients(kept))
     )
@@ -218,7 +218,7 @@ def _min_visits(visits: pl.DataFrame, config: EhrFilterConfig, result: ReadResul
     kept = visits.join(many.select("patient_id"), on="patient_id", how="semi")
     result.filters.append(
         FilterEffect(
-            "min_visits",
+            "patients.min_visits",
             {"min_visits": config.min_visits},
             visits.height,
             kept.height,

@@ -272,7 +272,7 @@ def _medication(
 def _report(rows: _Rows, result: ReadResult) -> None:
     for kind, total in sorted(rows.totals.items()):
         missing = rows.no_encounter.get(kind, 0)
-        result.filters.append(FilterEffect(f"{kind}_with_encounter", {}, total, total - missing))
+        result.filters.append(FilterEffect(f"{kind}.with_encounter", {}, total, total - missing))
         action = "dropped (no ATC)" if kind in MED_TYPES else "dropped (no known code system)"
         codes = pl.Series(rows.unmapped.get(kind, []), dtype=pl.String)
         count_unmapped(result, kind, codes, total - missing, action=action)
@@ -280,5 +280,7 @@ def _report(rows: _Rows, result: ReadResult) -> None:
 
 def _dedupe(med: pl.DataFrame, result: ReadResult) -> pl.DataFrame:
     deduped = med.unique(["visit_id", "atc3"])
-    result.filters.append(FilterEffect("dedupe_per_visit", {}, med.height, deduped.height))
+    result.filters.append(
+        FilterEffect("medications.dedupe_per_visit", {}, med.height, deduped.height)
+    )
     return deduped

@@ -156,7 +156,9 @@ def _prescriptions(
         pl.col("hadm_id").str.strip_chars().alias("visit_id"), pl.col("ndc").str.strip_chars()
     )
     kept = frame.filter(pl.col("ndc").is_not_null() & ~pl.col("ndc").is_in(["", "0"]))
-    result.filters.append(FilterEffect("drop_empty_ndc", {}, frame.height, kept.height))
+    result.filters.append(
+        FilterEffect("prescriptions.drop_placeholder_ndc", {}, frame.height, kept.height)
+    )
     if config.first_24h:
         kept = _first_24h(kept, visits, path, result)
     mapped = map_frame_atc(kept, "ndc", mapping)
@@ -166,10 +168,14 @@ def _prescriptions(
     )
     mapped = mapped.filter(pl.col("atc3").is_not_null())
     result.filters.append(
-        FilterEffect("map_ndc_atc3", {}, kept.height, kept.height - unmapped.height)
+        FilterEffect(
+            "prescriptions.map_ndc_to_atc3", {}, kept.height, kept.height - unmapped.height
+        )
     )
     deduped = mapped.unique(["visit_id", "atc3"])
-    result.filters.append(FilterEffect("dedupe_per_visit", {}, mapped.height, deduped.height))
+    result.filters.append(
+        FilterEffect("prescriptions.dedupe_per_visit", {}, mapped.height, deduped.height)
+    )
     return deduped.select("visit_id", "atc3")
 
 
@@ -188,5 +194,12 @@ def _first_24h(
     start = pl.col("start").str.to_datetime(strict=False)
     admit = pl.col("time").str.to_datetime(strict=False)
     kept = joined.filter((start - admit) <= pl.duration(hours=24)).drop("time", "start")
-    result.filters.append(FilterEffect("first_24h", {"hours": 24}, frame.height, kept.height))
+    result.filters.append(
+        FilterEffect(
+            "prescriptions.first_24h",
+            {"rule": "starttime within 24 h of admittime"},
+            frame.height,
+            kept.height,
+        )
+    )
     return kept

@@ -133,7 +133,7 @@ def _with_visit(frame: pl.DataFrame, table: str, result: ReadResult) -> pl.DataF
     kept = frame.with_columns(visit.alias("visit_id")).filter(
         pl.col("visit_id").is_not_null() & (pl.col("visit_id") != "")
     )
-    result.filters.append(FilterEffect(f"{table}_with_visit", {}, frame.height, kept.height))
+    result.filters.append(FilterEffect(f"{table}.with_visit", {}, frame.height, kept.height))
     return kept
 
 
@@ -212,11 +212,13 @@ def _drugs(
         result, "drug_exposure", unmapped.select(shown).to_series(), frame.height, action=action
     )
     result.filters.append(
-        FilterEffect("map_drug_atc3", {}, frame.height, frame.height - unmapped.height)
+        FilterEffect("drug_exposure.map_to_atc3", {}, frame.height, frame.height - unmapped.height)
     )
     mapped = mapped.filter(pl.col("atc3").is_not_null())
     deduped = mapped.unique(["visit_id", "atc3"])
-    result.filters.append(FilterEffect("dedupe_per_visit", {}, mapped.height, deduped.height))
+    result.filters.append(
+        FilterEffect("drug_exposure.dedupe_per_visit", {}, mapped.height, deduped.height)
+    )
     return deduped.select("visit_id", "atc3")
 
 

@@ -104,7 +104,7 @@ def _encounters(path: Path, config: SyntheaConfig, result: ReadResult) -> pl.Dat
         frame = frame.filter(pl.col("encounterclass").is_in(list(config.encounter_classes)))
         result.filters.append(
             FilterEffect(
-                "encounter_class",
+                "encounters.class",
                 {"classes": list(config.encounter_classes)},
                 before.height,
                 frame.height,
@@ -183,12 +183,16 @@ def _medications(export_dir: Path, config: SyntheaConfig, result: ReadResult) ->
     action = "dropped (no ATC for the RxCUI)"
     count_unmapped(result, "medications", unmapped["code"], frame.height, action=action)
     result.filters.append(
-        FilterEffect("map_rxnorm_atc3", {}, frame.height, frame.height - unmapped.height)
+        FilterEffect(
+            "medications.map_rxnorm_to_atc3", {}, frame.height, frame.height - unmapped.height
+        )
     )
     return _dedupe(mapped.filter(pl.col("atc3").is_not_null()), result)
 
 
 def _dedupe(med: pl.DataFrame, result: ReadResult) -> pl.DataFrame:
     deduped = med.unique(["visit_id", "atc3"])
-    result.filters.append(FilterEffect("dedupe_per_visit", {}, med.height, deduped.height))
+    result.filters.append(
+        FilterEffect("medications.dedupe_per_visit", {}, med.height, deduped.height)
+    )
     return deduped.select("visit_id", "atc3")

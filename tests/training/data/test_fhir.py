@@ -57,7 +57,7 @@ def test_resources_without_encounter_are_counted(tmp_path: Path) -> None:
         fh.write(json.dumps({"resourceType": "Observation"}) + "\n")
     result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
     assert result.patients == patients
-    effect = next(f for f in result.filters if f.name == "Condition_with_encounter")
+    effect = next(f for f in result.filters if f.name == "Condition.with_encounter")
     assert effect.rows_before - effect.rows_after == 1
     assert result.extra["ignored"]["Observation"] == 1
 

@@ -38,15 +38,15 @@ def test_ingest_writes_dataset_with_filters(tmp_path: Path) -> None:
     assert manifest.patients == len(patients)
     names = [f.name for f in manifest.filters]
     assert names == [
-        "drop_empty_ndc",
-        "map_ndc_atc3",
-        "dedupe_per_visit",
-        "diagnoses_with_known_visit",
-        "procedures_with_known_visit",
-        "medications_with_known_visit",
-        "top_n_diagnoses",
-        "visits_in_all_tables",
-        "min_visits",
+        "prescriptions.drop_placeholder_ndc",
+        "prescriptions.map_ndc_to_atc3",
+        "prescriptions.dedupe_per_visit",
+        "diagnoses.with_known_visit",
+        "procedures.with_known_visit",
+        "medications.with_known_visit",
+        "diagnoses.top_n",
+        "visits.in_all_tables",
+        "patients.min_visits",
     ]
     assert Dataset(tmp_path / "ds").load() == patients
 
@@ -82,7 +82,7 @@ def test_top_n_and_min_visits(tmp_path: Path) -> None:
     kept = {c for p in result.patients for v in p.visits for c in v.diagnoses}
     assert len(kept) <= 2
     assert all(len(p.visits) >= 3 for p in result.patients)
-    top = next(f for f in result.filters if f.name == "top_n_diagnoses")
+    top = next(f for f in result.filters if f.name == "diagnoses.top_n")
     assert top.rows_after < top.rows_before
 
 
@@ -95,7 +95,7 @@ def test_first_24h_drops_late_prescriptions(tmp_path: Path) -> None:
     config = Mimic4Config(ndc_atc=mapping, first_24h=True, filters=NO_TOP_N)
     result = read_mimic4(export, config)
     assert result.patients == patients
-    effect = next(f for f in result.filters if f.name == "first_24h")
+    effect = next(f for f in result.filters if f.name == "prescriptions.first_24h")
     assert effect.rows_before - effect.rows_after == 1
 
 
@@ -157,6 +157,18 @@ def test_codes_of_unknown_admissions_are_counted(tmp_path: Path) -> None:
         fh.write("1,424242,1,4019,9\n")
     result = read_mimic4(export, Mimic4Config(ndc_atc=mapping, filters=NO_TOP_N))
     assert result.patients == patients
-    effect = next(f for f in result.filters if f.name == "diagnoses_with_known_visit")
+    effect = next(f for f in result.filters if f.name == "diagnoses.with_known_visit")
     assert effect.rows_before - effect.rows_after == 1
     assert any("missing from the visits" in note for note in result.notes)
+
+
+def test_wrong_encoding_and_header_only(tmp_path: Path) -> None:
+    export, mapping, _ = _export(tmp_path, n=3)
+    path = export / "hosp" / "prescriptions.csv"
+    path.write_bytes(path.read_bytes() + b"1,2,\xff\xfe,x,1\n")
+    with pytest.raises(InputFileError, match="not valid UTF-8") as info:
+        read_mimic4(export, Mimic4Config(ndc_atc=mapping))
+    assert info.value.path == path
+    path.write_text("subject_id,hadm_id,starttime,drug,ndc\n")
+    with pytest.raises(InputFileError, match="no data rows"):
+        read_mimic4(export, Mimic4Config(ndc_atc=mapping))

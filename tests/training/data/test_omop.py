@@ -49,7 +49,7 @@ def test_concepts_missing_from_vocabulary_are_counted(tmp_path: Path) -> None:
     result = read_omop(tmp_path / "cdm", OmopConfig(filters=NO_TOP_N))
     assert result.patients == patients
     assert result.extra["unmapped"]["drug_exposure"]["top"] == [["4242", 1]]
-    effect = next(f for f in result.filters if f.name == "drug_exposure_with_visit")
+    effect = next(f for f in result.filters if f.name == "drug_exposure.with_visit")
     assert effect.rows_before - effect.rows_after == 1
 
 
@@ -84,3 +84,16 @@ def test_missing_column_and_table(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(InputFileError, match="visit_occurrence.*missing"):
         read_omop(tmp_path / "cdm", OmopConfig())
+
+
+def test_athena_style_tab_separated_upper_case_vocabulary(tmp_path: Path) -> None:
+    patients = random_patients(5, seed=14)
+    write_omop_export(patients, tmp_path / "cdm")
+    for name in ("concept", "concept_relationship"):
+        path = tmp_path / "cdm" / f"{name}.csv"
+        lines = path.read_text().splitlines()
+        text = "\n".join([lines[0].upper(), *lines[1:]]).replace(",", "\t") + "\n"
+        path.unlink()
+        (tmp_path / "cdm" / f"{name.upper()}.csv").write_bytes(("\ufeff" + text).encode())
+    result = read_omop(tmp_path / "cdm", OmopConfig(filters=NO_TOP_N))
+    assert result.patients == patients

@@ -26,9 +26,9 @@ def test_real_sample_default_filters(shared_data: Path) -> None:
     result = read_synthea(shared_data / "synthea", SyntheaConfig())
     assert (len(result.patients), sum(len(p.visits) for p in result.patients)) == (3, 7)
     effects = _effects(result)
-    assert effects["dedupe_per_visit"] == (663, 662, None)
-    assert effects["visits_in_all_tables"] == (604, 12, 8)
-    assert effects["min_visits"] == (12, 7, 3)
+    assert effects["medications.dedupe_per_visit"] == (663, 662, None)
+    assert effects["visits.in_all_tables"] == (604, 12, 8)
+    assert effects["patients.min_visits"] == (12, 7, 3)
     assert sorted(len(p.visits) for p in result.patients) == [2, 2, 3]
 
 
