@@ -1,11 +1,11 @@
-"""``medrec ingest --format mimic4|omop|synthea|fhir EXPORT --out DATASET``.
+"""``medrec ingest --format mimic4|omop|synthea|fhir --input EXPORT --out DATASET``.
 
 Examples::
 
-    medrec ingest --format mimic4 mimic-iv/ --ndc-atc ndc2atc.csv --out var/datasets/mimic4
-    medrec ingest --format omop cdm/ --out var/datasets/omop
-    medrec ingest --format synthea synthea/csv --rxcui-atc rxcui2atc.csv --min-visits 1 --out ds
-    medrec ingest --format fhir bulk/ --rxcui-atc rxcui2atc.csv --out var/datasets/fhir
+    medrec ingest --format mimic4 --input mimic-iv/ --ndc-atc ndc2atc.csv --out var/ds/mimic4
+    medrec ingest --format omop --input cdm/ --out var/ds/omop
+    medrec ingest --format synthea --input synthea/ --rxcui-atc rxcui2atc.csv --out var/ds/syn
+    medrec ingest --format fhir --input bulk/ --rxcui-atc rxcui2atc.csv --out var/ds/fhir
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ MapOpt = Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="
 
 
 def ingest_command(
-    export_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="the export")],
     fmt: Annotated[str, typer.Option("--format", help="mimic4 | omop | synthea | fhir")],
+    export_dir: Annotated[
+        Path, typer.Option("--input", exists=True, file_okay=False, help="the export directory")
+    ],
     out: Annotated[Path, typer.Option("--out", help="dataset directory to write")],
     ndc_atc: MapOpt = None,
     ndc_rxcui: MapOpt = None,

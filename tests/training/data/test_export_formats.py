@@ -23,7 +23,8 @@ def test_options_a_format_does_not_take_are_refused(tmp_path: Path) -> None:
 def test_cli_ingest_mimic4(tmp_path: Path) -> None:
     patients = random_patients(6, seed=13)
     mapping = write_mimic4_export(patients, tmp_path / "export")
-    args = ["ingest", "--format", "mimic4", str(tmp_path / "export"), "--out", str(tmp_path / "ds")]
+    args = ["ingest", "--format", "mimic4", "--input", str(tmp_path / "export")]
+    args += ["--out", str(tmp_path / "ds")]
     result = CliRunner().invoke(cli, [*args, "--ndc-atc", str(mapping), "--top-n-diagnoses", "0"])
     assert result.exit_code == 0, result.output
     assert "6 patients" in result.output and "min_visits" in result.output
@@ -32,7 +33,8 @@ def test_cli_ingest_mimic4(tmp_path: Path) -> None:
 
 def test_cli_ingest_fhir_refuses_foreign_option(tmp_path: Path) -> None:
     write_fhir_export(random_patients(2), tmp_path / "fhir")
-    args = ["ingest", "--format", "fhir", str(tmp_path / "fhir"), "--out", str(tmp_path / "ds")]
+    args = ["ingest", "--format", "fhir", "--input", str(tmp_path / "fhir")]
+    args += ["--out", str(tmp_path / "ds")]
     result = CliRunner().invoke(cli, [*args, "--first-24h"])
     assert result.exit_code == 2
     assert "first_24h" in result.output
