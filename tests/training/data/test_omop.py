@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.training.data.ehr_factory import random_patients
 from training.data.ehr_pipeline import EhrFilterConfig
 from training.data.omop import OmopConfig, ingest_omop, read_omop
+from training.data.records import Code
 from training.data.writers.omop import write_omop_export
 from training.errors import InputFileError
 
@@ -97,3 +99,30 @@ def test_athena_style_tab_separated_upper_case_vocabulary(tmp_path: Path) -> Non
         (tmp_path / "cdm" / f"{name.upper()}.csv").write_bytes(("\ufeff" + text).encode())
     result = read_omop(tmp_path / "cdm", OmopConfig(filters=NO_TOP_N))
     assert result.patients == patients
+
+
+def test_concept_ancestor_route_and_native_standard_concepts(tmp_path: Path) -> None:
+    patients = random_patients(4, seed=15)
+    write_omop_export(patients, tmp_path / "cdm")
+    cdm = tmp_path / "cdm"
+    concepts = pl.read_csv(cdm / "concept.csv", infer_schema=False)
+    ids = dict(zip(concepts["concept_code"], concepts["concept_id"], strict=True))
+    atcs = sorted({m for p in patients for v in p.visits for m in v.medications})
+    (cdm / "concept_relationship.csv").unlink()
+    rows = [f"{ids[a + 'A']},{ids['drug-' + a]}" for a in atcs]
+    (cdm / "concept_ancestor.csv").write_text(
+        "ancestor_concept_id,descendant_concept_id\n" + "\n".join(rows) + "\n"
+    )
+    with open(cdm / "concept.csv", "a") as fh:
+        fh.write("77,Pharyngitis,SNOMED,Clinical Finding,363746003\n")
+    visit = patients[0].visits[0]
+    with open(cdm / "condition_occurrence.csv", "a") as fh:
+        fh.write(f"9999,{patients[0].patient_id},77,2110-01-01,{visit.visit_id},J02.9,0\n")
+    result = read_omop(cdm, OmopConfig(filters=NO_TOP_N))
+    first = result.patients[0].visits[0]
+    assert first.diagnoses[-1] == Code("snomed", "363746003")
+    assert result.patients[1:] == patients[1:]
+    assert [v.medications for p in result.patients for v in p.visits] == [
+        v.medications for p in patients for v in p.visits
+    ]
+    assert result.extra["unmapped"]["condition_occurrence (not ICD)"]["rows"] == 1
