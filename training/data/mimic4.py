@@ -159,6 +159,7 @@ def _prescriptions(
     result.filters.append(
         FilterEffect("prescriptions.drop_placeholder_ndc", {}, frame.height, kept.height)
     )
+    check_pattern(kept, path, "ndc", r"^[0-9]{1,11}$", "NDC (digits only)")
     if config.first_24h:
         kept = _first_24h(kept, visits, path, result)
     mapped = map_frame_atc(kept, "ndc", mapping)

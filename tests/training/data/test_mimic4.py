@@ -105,6 +105,7 @@ def test_first_24h_drops_late_prescriptions(tmp_path: Path) -> None:
         ("diagnoses_icd", ",10\n", ",11\n", 1, "icd_version"),
         ("diagnoses_icd", "icd_code", "icd", None, "icd_code"),
         ("admissions", "admittime", "admit", None, "admittime"),
+        ("prescriptions", ",00000", ",x0000", 1, "ndc"),
     ],
 )
 def test_bad_input_names_file_row_column(
