@@ -52,6 +52,10 @@ class EhrFilterConfig:
             raise ValueError("EhrFilterConfig: min_visits must be >= 1")
 
 
+KEEP_ALL = EhrFilterConfig(top_n_diagnoses=None, min_visits=1, require_all_tables=False)
+"""No filtering beyond dropping visits without any code: what a round trip must reproduce."""
+
+
 @dataclass
 class EventTables:
     """A reader's export as long tables, all string columns.

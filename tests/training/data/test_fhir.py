@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.data.ehr_factory import random_patients
-from training.data.ehr_pipeline import EhrFilterConfig
+from tests.training.data.ehr_factory import random_patients, synthetic_cohort
+from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.fhir import FhirConfig, ingest_fhir, read_fhir
 from training.data.writers.fhir import write_fhir_export
 from training.errors import InputFileError
@@ -89,3 +89,11 @@ def test_encounter_without_start_and_empty_export(tmp_path: Path) -> None:
     assert (info.value.row, info.value.column) == (1, "period.start")
     with pytest.raises(InputFileError, match="no NDJSON"):
         read_fhir(tmp_path, FhirConfig())
+
+
+@pytest.mark.slow
+def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
+    patients = synthetic_cohort(2000)
+    mapping = write_fhir_export(patients, tmp_path / "fhir", medication_coding="rxnorm")
+    result = read_fhir(tmp_path / "fhir", FhirConfig(rxcui_atc=mapping, filters=KEEP_ALL))
+    assert result.patients == patients

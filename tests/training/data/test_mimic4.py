@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.data.ehr_factory import random_patients
+from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.dataset import Dataset
-from training.data.ehr_pipeline import EhrFilterConfig
+from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.mimic4 import Mimic4Config, ingest_mimic4, read_mimic4
 from training.data.writers.mimic4 import write_mimic4_export
 from training.errors import InputFileError
@@ -173,3 +173,11 @@ def test_wrong_encoding_and_header_only(tmp_path: Path) -> None:
     path.write_text("subject_id,hadm_id,starttime,drug,ndc\n")
     with pytest.raises(InputFileError, match="no data rows"):
         read_mimic4(export, Mimic4Config(ndc_atc=mapping))
+
+
+@pytest.mark.slow
+def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
+    patients = synthetic_cohort(2000)
+    mapping = write_mimic4_export(patients, tmp_path / "export")
+    result = read_mimic4(tmp_path / "export", Mimic4Config(ndc_atc=mapping, filters=KEEP_ALL))
+    assert result.patients == patients

@@ -5,8 +5,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.training.data.ehr_factory import random_patients
-from training.data.ehr_pipeline import EhrFilterConfig
+from tests.training.data.ehr_factory import random_patients, synthetic_cohort
+from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.omop import OmopConfig, ingest_omop, read_omop
 from training.data.records import Code
 from training.data.writers.omop import write_omop_export
@@ -126,3 +126,11 @@ def test_concept_ancestor_route_and_native_standard_concepts(tmp_path: Path) -> 
         v.medications for p in patients for v in p.visits
     ]
     assert result.extra["unmapped"]["condition_occurrence (not ICD)"]["rows"] == 1
+
+
+@pytest.mark.slow
+def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
+    patients = synthetic_cohort(2000)
+    write_omop_export(patients, tmp_path / "cdm", parquet=True)
+    result = read_omop(tmp_path / "cdm", OmopConfig(filters=KEEP_ALL))
+    assert result.patients == patients

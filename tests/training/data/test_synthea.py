@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.data.ehr_factory import random_patients
+from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.dataset import Dataset
-from training.data.ehr_pipeline import EhrFilterConfig
+from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.synthea import SyntheaConfig, ingest_synthea, read_synthea
 from training.data.writers.synthea import write_synthea_export
 from training.errors import InputFileError
@@ -106,3 +106,16 @@ def test_round_trip_through_mapping_csvs(tmp_path: Path) -> None:
     result = read_synthea(tmp_path / "synthea", config)
     assert result.patients == patients
     assert all(v["rows"] == 0 for v in result.extra["unmapped"].values())
+
+
+@pytest.mark.slow
+def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
+    patients = synthetic_cohort(2000)
+    maps = write_synthea_export(patients, tmp_path / "synthea")
+    config = SyntheaConfig(
+        snomed_conditions=maps.conditions,
+        snomed_procedures=maps.procedures,
+        rxcui_atc=maps.medications,
+        filters=KEEP_ALL,
+    )
+    assert read_synthea(tmp_path / "synthea", config).patients == patients
