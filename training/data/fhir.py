@@ -171,7 +171,7 @@ def _take(res: dict[str, Any], path: Path, line: int, rows: _Rows, maps: dict[st
         rows.no_encounter[kind] = rows.no_encounter.get(kind, 0) + 1
         return
     if kind in MED_TYPES:
-        _medication(res, visit, kind, rows, maps)
+        _medication(res, (path, line), visit, rows, maps)
         return
     systems = DX_SYSTEMS if kind == "Condition" else PROC_SYSTEMS
     coded = _pick(res.get("code"), systems, path, line)
@@ -242,31 +242,38 @@ def _pick(concept: Any, systems: dict[str, str], path: Path, line: int) -> tuple
 
 
 def _medication(
-    res: dict[str, Any], visit: str, kind: str, rows: _Rows, maps: dict[str, AtcMap]
+    res: dict[str, Any], where: tuple[Path, int], visit: str, rows: _Rows, maps: dict[str, AtcMap]
 ) -> None:
-    codings = _codings(res.get("medicationCodeableConcept"))
-    classes: tuple[str, ...] = ()
-    for coding in codings:
+    kind = res["resourceType"]
+    concept = res.get("medicationCodeableConcept")
+    codings = _codings(concept)
+    classes = _atc_classes(codings, maps, *where)
+    if classes:
+        rows.med.extend((visit, c) for c in classes)
+        return
+    shown = "(medicationReference)" if "medicationReference" in res else _first_code(concept)
+    rows.unmapped.setdefault(kind, []).append(shown)
+
+
+def _atc_classes(
+    codings: list[dict[str, Any]], maps: dict[str, AtcMap], path: Path, line: int
+) -> tuple[str, ...]:
+    """ATC3 classes of a medication: its ATC coding, else its RxNorm or NDC coding mapped."""
+    for i, coding in enumerate(codings):
         if coding.get("system") == ATC:
             try:
-                classes = (atc3(str(coding.get("code") or "")),)
+                return (atc3(str(coding.get("code") or "")),)
             except ValueError:
-                continue
-            break
+                column = f"medicationCodeableConcept.coding[{i}].code"
+                raise InputFileError(
+                    path, "not a valid ATC code", row=line, column=column
+                ) from None
     for uri in (RXNORM, NDC):
-        for coding in codings if not classes else []:
-            if coding.get("system") == uri and str(coding.get("code")).strip() in maps[uri]:
-                classes = maps[uri][str(coding.get("code")).strip()]
-                break
-    if not classes:
-        shown = (
-            _first_code(res.get("medicationCodeableConcept"))
-            if codings
-            else "(medicationReference)"
-        )
-        rows.unmapped.setdefault(kind, []).append(shown)
-        return
-    rows.med.extend((visit, c) for c in classes)
+        for coding in codings:
+            code = str(coding.get("code") or "").strip()
+            if coding.get("system") == uri and code in maps[uri]:
+                return maps[uri][code]
+    return ()
 
 
 def _report(rows: _Rows, result: ReadResult) -> None:

@@ -97,3 +97,27 @@ def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
     mapping = write_fhir_export(patients, tmp_path / "fhir", medication_coding="rxnorm")
     result = read_fhir(tmp_path / "fhir", FhirConfig(rxcui_atc=mapping, filters=KEEP_ALL))
     assert result.patients == patients
+
+
+def test_bad_atc_code_and_medication_reference(tmp_path: Path) -> None:
+    patients = random_patients(2, seed=16)
+    write_fhir_export(patients, tmp_path / "fhir")
+    path = tmp_path / "fhir" / "MedicationRequest.ndjson"
+    enc = {"reference": f"Encounter/{patients[0].visits[0].visit_id}"}
+    with open(path, "a") as fh:
+        ref = {"resourceType": "MedicationRequest", "encounter": enc, "medicationReference": {}}
+        fh.write(json.dumps(ref) + "\n")
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    assert result.patients == patients
+    assert result.extra["unmapped"]["MedicationRequest"]["top"] == [["(medicationReference)", 1]]
+    bad = {"system": "http://www.whocc.no/atc", "code": "XX"}
+    with open(path, "a") as fh:
+        med = {"resourceType": "MedicationRequest", "encounter": enc,
+               "medicationCodeableConcept": {"coding": [bad]}}  # fmt: skip
+        fh.write(json.dumps(med) + "\n")
+    n_lines = len(path.read_text().splitlines())
+    with pytest.raises(InputFileError) as info:
+        read_fhir(tmp_path / "fhir", FhirConfig())
+    assert (info.value.row, info.value.column) == (
+        n_lines, "medicationCodeableConcept.coding[0].code",
+    )  # fmt: skip
