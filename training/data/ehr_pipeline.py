@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$"
 TOP_UNMAPPED = 20
+# The time of day, then fractions of a second and a UTC offset or Z, which are dropped.
+TIME_TAIL = r"(T\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$"
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,7 @@ def visit_time(column: str) -> pl.Expr:
         pl.col(column)
         .str.strip_chars()
         .str.replace(" ", "T", literal=True)
-        .str.slice(0, 19)
-        .str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "")
+        .str.replace(TIME_TAIL, "${1}")
     )
 
 
@@ -140,6 +141,12 @@ def build_patients(
         InputFileError: naming ``source`` when no patient is left, with each filter's effect.
     """
     visits = tables.visits.unique(["visit_id"], keep="first", maintain_order=True)
+    if visits.height < tables.visits.height:
+        effect = FilterEffect("visits.distinct_ids", {}, tables.visits.height, visits.height)
+        result.filters.append(effect)
+        note = f"visits: {tables.visits.height - visits.height} repeated visit ids, first kept"
+        result.notes.append(note)
+        logger.warning(note)
     owner = visits.select("patient_id", "visit_id")
     dx = _known_visits(tables.diagnoses, owner, "diagnoses", result)
     proc = _known_visits(tables.procedures, owner, "procedures", result)

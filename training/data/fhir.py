@@ -35,6 +35,7 @@ from training.data.ehr_io import ICD_PATTERN
 from training.data.ehr_maps import AtcMap, load_atc_map
 from training.data.ehr_pipeline import (
     TIME_PATTERN,
+    TIME_TAIL,
     EhrFilterConfig,
     EventTables,
     ReadResult,
@@ -209,8 +210,8 @@ def _reference(ref: Any, kind: str) -> str | None:
 
 
 def _time(raw: str) -> str:
-    text = raw.strip().replace(" ", "T")[:19]
-    return re.sub(r"(Z|[+-]\d{2}:?\d{2})$", "", text)
+    """As :func:`~training.data.ehr_pipeline.visit_time`: zone and fractions of a second dropped."""
+    return re.sub(TIME_TAIL, r"\1", raw.strip().replace(" ", "T"))
 
 
 def _codings(concept: Any) -> list[dict[str, Any]]:

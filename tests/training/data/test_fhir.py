@@ -121,3 +121,18 @@ def test_bad_atc_code_and_medication_reference(tmp_path: Path) -> None:
     assert (info.value.row, info.value.column) == (
         n_lines, "medicationCodeableConcept.coding[0].code",
     )  # fmt: skip
+
+
+def test_times_with_zones_and_repeated_encounters(tmp_path: Path) -> None:
+    patients = random_patients(2, seed=17)
+    write_fhir_export(patients, tmp_path / "fhir")
+    path = tmp_path / "fhir" / "Encounter.ndjson"
+    lines = path.read_text().splitlines(keepends=True)
+    first = json.loads(lines[0])
+    first["period"]["start"] = first["period"]["start"].replace("Z", ".250-05:00")
+    lines[0] = json.dumps(first) + "\n"
+    path.write_text("".join([*lines, lines[1]]))
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    assert result.patients == patients
+    effect = next(f for f in result.filters if f.name == "visits.distinct_ids")
+    assert (effect.rows_before, effect.rows_after) == (len(lines) + 1, len(lines))
