@@ -96,13 +96,22 @@ class ReadResult:
 
 
 def count_unmapped(
-    result: ReadResult, kind: str, codes: pl.Series, total_rows: int, *, action: str
+    result: ReadResult,
+    kind: str,
+    codes: pl.Series | Counter[str],
+    total_rows: int,
+    *,
+    action: str,
 ) -> None:
     """Record how many ``kind`` rows and distinct codes had no mapping: warning, note and extra.
 
-    ``codes`` holds the source code of every unmapped row; ``action`` says what happened to them.
+    ``codes`` holds the source code of every unmapped row (or their counts); ``action`` says what
+    happened to them.
     """
-    counts = Counter(str(c) for c in codes.to_list())
+    if isinstance(codes, Counter):
+        counts = codes
+    else:
+        counts = Counter(str(c) for c in codes.to_list())
     rows = sum(counts.values())
     entry = {
         "rows": rows,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,16 +75,46 @@ class FhirConfig:
     filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
 
 
+_STR = pl.String
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "visits": {"patient_id": _STR, "visit_id": _STR, "time": _STR},
+    "dx": {"visit_id": _STR, "seq": pl.Int64, "system": _STR, "code": _STR},
+    "proc": {"visit_id": _STR, "seq": pl.Int64, "system": _STR, "code": _STR},
+    "med": {"visit_id": _STR, "atc3": _STR},
+}
+CHUNK_ROWS = 200_000  # rows held as Python tuples before they move into a compact polars frame
+
+
 @dataclass
 class _Rows:
-    visits: list[tuple[str, str, str]] = field(default_factory=list)
-    dx: list[tuple[str, int, str, str]] = field(default_factory=list)
-    proc: list[tuple[str, int, str, str]] = field(default_factory=list)
-    med: list[tuple[str, str]] = field(default_factory=list)
-    no_encounter: dict[str, int] = field(default_factory=dict)
-    unmapped: dict[str, list[str]] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)
-    ignored: dict[str, int] = field(default_factory=dict)
+    """What the resources add up to; tuples move into polars frames every ``CHUNK_ROWS``."""
+
+    pending: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {name: [] for name in SCHEMAS}
+    )
+    frames: dict[str, list[pl.DataFrame]] = field(
+        default_factory=lambda: {name: [] for name in SCHEMAS}
+    )
+    seq: int = 0
+    no_encounter: Counter[str] = field(default_factory=Counter)
+    unmapped: dict[str, Counter[str]] = field(default_factory=dict)
+    totals: Counter[str] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        rows = self.pending[table]
+        rows.append(row)
+        if len(rows) >= CHUNK_ROWS:
+            self.flush(table)
+
+    def flush(self, table: str) -> None:
+        schema = SCHEMAS[table]
+        self.frames[table].append(pl.DataFrame(self.pending[table], schema=schema, orient="row"))
+        self.pending[table] = []
+
+    def frame(self, table: str) -> pl.DataFrame:
+        self.flush(table)
+        return pl.concat(self.frames[table])
 
 
 def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
@@ -104,27 +135,20 @@ def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
     for path in files:
         for line, resource in _resources(path):
             _take(resource, path, line, rows, maps)
-    if not rows.visits:
+    visits = rows.frame("visits")
+    if visits.height == 0:
         raise InputFileError(
             export_dir / "Encounter.ndjson", "no Encounter resources in the export"
         )
-    result = ReadResult(patients=[], extra={"medication_system": "atc3", "ignored": rows.ignored})
+    result = ReadResult(
+        patients=[], extra={"medication_system": "atc3", "ignored": dict(rows.ignored)}
+    )
     _report(rows, result)
-    schema = {"visit_id": pl.String, "seq": pl.Int64, "system": pl.String, "code": pl.String}
     tables = EventTables(
-        visits=pl.DataFrame(
-            rows.visits,
-            schema=dict.fromkeys(["patient_id", "visit_id", "time"], pl.String),
-            orient="row",
-        ),
-        diagnoses=pl.DataFrame(rows.dx, schema=schema, orient="row"),
-        procedures=pl.DataFrame(rows.proc, schema=schema, orient="row"),
-        medications=_dedupe(
-            pl.DataFrame(
-                rows.med, schema=dict.fromkeys(["visit_id", "atc3"], pl.String), orient="row"
-            ),
-            result,
-        ),
+        visits=visits,
+        diagnoses=rows.frame("dx"),
+        procedures=rows.frame("proc"),
+        medications=_dedupe(rows.frame("med"), result),
     )
     return build_patients(tables, config.filters, result, export_dir)
 
@@ -160,16 +184,16 @@ def _resources(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _take(res: dict[str, Any], path: Path, line: int, rows: _Rows, maps: dict[str, AtcMap]) -> None:
     kind = res["resourceType"]
     if kind == "Encounter":
-        rows.visits.append(_encounter(res, path, line))
+        rows.add("visits", _encounter(res, path, line))
         return
     if kind not in ("Condition", "Procedure", *MED_TYPES):
-        rows.ignored[kind] = rows.ignored.get(kind, 0) + 1
+        rows.ignored[kind] += 1
         return
-    rows.totals[kind] = rows.totals.get(kind, 0) + 1
+    rows.totals[kind] += 1
     ref = res.get("context") if kind == "MedicationAdministration" else None
     visit = _reference(ref or res.get("encounter"), "Encounter")
     if visit is None:
-        rows.no_encounter[kind] = rows.no_encounter.get(kind, 0) + 1
+        rows.no_encounter[kind] += 1
         return
     if kind in MED_TYPES:
         _medication(res, (path, line), visit, rows, maps)
@@ -177,10 +201,10 @@ def _take(res: dict[str, Any], path: Path, line: int, rows: _Rows, maps: dict[st
     systems = DX_SYSTEMS if kind == "Condition" else PROC_SYSTEMS
     coded = _pick(res.get("code"), systems, path, line)
     if coded is None:
-        rows.unmapped.setdefault(kind, []).append(_first_code(res.get("code")))
+        rows.unmapped.setdefault(kind, Counter())[_first_code(res.get("code"))] += 1
         return
-    target = rows.dx if kind == "Condition" else rows.proc
-    target.append((visit, len(rows.dx) + len(rows.proc), *coded))
+    rows.seq += 1
+    rows.add("dx" if kind == "Condition" else "proc", (visit, rows.seq, *coded))
 
 
 def _encounter(res: dict[str, Any], path: Path, line: int) -> tuple[str, str, str]:
@@ -250,10 +274,11 @@ def _medication(
     codings = _codings(concept)
     classes = _atc_classes(codings, maps, *where)
     if classes:
-        rows.med.extend((visit, c) for c in classes)
+        for c in classes:
+            rows.add("med", (visit, c))
         return
     shown = "(medicationReference)" if "medicationReference" in res else _first_code(concept)
-    rows.unmapped.setdefault(kind, []).append(shown)
+    rows.unmapped.setdefault(kind, Counter())[shown] += 1
 
 
 def _atc_classes(
@@ -282,7 +307,7 @@ def _report(rows: _Rows, result: ReadResult) -> None:
         missing = rows.no_encounter.get(kind, 0)
         result.filters.append(FilterEffect(f"{kind}.with_encounter", {}, total, total - missing))
         action = "dropped (no ATC)" if kind in MED_TYPES else "dropped (no known code system)"
-        codes = pl.Series(rows.unmapped.get(kind, []), dtype=pl.String)
+        codes = rows.unmapped.get(kind, Counter())
         count_unmapped(result, kind, codes, total - missing, action=action)
 
 

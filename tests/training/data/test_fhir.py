@@ -136,3 +136,10 @@ def test_times_with_zones_and_repeated_encounters(tmp_path: Path) -> None:
     assert result.patients == patients
     effect = next(f for f in result.filters if f.name == "visits.distinct_ids")
     assert (effect.rows_before, effect.rows_after) == (len(lines) + 1, len(lines))
+
+
+def test_rows_move_to_frames_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("training.data.fhir.CHUNK_ROWS", 7)
+    patients = random_patients(12, seed=18)
+    write_fhir_export(patients, tmp_path / "fhir")
+    assert read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N)).patients == patients
