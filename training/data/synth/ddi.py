@@ -9,20 +9,17 @@ drawn with another seed then lands close to it.
 
 from __future__ import annotations
 
-import csv
 import itertools
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import NamedTuple
+from collections.abc import Iterable
 
 import numpy as np
 
+from training.data.ddi import DdiPair, DdiTable
 from training.data.records import Patient
 from training.data.synth.catalog import ATC3_CLASSES
 from training.data.synth.generator import SynthConfig, generate_patients
 
 SOURCE = "synthetic"
-DDI_COLUMNS = ("atc3_a", "atc3_b", "types", "severity", "source")
 
 # (interaction type, ATC prefixes of one side, ATC prefixes of the other side).
 _RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -46,16 +43,6 @@ _RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 _FALLBACK_TYPES = ("cyp450_interaction", "absorption_interference", "hepatotoxicity")
 _SEVERE = {"bleeding", "qt_prolongation", "respiratory_depression", "serotonin_syndrome"}
-
-
-class InteractionRow(NamedTuple):
-    """One row of ``ddi.csv``: an unordered ATC3 pair (``atc3_a < atc3_b``) that interacts."""
-
-    atc3_a: str
-    atc3_b: str
-    types: tuple[str, ...]
-    severity: str
-    source: str
 
 
 def interaction_types(a: str, b: str) -> tuple[str, ...]:
@@ -86,15 +73,14 @@ def pair_counts(patients: Iterable[Patient]) -> tuple[dict[tuple[str, str], int]
     return counts, total
 
 
-def pooled_ddi_rate(patients: Iterable[Patient], rows: Sequence[InteractionRow]) -> float:
+def pooled_ddi_rate(patients: Iterable[Patient], table: DdiTable) -> float:
     """Interacting pairs / all pairs, pooled over every visit (the literature's DDI rate)."""
-    known = {(r.atc3_a, r.atc3_b) for r in rows}
     counts, total = pair_counts(patients)
-    hits = sum(n for pair, n in counts.items() if pair in known)
+    hits = sum(n for pair, n in counts.items() if table.get(*pair) is not None)
     return hits / total if total else 0.0
 
 
-def synthetic_ddi_rows(config: SynthConfig) -> list[InteractionRow]:
+def synthetic_ddi_table(config: SynthConfig) -> DdiTable:
     """Build the typed DDI table for ``config``: the same config always gives the same table."""
     calibration = SynthConfig(
         patients=config.calibration_patients,
@@ -112,7 +98,7 @@ def synthetic_ddi_rows(config: SynthConfig) -> list[InteractionRow]:
     typed = [interaction_types(a, b) for a, b in pairs]
     # Known pharmacology first, in random order; then random pairs, as real tables hold both.
     priority = rng.random(len(pairs)) - np.array([1.0 if t else 0.0 for t in typed])
-    rows: list[InteractionRow] = []
+    rows: list[DdiPair] = []
     hits = 0
     for i in np.argsort(priority, kind="stable"):
         if total == 0 or hits / total >= config.target_ddi_rate:
@@ -123,23 +109,14 @@ def synthetic_ddi_rows(config: SynthConfig) -> list[InteractionRow]:
             continue  # would overshoot: skip this very common pair
         hits += n
         rows.append(_row(pair, typed[int(i)], rng))
-    return sorted(rows)
+    return DdiTable.from_pairs(rows, name=f"synthetic-seed{config.seed}")
 
 
-def _row(pair: tuple[str, str], types: tuple[str, ...], rng: np.random.Generator) -> InteractionRow:
+def _row(pair: tuple[str, str], types: tuple[str, ...], rng: np.random.Generator) -> DdiPair:
     if not types:
         types = (_FALLBACK_TYPES[int(rng.integers(len(_FALLBACK_TYPES)))],)
     if _SEVERE & set(types):
         severity = "high" if rng.random() < 0.6 else "moderate"
     else:
         severity = ("moderate", "low", "unknown")[int(rng.choice(3, p=[0.5, 0.4, 0.1]))]
-    return InteractionRow(pair[0], pair[1], types, severity, SOURCE)
-
-
-def write_ddi_rows_csv(rows: Iterable[InteractionRow], path: Path) -> None:
-    """Write ``atc3_a,atc3_b,types,severity,source`` with ``;``-separated types."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(DDI_COLUMNS)
-        for row in rows:
-            writer.writerow([row.atc3_a, row.atc3_b, ";".join(row.types), row.severity, row.source])
+    return DdiPair(pair[0], pair[1], types, severity, SOURCE)

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from training.data.ddi import write_ddi_csv
 from training.data.records import Patient, Visit
 from training.data.synth.catalog import ATC3_CLASSES
-from training.data.synth.ddi import synthetic_ddi_rows, write_ddi_rows_csv
+from training.data.synth.ddi import synthetic_ddi_table
 from training.data.synth.generator import SynthConfig, generate_patients
 from training.data.synth.model import CATALOG_SEED
 
@@ -100,7 +101,7 @@ def write_mimic3_export(config: SynthConfig, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     ndcs = ndc_catalog(config.unmapped_ndc_fraction)
     _write_mappings(ndcs, out_dir)
-    write_ddi_rows_csv(synthetic_ddi_rows(config), out_dir / "ddi.csv")
+    write_ddi_csv(synthetic_ddi_table(config), out_dir / "ddi.csv")
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
     files = {name: open(out_dir / name, "w", newline="", encoding="utf-8") for name in HEADERS}
     try:
