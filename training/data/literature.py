@@ -1,4 +1,4 @@
-"""The GAMENet/SafeDrug processed benchmark as JSON: ``records.json``, ``vocab.json``, ``ddi_adj.json``.
+"""The GAMENet/SafeDrug processed benchmark as JSON: records, vocabulary and DDI pairs.
 
 * ``records.json``: a list of patients; a patient is a list of visits; a visit is
   ``[diag_idx_list, proc_idx_list, med_idx_list]`` (further items are ignored).
@@ -6,8 +6,8 @@
   nobody uses (special tokens) may hold anything.
 * ``ddi_adj.json``: a list of ``[i, j]`` med-index pairs that interact.
 
-Only JSON is read: the benchmark's pickles are never unpickled (a pickle can run code). Patients keep
-file order, so the literature split (:mod:`training.data.splits`) reproduces the papers'.
+Only JSON is read: the benchmark's pickles are never unpickled (a pickle can run code).
+Patients keep file order, so the literature split (:mod:`training.data.splits`) is the papers'.
 
 Example::
 
