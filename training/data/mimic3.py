@@ -243,14 +243,13 @@ def read_mimic3(export_dir: Path, config: Mimic3Config) -> Mimic3Result:
     """
     export_dir = Path(export_dir)
     result = Mimic3Result(patients=[])
-    diag = _top_diagnoses(
-        _codes(export_dir, "DIAGNOSES_ICD.csv", "diagnoses", result), config.top_diagnoses, result
-    )
+    meds = _prescriptions(export_dir, config, result)
+    diag = _codes(export_dir, "DIAGNOSES_ICD.csv", "diagnoses", result)
     tables = {
         "admissions": _admissions(export_dir, result),
-        "diagnoses": diag,
+        "diagnoses": _top_diagnoses(diag, config.top_diagnoses, result),
         "procedures": _codes(export_dir, "PROCEDURES_ICD.csv", "procedures", result),
-        "prescriptions": _prescriptions(export_dir, config, result),
+        "prescriptions": meds,
     }
     visits = _patients(_visits(tables, result), config.min_visits, result)
     result.patients = assemble_patients(visits, tables)
