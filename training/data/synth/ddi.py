@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from functools import cache
 
 import numpy as np
 
@@ -80,6 +81,7 @@ def pooled_ddi_rate(patients: Iterable[Patient], table: DdiTable) -> float:
     return hits / total if total else 0.0
 
 
+@cache  # the calibration cohort costs seconds; configs are frozen, tables immutable
 def synthetic_ddi_table(config: SynthConfig) -> DdiTable:
     """Build the typed DDI table for ``config``: the same config always gives the same table."""
     calibration = SynthConfig(

@@ -181,46 +181,47 @@ def _write_prescriptions(
     ndcs: dict[str, tuple[Ndc, ...]],
     rng: np.random.Generator,
 ) -> None:
+    """One to a few rows per drug, then a few placeholder rows (NDC ``0`` or empty)."""
     icustay = str(_FIRST_ICUSTAY + int(visit.visit_id) - 100_000)
     day0 = admit.replace(hour=0, minute=0, second=0)
-    for atc3 in visit.medications:
-        group = ndcs[atc3]
-        for _ in range(1 + int(rng.poisson(0.3))):
-            ndc = group[0] if rng.random() < 0.6 else group[int(rng.integers(len(group)))]
-            late = rng.random() < 0.15 and los_days > 1
-            start = day0 + timedelta(days=int(rng.integers(1, los_days)) if late else 0)
-            _emit(
-                writers,
-                counts,
-                "PRESCRIPTIONS.csv",
-                [
-                    *ids,
-                    icustay,
-                    start.strftime(_TIME),
-                    (start + timedelta(days=int(rng.integers(1, 4)))).strftime(_TIME),
-                    "MAIN",
-                    f"SYN {ndc.atc5}",
-                    ndc.ndc,
-                    "PO" if rng.random() < 0.5 else "IV",
-                ],
-            )
+    days = [(day0 + timedelta(days=k)).strftime(_TIME) for k in range(los_days + 4)]
+    head = [*ids, icustay]
+    rows = _drug_rows(visit.medications, head, days, los_days, ndcs, rng)
     for _ in range(int(rng.poisson(0.4))):
-        empty = rng.random() < 0.01
-        _emit(
-            writers,
-            counts,
-            "PRESCRIPTIONS.csv",
-            [
-                *ids,
-                icustay,
-                day0.strftime(_TIME),
-                (day0 + timedelta(days=1)).strftime(_TIME),
-                "BASE",
-                _PLACEHOLDER_DRUGS[int(rng.integers(len(_PLACEHOLDER_DRUGS)))],
-                "" if empty else "0",
-                "IV",
-            ],
+        placeholder = _PLACEHOLDER_DRUGS[int(rng.integers(len(_PLACEHOLDER_DRUGS)))]
+        ndc_text = "" if rng.random() < 0.01 else "0"
+        rows.append([*head, days[0], days[1], "BASE", placeholder, ndc_text, "IV"])
+    first = counts["PRESCRIPTIONS.csv"] + 1
+    writers["PRESCRIPTIONS.csv"].writerows([first + k, *row] for k, row in enumerate(rows))
+    counts["PRESCRIPTIONS.csv"] += len(rows)
+
+
+def _drug_rows(
+    meds: tuple[str, ...],
+    head: list[str],
+    days: list[str],
+    los_days: int,
+    ndcs: dict[str, tuple[Ndc, ...]],
+    rng: np.random.Generator,
+) -> list[list[Any]]:
+    """Rows of a visit's drugs; draws are vectorised because this loop dominates generation."""
+    reps = 1 + rng.poisson(0.3, len(meds))
+    total = int(reps.sum())
+    is_main_ndc = (rng.random(total) < 0.6).tolist()
+    other_ndc = rng.integers(0, 1 << 20, total).tolist()
+    start_day = np.where(rng.random(total) < 0.15, rng.integers(0, max(los_days, 1), total), 0)
+    stop = (start_day + rng.integers(1, 4, total)).tolist()
+    start = start_day.tolist()
+    is_oral = (rng.random(total) < 0.5).tolist()
+    rows: list[list[Any]] = []
+    for r, med in enumerate(np.repeat(np.array(meds, dtype=object), reps).tolist()):
+        group = ndcs[med]
+        ndc = group[0] if is_main_ndc[r] else group[other_ndc[r] % len(group)]
+        route = "PO" if is_oral[r] else "IV"
+        rows.append(
+            [*head, days[start[r]], days[stop[r]], "MAIN", f"SYN {ndc.atc5}", ndc.ndc, route]
         )
+    return rows
 
 
 def _emit(writers: dict[str, Any], counts: dict[str, int], name: str, row: list[Any]) -> None:
