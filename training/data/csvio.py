@@ -45,7 +45,10 @@ def read_strict_csv(
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             row, where = _find_bad_encoding(path, header)
             raise InputFileError(path, "not valid UTF-8", row=row, column=where) from None
-        raise InputFileError(path, "malformed CSV") from None
+        row = _find_ragged_row(path, len(header))
+        raise InputFileError(
+            path, "malformed CSV (wrong field count or quoting)", row=row
+        ) from None
     if frame.height == 0 and not allow_empty:
         raise InputFileError(path, "has a header but no data rows", row=1)
     return frame
@@ -62,6 +65,21 @@ def csv_header(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise InputFileError(path, "header is not valid UTF-8", row=0) from None
     return [c.strip() for c in next(csv.reader([text]))]
+
+
+def _find_ragged_row(path: Path, n_columns: int) -> int | None:
+    """Return the first data row whose field count differs from the header's, if any."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        row = 0
+        try:
+            for row, fields in enumerate(reader, start=1):
+                if fields and len(fields) != n_columns:
+                    return row
+        except csv.Error:
+            return row + 1
+    return None
 
 
 def _find_bad_encoding(path: Path, header: list[str]) -> tuple[int | None, str | None]:

@@ -145,7 +145,8 @@ def _admissions(export_dir: Path, result: Mimic3Result) -> pl.DataFrame:
 
 def _prescriptions(export_dir: Path, config: Mimic3Config, result: Mimic3Result) -> pl.DataFrame:
     path = export_dir / "PRESCRIPTIONS.csv"
-    rx = _table(export_dir, "PRESCRIPTIONS.csv", [*KEYS, "ICUSTAY_ID", "STARTDATE", "NDC"], KEYS)
+    timing = ["ICUSTAY_ID", "STARTDATE"] if config.first_24h else []  # read only what is used
+    rx = _table(export_dir, "PRESCRIPTIONS.csv", [*KEYS, *timing, "NDC"], KEYS)
     rx = rx.with_columns(pl.col("NDC").str.strip_chars())
     real = rx.filter(pl.col("NDC").is_not_null() & (pl.col("NDC") != "") & (pl.col("NDC") != "0"))
     result.filters.append(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
+from functools import cache
 
 import polars as pl
 
@@ -52,11 +54,22 @@ def assemble_patients(visits: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> 
     return patients
 
 
+@cache
+def _dx(code: str) -> Code:
+    return Code(CodeSystem.ICD9CM.value, code)
+
+
+@cache
+def _proc(code: str) -> Code:
+    return Code(CodeSystem.ICD9PROC.value, code)
+
+
 def _visit(hadm: int, admit: datetime, dx: list[str], proc: list[str], meds: list[str]) -> Visit:
+    # Codes are interned (one object per distinct code): a full export holds millions of them.
     return Visit(
         visit_id=str(hadm),
         time=admit.isoformat(timespec="seconds"),
-        diagnoses=tuple(Code(CodeSystem.ICD9CM.value, c) for c in dx),
-        procedures=tuple(Code(CodeSystem.ICD9PROC.value, c) for c in proc),
-        medications=tuple(meds),
+        diagnoses=tuple(_dx(c) for c in dx),
+        procedures=tuple(_proc(c) for c in proc),
+        medications=tuple(sys.intern(m) for m in meds),
     )

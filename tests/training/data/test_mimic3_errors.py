@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from training.data.csvio import read_strict_csv
 from training.data.mimic3 import Mimic3Config, ingest_mimic3, read_mimic3
 from training.data.synth import SynthConfig, write_mimic3_export
 from training.errors import InputFileError
@@ -115,3 +116,17 @@ def test_partly_bad_export_writes_nothing(export: Path, tmp_path: Path) -> None:
         ingest_mimic3(export, out, Mimic3Config(min_visits=1), overwrite=True)
     assert (out / "patients.jsonl").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "export"]
+
+
+def test_ragged_row(export: Path) -> None:
+    _edit_line(export / "DIAGNOSES_ICD.csv", 6, ",", ",,")
+    err = _read(export)
+    assert (err.path.name, err.row) == ("DIAGNOSES_ICD.csv", 6)
+
+
+def test_ragged_row_located_by_the_csv_fallback(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("A,B\n1,2\n3,4,5\n6,7\n")
+    with pytest.raises(InputFileError) as info:
+        read_strict_csv(path, ["A", "B"])
+    assert info.value.row == 2 and "field count" in str(info.value)
