@@ -39,8 +39,9 @@ from training.errors import InputFileError
 logger = logging.getLogger(__name__)
 KEYS = ["SUBJECT_ID", "HADM_ID"]
 _TIME = "%Y-%m-%d %H:%M:%S"
-# MIMIC writes _TIME; spreadsheet re-saves (like the demo's ADMISSIONS.csv) write 10/23/64 21:09.
-_TIMES = (_TIME, "%Y-%m-%d %H:%M", "%Y-%m-%d", "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M")
+# MIMIC writes _TIME; a spreadsheet re-save (the demo's ADMISSIONS.csv) writes 10/23/64 21:09.
+_TIMES = (_TIME, "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_SHORT_TIME = "%m/%d/%y %H:%M"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,12 @@ def _top_diagnoses(diag: pl.DataFrame, n: int | None, result: Mimic3Result) -> p
 
 def _parse_time(column: str) -> pl.Expr:
     text = pl.col(column).str.strip_chars()
-    return pl.coalesce([text.str.strptime(pl.Datetime, fmt, strict=False) for fmt in _TIMES])
+    full = [text.str.strptime(pl.Datetime, fmt, strict=False) for fmt in _TIMES]
+    # Two-digit years all go to 2000-2099 (strptime sends 69-99 to the 1900s), so that a
+    # patient's admissions keep their order unless they straddle '99 and '00.
+    short = text.str.strptime(pl.Datetime, _SHORT_TIME, strict=False)
+    short = pl.when(short.dt.year() < 2000).then(short.dt.offset_by("100y")).otherwise(short)
+    return pl.coalesce([*full, short])
 
 
 def _admissions(export_dir: Path, result: Mimic3Result) -> pl.DataFrame:
@@ -137,8 +143,8 @@ def _admissions(export_dir: Path, result: Mimic3Result) -> pl.DataFrame:
         )
     if adm["ADMITTIME"].str.contains(r"^\s*\d{1,2}/\d{1,2}/\d{2}\b").any():
         result.notes.append(
-            "ADMISSIONS.csv: ADMITTIME has two-digit years (a spreadsheet "
-            "re-save); visit order is exact within a century only"
+            "ADMISSIONS.csv: ADMITTIME has two-digit years (a spreadsheet re-save), read as "
+            "2000-2099; visits straddling '99 and '00 would be out of order"
         )
     return adm.with_columns(_parse_time("ADMITTIME").alias("ADMITTIME")).unique(KEYS, keep="first")
 

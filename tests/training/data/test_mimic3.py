@@ -79,3 +79,13 @@ def test_synthetic_round_trip(tmp_path: Path) -> None:
             assert set(visit.medications) <= set(expected.medications)
             same_meds += visit.medications == expected.medications
     assert same_meds > 0.6 * manifest.visits
+
+
+def test_two_digit_years_keep_their_order() -> None:
+    import polars as pl
+
+    from training.data.mimic3 import _parse_time
+
+    times = ["10/23/64 21:09", "1/2/99 10:00", "2101-10-20 19:08:00", "2101-10-20"]
+    parsed = pl.DataFrame({"t": times}).select(_parse_time("t"))["t"].to_list()
+    assert [t.year for t in parsed] == [2064, 2099, 2101, 2101]

@@ -49,3 +49,21 @@ def test_cli_synth_report_ingest(tmp_path: Path) -> None:
     assert report.source == "mimic3" and report.patients > 30
     assert len(report.extra["fingerprint"]) == 64
     assert runner.invoke(cli, args).exit_code != 0  # exists, no --overwrite
+
+
+def test_cli_bad_input_is_one_line_without_trace(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "DIAGNOSES_ICD.csv").write_text("")
+    args = ["ingest", "--format", "mimic3", "--input", str(tmp_path / "export")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.cli", *args, "--out", str(tmp_path / "ds")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: ")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ds").exists()
