@@ -42,6 +42,8 @@ _TIME = "%Y-%m-%d %H:%M:%S"
 # MIMIC writes _TIME; a spreadsheet re-save (the demo's ADMISSIONS.csv) writes 10/23/64 21:09.
 _TIMES = (_TIME, "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _SHORT_TIME = "%m/%d/%y %H:%M"
+# An NDC with several ATC classes yields one row per class, so this step starts above the last.
+_DEDUPE_RX = {"rows": "(prescription, ATC3) in, (visit, ATC3) out"}
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def _prescriptions(export_dir: Path, config: Mimic3Config, result: Mimic3Result)
         real = _first_day(real, path, result)
     mapped = _map_ndc(real, export_dir, config, result)
     deduped = mapped.unique([*KEYS, "atc3"], maintain_order=True)
-    result.filters.append(_effect("prescriptions.dedupe_per_visit", {}, mapped, deduped))
+    result.filters.append(_effect("prescriptions.dedupe_per_visit", _DEDUPE_RX, mapped, deduped))
     return deduped
 
 
