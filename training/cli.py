@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from training.data.export_cli import ingest_command
+from training.data import cli as data_cli
 from training.errors import InputFileError
 
 cli = typer.Typer(
@@ -36,7 +36,9 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces."
     )
 
 
-cli.command("ingest")(ingest_command)
+cli.command("synth")(data_cli.synth)
+cli.command("ingest")(data_cli.ingest)
+cli.add_typer(data_cli.data_app, name="data")
 
 
 def main() -> None:
