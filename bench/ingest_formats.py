@@ -26,7 +26,6 @@ FORMATS = ("mimic3", "mimic4", "omop", "omop-parquet", "synthea", "fhir")
 def _write(fmt: str, patients: int, seed: int, root: Path) -> dict[str, Any]:
     """Write the cohort in ``fmt``; return the reader options that read it back."""
     from training.data.synth import SynthConfig, generate_patients, write_mimic3_export
-
     from training.data.writers.fhir import write_fhir_export
     from training.data.writers.mimic4 import write_mimic4_export
     from training.data.writers.omop import write_omop_export
@@ -39,7 +38,7 @@ def _write(fmt: str, patients: int, seed: int, root: Path) -> dict[str, Any]:
         return {}
     cohort = generate_patients(config)
     if fmt == "mimic4":
-        return {"ndc_atc": write_mimic4_export(cohort, out)}
+        return {"atc_mapping": write_mimic4_export(cohort, out)}
     if fmt.startswith("omop"):
         write_omop_export(cohort, out, parquet=fmt == "omop-parquet")
         return {}
@@ -48,7 +47,7 @@ def _write(fmt: str, patients: int, seed: int, root: Path) -> dict[str, Any]:
         return {
             "snomed_conditions": maps.conditions,
             "snomed_procedures": maps.procedures,
-            "rxcui_atc": maps.medications,
+            "atc_mapping": maps.medications,
         }
     write_fhir_export(cohort, out)
     return {}

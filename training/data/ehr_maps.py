@@ -5,7 +5,6 @@ Formats (all codes read as strings; several values in one cell are ``;``-separat
 - drug → ATC: a key column (``ndc`` or ``rxcui``) and one ATC column, the first present of
   ``atc4``, ``atc5``, ``atc``, ``atc3`` (the shared ``ndc2atc.csv`` fits). Every ATC code is cut to
   its level-3 class; a drug mapping to several classes keeps them all (combination products).
-- ``ndc,rxcui`` chained with ``rxcui,atc4``: the MIMIC-III route (NDC → RxCUI → ATC).
 - native code → ICD: a key column (``snomed``) and either ``system,code`` columns or one column
   named after the target system (``icd10cm``, ``icd9cm``, ``icd10pcs``, ``icd9proc``).
 
@@ -50,45 +49,6 @@ def load_atc_map(path: Path, key: str) -> AtcMap:
             except ValueError:
                 raise InputFileError(path, "not an ATC code", row=row, column=atc_col) from None
     return {k: tuple(sorted(v)) for k, v in mapping.items() if v}
-
-
-def load_pair_map(path: Path, key: str, value: str) -> dict[str, str]:
-    """Read a two-column mapping CSV (e.g. ``ndc,rxcui``); the first row of a key wins."""
-    frame = read_table(path, [key, value], allow_empty=True)
-    out: dict[str, str] = {}
-    for raw_key, raw_value in frame.select(key, value).iter_rows():
-        if raw_key and raw_value and raw_key.strip() and raw_value.strip():
-            out.setdefault(raw_key.strip(), raw_value.strip())
-    return out
-
-
-def ndc_atc_map(
-    ndc_atc: Path | None = None, ndc_rxcui: Path | None = None, rxcui_atc: Path | None = None
-) -> AtcMap | None:
-    """Compose NDC → ATC3 from a direct map and/or the NDC → RxCUI → ATC chain (direct wins).
-
-    Returns ``None`` when no mapping file is given.
-
-    Raises:
-        InputFileError: if only one half of the RxCUI chain is given, or a file is malformed.
-    """
-    if (ndc_rxcui is None) != (rxcui_atc is None):
-        given = ndc_rxcui or rxcui_atc
-        assert given is not None
-        raise InputFileError(
-            given, "the NDC → RxCUI → ATC route needs both ndc_rxcui and rxcui_atc"
-        )
-    if ndc_atc is None and ndc_rxcui is None:
-        return None
-    mapping: AtcMap = {}
-    if ndc_rxcui is not None and rxcui_atc is not None:
-        by_rxcui = load_atc_map(rxcui_atc, "rxcui")
-        for ndc, rxcui in load_pair_map(ndc_rxcui, "ndc", "rxcui").items():
-            if rxcui in by_rxcui:
-                mapping[ndc] = by_rxcui[rxcui]
-    if ndc_atc is not None:
-        mapping.update(load_atc_map(ndc_atc, "ndc"))
-    return mapping
 
 
 def load_code_map(path: Path, key: str) -> dict[str, Code]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from training.data.dataset import DatasetManifest
 from training.data.ehr_pipeline import EhrFilterConfig, ReadResult, write_result
@@ -24,10 +24,10 @@ from training.data.synthea import SyntheaConfig, read_synthea
 EXPORT_FORMATS = ("mimic4", "omop", "synthea", "fhir")
 # Which optional ExportOptions field each format accepts (the filters apply to all).
 _ACCEPTS = {
-    "mimic4": {"ndc_atc", "ndc_rxcui", "rxcui_atc", "first_24h"},
-    "omop": {"drug_atc", "condition_source_system", "procedure_source_system", "use_vocabulary"},
-    "synthea": {"snomed_conditions", "snomed_procedures", "rxcui_atc", "encounter_classes"},
-    "fhir": {"rxcui_atc", "ndc_atc"},
+    "mimic4": {"atc_mapping", "ndc2rxcui", "multi_atc", "first_24h"},
+    "omop": {"atc_mapping", "condition_source_system", "procedure_source_system", "use_vocabulary"},
+    "synthea": {"atc_mapping", "snomed_conditions", "snomed_procedures", "encounter_classes"},
+    "fhir": {"atc_mapping"},
 }
 
 
@@ -36,10 +36,9 @@ class ExportOptions:
     """Every reader option; ``None`` means "not given". See each reader's config for meanings."""
 
     filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
-    ndc_atc: Path | None = None
-    ndc_rxcui: Path | None = None
-    rxcui_atc: Path | None = None
-    drug_atc: Path | None = None
+    atc_mapping: Path | None = None
+    ndc2rxcui: Path | None = None
+    multi_atc: Literal["all", "first"] | None = None
     snomed_conditions: Path | None = None
     snomed_procedures: Path | None = None
     first_24h: bool | None = None

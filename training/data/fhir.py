@@ -13,8 +13,9 @@ line's ``resourceType`` decides what it is, so Bulk Data file names (``Encounter
   3 procedures), ICD-10-PCS (``http://www.cms.gov/Medicare/Coding/ICD10``), else SNOMED CT, kept
   natively as ``snomed``. Codings of no known system are dropped and counted.
 - Medications: an ATC coding (``http://www.whocc.no/atc``) wins; else RxNorm or NDC through the
-  user's mapping CSVs (``rxcui,atc4``; ``ndc,atc4``). Unmapped medications are dropped and counted,
-  as the MIMIC-III reader drops unmapped NDCs. ``medicationReference`` is not resolved (counted).
+  user's mapping CSV (``rxcui,atc4`` and/or ``ndc,atc4``). Unmapped medications are dropped and
+  counted, as the MIMIC-III reader drops unmapped NDCs. ``medicationReference`` is not resolved
+  (counted).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import polars as pl
 
 from training.data.codes import atc3
 from training.data.dataset import DatasetManifest, FilterEffect
-from training.data.ehr_io import ICD_PATTERN
+from training.data.ehr_io import ICD_PATTERN, header_columns
 from training.data.ehr_maps import AtcMap, load_atc_map
 from training.data.ehr_pipeline import (
     TIME_PATTERN,
@@ -65,13 +66,11 @@ class FhirConfig:
     """How to read a FHIR R4 Bulk Data export.
 
     Args:
-        rxcui_atc: CSV ``rxcui,atc4`` for RxNorm-coded medications.
-        ndc_atc: CSV ``ndc,atc4`` for NDC-coded medications.
+        atc_mapping: CSV with ``atc4`` and ``rxcui`` and/or ``ndc`` (RxNorm / NDC codings).
         filters: the shared MIMIC-III filters.
     """
 
-    rxcui_atc: Path | None = None
-    ndc_atc: Path | None = None
+    atc_mapping: Path | None = None
     filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
 
 
@@ -127,10 +126,7 @@ def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
     files = sorted(p for p in export_dir.iterdir() if p.name.endswith((".ndjson", ".ndjson.gz")))
     if not files:
         raise InputFileError(export_dir / "*.ndjson", "no NDJSON files in the export")
-    maps = {
-        RXNORM: load_atc_map(config.rxcui_atc, "rxcui") if config.rxcui_atc else {},
-        NDC: load_atc_map(config.ndc_atc, "ndc") if config.ndc_atc else {},
-    }
+    maps = _drug_maps(config.atc_mapping)
     rows = _Rows()
     for path in files:
         for line, resource in _resources(path):
@@ -151,6 +147,19 @@ def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
         medications=_dedupe(rows.frame("med"), result),
     )
     return build_patients(tables, config.filters, result, export_dir)
+
+
+def _drug_maps(path: Path | None) -> dict[str, AtcMap]:
+    """RxNorm and NDC lookups from one mapping CSV (either key column may be absent)."""
+    if path is None:
+        return {RXNORM: {}, NDC: {}}
+    columns = header_columns(path)
+    if "rxcui" not in columns and "ndc" not in columns:
+        raise InputFileError(path, "needs an 'rxcui' or an 'ndc' column", column="rxcui")
+    return {
+        uri: load_atc_map(path, key) if key in columns else {}
+        for uri, key in ((RXNORM, "rxcui"), (NDC, "ndc"))
+    }
 
 
 def ingest_fhir(

@@ -3,11 +3,12 @@
 Tables: ``admissions`` (visit times), ``diagnoses_icd`` and ``procedures_icd`` (ICD-9 and ICD-10
 mixed, told apart by ``icd_version``; each code keeps its own system, so a model sees ``icd9cm`` and
 ``icd10cm`` codes side by side and serving accepts both), and ``prescriptions`` (``ndc``,
-``starttime``), mapped NDC → ATC3 through user mapping CSVs as in the MIMIC-III reader.
+``starttime``), mapped NDC → ATC3 through user mapping CSVs with the MIMIC-III reader's loader
+(:func:`~training.data.mimic3_mapping.load_ndc_to_atc3`), so both map NDCs alike.
 
 Example::
 
-    result = read_mimic4(Path("mimic-iv-2.2"), Mimic4Config(ndc_atc=Path("ndc2atc.csv")))
+    result = read_mimic4(Path("mimic-iv-2.2"), Mimic4Config(atc_mapping=Path("ndc2atc.csv")))
     write_result(result, Path("var/datasets/mimic4"), source_format="mimic4")
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -30,7 +32,6 @@ from training.data.ehr_io import (
     require_table,
     require_values,
 )
-from training.data.ehr_maps import map_frame_atc, ndc_atc_map
 from training.data.ehr_pipeline import (
     TIME_PATTERN,
     EhrFilterConfig,
@@ -41,6 +42,7 @@ from training.data.ehr_pipeline import (
     visit_time,
     write_result,
 )
+from training.data.mimic3_mapping import load_ndc_to_atc3
 from training.errors import InputFileError
 
 SOURCE_FORMAT = "mimic4"
@@ -55,16 +57,16 @@ class Mimic4Config:
     """How to read a MIMIC-IV export.
 
     Args:
-        ndc_atc: CSV ``ndc,atc4`` (or ``atc5``/``atc``); direct NDC → ATC.
-        ndc_rxcui: CSV ``ndc,rxcui``; with ``rxcui_atc``, the NDC → RxCUI → ATC route.
-        rxcui_atc: CSV ``rxcui,atc4``.
+        atc_mapping: CSV with ``atc4`` and ``ndc`` or ``rxcui`` (as the MIMIC-III reader's).
+        ndc2rxcui: CSV ``ndc,rxcui``, for the NDC → RxCUI → ATC route.
+        multi_atc: ``all`` ATC4 codes of an NDC, or only the ``first`` (GAMENet keeps one).
         first_24h: keep only prescriptions starting within 24 hours of admission (GAMENet paper).
         filters: the shared MIMIC-III filters.
     """
 
-    ndc_atc: Path | None = None
-    ndc_rxcui: Path | None = None
-    rxcui_atc: Path | None = None
+    atc_mapping: Path | None = None
+    ndc2rxcui: Path | None = None
+    multi_atc: Literal["all", "first"] = "all"
     first_24h: bool = False
     filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
 
@@ -77,15 +79,13 @@ def read_mimic4(export_dir: Path, config: Mimic4Config) -> ReadResult:
             file, a bad code or version, or no NDC mapping given.
     """
     hosp = export_dir / "hosp" if (export_dir / "hosp").is_dir() else export_dir
-    mapping = ndc_atc_map(config.ndc_atc, config.ndc_rxcui, config.rxcui_atc)
-    if mapping is None:
-        raise InputFileError(
-            export_dir, "MIMIC-IV needs an NDC → ATC mapping (ndc_atc or ndc_rxcui+rxcui_atc)"
-        )
+    if config.atc_mapping is None:
+        raise InputFileError(export_dir, "MIMIC-IV needs an NDC → ATC mapping (atc_mapping)")
     result = ReadResult(patients=[], extra={"code_systems": {}, "medication_system": "atc3"})
     visits = _admissions(require_table(hosp, "admissions"))
     dx = _icd_events(require_table(hosp, "diagnoses_icd"), "diagnoses_icd", result)
     proc = _icd_events(require_table(hosp, "procedures_icd"), "procedures_icd", result)
+    mapping = load_ndc_to_atc3(config.atc_mapping, config.ndc2rxcui, multi_atc=config.multi_atc)
     med = _prescriptions(require_table(hosp, "prescriptions"), visits, mapping, config, result)
     tables = EventTables(visits, dx, proc, med)
     return build_patients(tables, config.filters, result, export_dir)
@@ -146,7 +146,7 @@ def _icd_events(path: Path, table: str, result: ReadResult) -> pl.DataFrame:
 def _prescriptions(
     path: Path,
     visits: pl.DataFrame,
-    mapping: dict[str, tuple[str, ...]],
+    mapping: pl.DataFrame,
     config: Mimic4Config,
     result: ReadResult,
 ) -> pl.DataFrame:
@@ -162,7 +162,8 @@ def _prescriptions(
     check_pattern(kept, path, "ndc", r"^[0-9]{1,11}$", "NDC (digits only)")
     if config.first_24h:
         kept = _first_24h(kept, visits, path, result)
-    mapped = map_frame_atc(kept, "ndc", mapping)
+    assert config.atc_mapping is not None  # read_mimic4 checked it
+    mapped = kept.join(mapping, on="ndc", how="left")
     unmapped = mapped.filter(pl.col("atc3").is_null())
     count_unmapped(
         result, "medications", unmapped["ndc"], kept.height, action="dropped (no ATC for the NDC)"
@@ -170,7 +171,10 @@ def _prescriptions(
     mapped = mapped.filter(pl.col("atc3").is_not_null())
     result.filters.append(
         FilterEffect(
-            "prescriptions.map_ndc_to_atc3", {}, kept.height, kept.height - unmapped.height
+            "prescriptions.map_ndc_to_atc3",
+            {"atc_mapping": config.atc_mapping.name, "multi_atc": config.multi_atc},
+            kept.height,
+            kept.height - unmapped.height,
         )
     )
     deduped = mapped.unique(["visit_id", "atc3"])

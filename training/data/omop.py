@@ -58,7 +58,7 @@ class OmopConfig:
     """How to read an OMOP CDM export.
 
     Args:
-        drug_atc: mapping CSV to ATC (key ``drug_concept_id``, ``rxcui``, ``ndc`` or
+        atc_mapping: mapping CSV to ATC (key ``drug_concept_id``, ``rxcui``, ``ndc`` or
             ``drug_source_value``; ATC column as in :mod:`training.data.ehr_maps`).
         condition_source_system: system of ``condition_source_value`` when no vocabulary is used.
         procedure_source_system: system of ``procedure_source_value`` when no vocabulary is used.
@@ -66,7 +66,7 @@ class OmopConfig:
         filters: the shared MIMIC-III filters.
     """
 
-    drug_atc: Path | None = None
+    atc_mapping: Path | None = None
     condition_source_system: str = CodeSystem.ICD10CM.value
     procedure_source_system: str = CodeSystem.ICD10PCS.value
     use_vocabulary: bool = True
@@ -88,9 +88,9 @@ def read_omop(export_dir: Path, config: OmopConfig) -> ReadResult:
     """
     concept = find_table(export_dir, "concept") if config.use_vocabulary else None
     vocab = OmopVocabulary(export_dir, concept) if concept is not None else None
-    if vocab is None and config.drug_atc is None:
+    if vocab is None and config.atc_mapping is None:
         raise InputFileError(
-            export_dir, "OMOP drugs need the vocabulary (concept tables) or a drug_atc mapping CSV"
+            export_dir, "OMOP drugs need the vocabulary (concept tables) or an ATC mapping CSV"
         )
     result = ReadResult(patients=[], extra={"code_systems": {}, "medication_system": "atc3"})
     result.extra["vocabulary"] = vocab is not None
@@ -192,8 +192,8 @@ def _drugs(
         pl.col("drug_source_value").str.strip_chars(),
     )
     lookups = []
-    if config.drug_atc is not None:
-        lookups.append(_csv_lookup(config.drug_atc))
+    if config.atc_mapping is not None:
+        lookups.append(_csv_lookup(config.atc_mapping))
     if vocab is not None:
         lookups.append(("drug_concept_id", vocab.drug_atc3(frame["drug_concept_id"])))
     for i, (column, mapping) in enumerate(lookups):

@@ -6,14 +6,14 @@ user mapping CSVs (``snomed,icd10cm`` ...; ``rxcui,atc4``). Without them:
 - conditions and procedures keep their SNOMED codes as their own code system, ``snomed``;
 - medications keep their RxNorm codes as tokens ``rxnorm:<rxcui>``. They are **not** ATC3 classes,
   so ATC3 DDI tables match none of them. The manifest says so (``extra.medication_system`` is
-  ``rxnorm`` and a note explains it); training a DDI-aware model needs the ``rxcui_atc`` mapping.
+  ``rxnorm`` and a note explains it); training a DDI-aware model needs the ``atc_mapping`` CSV.
 
 With a mapping, SNOMED codes it lacks stay ``snomed`` (counted), and RxNorm codes it lacks are
 dropped (counted), as the MIMIC-III reader drops unmapped NDCs.
 
 Example::
 
-    result = read_synthea(Path("synthea/csv"), SyntheaConfig(rxcui_atc=Path("rxcui2atc.csv")))
+    result = read_synthea(Path("synthea/csv"), SyntheaConfig(atc_mapping=Path("rxcui2atc.csv")))
 """
 
 from __future__ import annotations
@@ -57,14 +57,14 @@ class SyntheaConfig:
     Args:
         snomed_conditions: CSV ``snomed,icd10cm`` (or ``snomed,system,code``) for conditions.
         snomed_procedures: CSV ``snomed,icd10pcs`` (or ``snomed,system,code``) for procedures.
-        rxcui_atc: CSV ``rxcui,atc4``; without it medications stay ``rxnorm:<rxcui>`` tokens.
+        atc_mapping: CSV ``rxcui,atc4``; without it medications stay ``rxnorm:<rxcui>`` tokens.
         encounter_classes: keep only these ``ENCOUNTERCLASS`` values (e.g. ``("inpatient",)``).
         filters: the shared MIMIC-III filters.
     """
 
     snomed_conditions: Path | None = None
     snomed_procedures: Path | None = None
-    rxcui_atc: Path | None = None
+    atc_mapping: Path | None = None
     encounter_classes: tuple[str, ...] | None = None
     filters: EhrFilterConfig = field(default_factory=EhrFilterConfig)
 
@@ -168,7 +168,7 @@ def _medications(export_dir: Path, config: SyntheaConfig, result: ReadResult) ->
     frame = frame.with_columns(pl.col("code").str.strip_chars())
     check_pattern(frame, path, "code", r"^[0-9]{1,10}$", "RxNorm code", shown="CODE")
     frame = frame.rename({"encounter": "visit_id"})
-    if config.rxcui_atc is None:
+    if config.atc_mapping is None:
         note = (
             "medications: no RxNorm → ATC mapping given, kept as 'rxnorm:<rxcui>' tokens, "
             "NOT ATC3 classes: ATC3 DDI tables will not match them"
@@ -178,7 +178,7 @@ def _medications(export_dir: Path, config: SyntheaConfig, result: ReadResult) ->
         tokens = frame.select("visit_id", (pl.lit(RXNORM_PREFIX) + pl.col("code")).alias("atc3"))
         return _dedupe(tokens, result)
     result.extra["medication_system"] = "atc3"
-    mapped = map_frame_atc(frame, "code", load_atc_map(config.rxcui_atc, "rxcui"))
+    mapped = map_frame_atc(frame, "code", load_atc_map(config.atc_mapping, "rxcui"))
     unmapped = mapped.filter(pl.col("atc3").is_null())
     action = "dropped (no ATC for the RxCUI)"
     count_unmapped(result, "medications", unmapped["code"], frame.height, action=action)

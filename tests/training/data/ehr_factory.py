@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from training.data.records import Code, Patient, Visit
 
 ATC3 = ["A02B", "A10B", "B01A", "C03C", "C07A", "C09A", "C10A", "J01C", "N02B", "N05B", "R03A"]
@@ -47,6 +45,6 @@ def random_patients(n: int, seed: int = 0, *, mixed: bool = True) -> list[Patien
 
 def synthetic_cohort(n: int, seed: int = 3) -> list[Patient]:
     """``n`` patients from the project's synthetic generator (for the at-scale round trips)."""
-    synth = pytest.importorskip("training.data.synth")  # until the data branch is merged
+    from training.data.synth import SynthConfig, generate_patients
 
-    return list(synth.generate_patients(synth.SynthConfig(patients=n, seed=seed)))
+    return list(generate_patients(SynthConfig(patients=n, seed=seed)))

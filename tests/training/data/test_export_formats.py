@@ -14,8 +14,8 @@ from training.data.writers.mimic4 import write_mimic4_export
 
 
 def test_options_a_format_does_not_take_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="does not take: drug_atc"):
-        read_export("mimic4", tmp_path, ExportOptions(drug_atc=tmp_path / "x.csv"))
+    with pytest.raises(ValueError, match="does not take: snomed_conditions"):
+        read_export("mimic4", tmp_path, ExportOptions(snomed_conditions=tmp_path / "x.csv"))
     with pytest.raises(ValueError, match="unknown export format"):
         read_export("hl7v2", tmp_path, ExportOptions())
 
@@ -25,9 +25,9 @@ def test_cli_ingest_mimic4(tmp_path: Path) -> None:
     mapping = write_mimic4_export(patients, tmp_path / "export")
     args = ["ingest", "--format", "mimic4", "--input", str(tmp_path / "export")]
     args += ["--out", str(tmp_path / "ds")]
-    result = CliRunner().invoke(cli, [*args, "--ndc-atc", str(mapping), "--top-n-diagnoses", "0"])
+    result = CliRunner().invoke(cli, [*args, "--atc-map", str(mapping), "--top-diagnoses", "0"])
     assert result.exit_code == 0, result.output
-    assert "6 patients" in result.output and "min_visits" in result.output
+    assert "6 patients" in result.output and "patients.min_visits" in result.output
     assert Dataset(tmp_path / "ds").load() == patients
 
 
@@ -38,4 +38,8 @@ def test_cli_ingest_fhir_refuses_foreign_option(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*args, "--first-24h"])
     assert result.exit_code == 2
     assert "first_24h" in result.output
+    args = ["ingest", "--format", "mimic3", "--input", str(tmp_path / "fhir")]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "ds"), "--no-vocabulary"])
+    assert result.exit_code == 2
+    assert "use_vocabulary" in result.output
     assert not (tmp_path / "ds").exists()

@@ -33,7 +33,7 @@ def test_round_trip_rxnorm_administrations_gzip(tmp_path: Path) -> None:
         with open(path, "rb") as src, gzip.open(f"{path}.gz", "wb") as dst:
             shutil.copyfileobj(src, dst)
         path.unlink()
-    manifest = ingest_fhir(out, tmp_path / "ds", FhirConfig(rxcui_atc=mapping, filters=NO_TOP_N))
+    manifest = ingest_fhir(out, tmp_path / "ds", FhirConfig(atc_mapping=mapping, filters=NO_TOP_N))
     assert (manifest.source_format, manifest.patients) == ("fhir", 10)
     assert manifest.visits == sum(len(p.visits) for p in patients)
 
@@ -95,7 +95,7 @@ def test_encounter_without_start_and_empty_export(tmp_path: Path) -> None:
 def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
     patients = synthetic_cohort(2000)
     mapping = write_fhir_export(patients, tmp_path / "fhir", medication_coding="rxnorm")
-    result = read_fhir(tmp_path / "fhir", FhirConfig(rxcui_atc=mapping, filters=KEEP_ALL))
+    result = read_fhir(tmp_path / "fhir", FhirConfig(atc_mapping=mapping, filters=KEEP_ALL))
     assert result.patients == patients
 
 

@@ -36,7 +36,7 @@ def test_round_trip_parquet(tmp_path: Path) -> None:
 def test_source_values_and_mapping_csv_without_vocabulary(tmp_path: Path) -> None:
     patients = random_patients(10, seed=4, mixed=False)  # source values carry one system each
     mapping = write_omop_export(patients, tmp_path / "cdm", vocabulary=False)
-    result = read_omop(tmp_path / "cdm", OmopConfig(drug_atc=mapping, filters=NO_TOP_N))
+    result = read_omop(tmp_path / "cdm", OmopConfig(atc_mapping=mapping, filters=NO_TOP_N))
     assert result.patients == patients
     assert result.extra["vocabulary"] is False
 
@@ -57,7 +57,7 @@ def test_concepts_missing_from_vocabulary_are_counted(tmp_path: Path) -> None:
 
 def test_no_drug_mapping_is_refused(tmp_path: Path) -> None:
     write_omop_export(random_patients(3), tmp_path / "cdm", vocabulary=False)
-    with pytest.raises(InputFileError, match="drug_atc"):
+    with pytest.raises(InputFileError, match="ATC mapping"):
         read_omop(tmp_path / "cdm", OmopConfig())
 
 
@@ -70,7 +70,7 @@ def test_bad_source_value_names_row_and_column(tmp_path: Path) -> None:
     lines[2] = ",".join(parts)
     path.write_text("".join(lines))
     with pytest.raises(InputFileError) as info:
-        read_omop(tmp_path / "cdm", OmopConfig(drug_atc=mapping))
+        read_omop(tmp_path / "cdm", OmopConfig(atc_mapping=mapping))
     assert (info.value.path, info.value.row, info.value.column) == (
         path, 2, "condition_source_value",
     )  # fmt: skip

@@ -48,7 +48,7 @@ def test_real_sample_native_codes_are_reported(shared_data: Path) -> None:
 @pytest.mark.data
 def test_real_sample_with_rxnorm_atc_mapping(shared_data: Path, tmp_path: Path) -> None:
     # ndc2atc.csv maps 7 of the sample's 32 RxCUIs: 256 of 663 rows; 9 all-table visits remain.
-    config = SyntheaConfig(rxcui_atc=shared_data / "mappings" / "ndc2atc.csv", filters=ONE_VISIT)
+    config = SyntheaConfig(atc_mapping=shared_data / "mappings" / "ndc2atc.csv", filters=ONE_VISIT)
     manifest = ingest_synthea(shared_data / "synthea", tmp_path / "ds", config)
     assert (manifest.patients, manifest.visits) == (6, 9)
     assert manifest.extra["unmapped"]["medications"]["rows"] == 407
@@ -100,7 +100,7 @@ def test_round_trip_through_mapping_csvs(tmp_path: Path) -> None:
     config = SyntheaConfig(
         snomed_conditions=maps.conditions,
         snomed_procedures=maps.procedures,
-        rxcui_atc=maps.medications,
+        atc_mapping=maps.medications,
         filters=EhrFilterConfig(top_n_diagnoses=None),
     )
     result = read_synthea(tmp_path / "synthea", config)
@@ -115,7 +115,7 @@ def test_round_trip_at_scale_synthetic_cohort(tmp_path: Path) -> None:
     config = SyntheaConfig(
         snomed_conditions=maps.conditions,
         snomed_procedures=maps.procedures,
-        rxcui_atc=maps.medications,
+        atc_mapping=maps.medications,
         filters=KEEP_ALL,
     )
     assert read_synthea(tmp_path / "synthea", config).patients == patients
