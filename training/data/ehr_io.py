@@ -116,8 +116,44 @@ def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
     except pl.exceptions.NoDataError:
         raise InputFileError(path, "the file is empty") from None
     except (pl.exceptions.ComputeError, OSError) as exc:
-        reason = "is not valid UTF-8" if "utf-8" in str(exc).lower() else "cannot be parsed"
-        raise InputFileError(path, f"the file {reason} ({type(exc).__name__})") from None
+        if path.name.lower().endswith(".parquet"):
+            raise InputFileError(path, f"cannot be read ({type(exc).__name__})") from None
+        row, column, reason = _locate_bad_row(path)
+        raise InputFileError(path, reason, row=row, column=column) from None
+
+
+def _locate_bad_row(path: Path) -> tuple[int | None, str | None, str]:
+    """Find the data row (and column) that made a CSV unparsable: bad UTF-8 or ragged fields."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    header = header_columns(path)
+    separator = _separator(_first_line(path).decode("utf-8"))
+    with opener(path, "rb") as fh:
+        for row, line in enumerate(fh):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                fields = line.split(separator.encode())
+                bad = [i for i, f in enumerate(fields) if not _is_utf8(f) and i < len(header)]
+                return row, header[bad[0]] if bad else None, "not valid UTF-8"
+    with opener(path, "rt", encoding="utf-8", newline="") as text:
+        reader = csv.reader(text, delimiter=separator, strict=True)
+        next(reader, None)
+        row = 0
+        try:
+            for row, cells in enumerate(reader, start=1):
+                if cells and len(cells) > len(header):
+                    return row, None, f"{len(cells)} fields where the header has {len(header)}"
+        except csv.Error:
+            return row + 1, None, "malformed quoting"
+    return None, None, "cannot be parsed as CSV"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _first_line(path: Path) -> bytes:

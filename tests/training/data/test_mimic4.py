@@ -171,9 +171,15 @@ def test_wrong_encoding_and_header_only(tmp_path: Path) -> None:
     export, mapping, _ = _export(tmp_path, n=3)
     path = export / "hosp" / "prescriptions.csv"
     path.write_bytes(path.read_bytes() + b"1,2,\xff\xfe,x,1\n")
+    n_rows = len(path.read_bytes().splitlines()) - 1
     with pytest.raises(InputFileError, match="not valid UTF-8") as info:
         read_mimic4(export, Mimic4Config(atc_mapping=mapping))
-    assert info.value.path == path
+    assert (info.value.path, info.value.row, info.value.column) == (path, n_rows, "starttime")
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    path.write_text("".join([*lines[:2], '1,"2,x,y,z\n', *lines[2:4]]))
+    with pytest.raises(InputFileError, match="malformed quoting") as info:
+        read_mimic4(export, Mimic4Config(atc_mapping=mapping))
+    assert info.value.row == 2
     path.write_text("subject_id,hadm_id,starttime,drug,ndc\n")
     with pytest.raises(InputFileError, match="no data rows"):
         read_mimic4(export, Mimic4Config(atc_mapping=mapping))
