@@ -208,7 +208,7 @@ def _print_table(r: dict[str, object]) -> None:
             "reader",
             "seconds",
             "patients/s",
-            "vs mimic3",
+            "t / mimic3",
             "peak RSS MiB",
             "kept pts",
             "visits",
