@@ -249,25 +249,33 @@ def _min_visits(visits: pl.DataFrame, config: EhrFilterConfig, result: ReadResul
     return kept
 
 
-def _codes_per_visit(events: pl.DataFrame) -> pl.DataFrame:
-    """Distinct codes per visit in ``seq`` order, as one list of ``system|code`` per visit."""
-    return (
+def _codes_per_visit(events: pl.DataFrame) -> tuple[pl.DataFrame, list[Code]]:
+    """Distinct codes per visit in ``seq`` order, as ids into the returned list of codes.
+
+    Each distinct code becomes one shared ``Code`` object: building one per row would cost more
+    than everything polars does here.
+    """
+    distinct = events.select("system", "code").unique(maintain_order=True).with_row_index("cid")
+    table = [Code(s, c) for s, c in distinct.select("system", "code").iter_rows()]
+    per_visit = (
         events.sort(["visit_id", "seq"])
         .unique(["visit_id", "system", "code"], keep="first", maintain_order=True)
+        .join(distinct, on=["system", "code"])
         .group_by("visit_id", maintain_order=True)
-        .agg(pl.col("system"), pl.col("code"))
+        .agg(pl.col("cid"))
     )
+    return per_visit, table
 
 
 def _assemble(
     visits: pl.DataFrame, dx: pl.DataFrame, proc: pl.DataFrame, med: pl.DataFrame
 ) -> list[Patient]:
-    dxv = _codes_per_visit(dx).rename({"system": "dx_sys", "code": "dx_code"})
-    prv = _codes_per_visit(proc).rename({"system": "pr_sys", "code": "pr_code"})
+    dxv, dx_codes = _codes_per_visit(dx)
+    prv, pr_codes = _codes_per_visit(proc)
     mdv = med.unique(["visit_id", "atc3"]).group_by("visit_id").agg(pl.col("atc3").sort())
     frame = (
-        visits.join(dxv, on="visit_id", how="left")
-        .join(prv, on="visit_id", how="left")
+        visits.join(dxv.rename({"cid": "dx"}), on="visit_id", how="left")
+        .join(prv.rename({"cid": "pr"}), on="visit_id", how="left")
         .join(mdv, on="visit_id", how="left")
         .sort(
             [
@@ -278,31 +286,28 @@ def _assemble(
                 "visit_id",
             ]
         )
+        .select("patient_id", "visit_id", "time", "dx", "pr", "atc3")
     )
     patients: list[Patient] = []
     current: str | None = None
     batch: list[Visit] = []
-    for row in frame.iter_rows(named=True):
-        if row["patient_id"] != current:
+    for patient_id, visit_id, time, dx_ids, pr_ids, meds in frame.iter_rows():
+        if patient_id != current:
             if current is not None:
                 patients.append(Patient(current, tuple(batch)))
-            current, batch = row["patient_id"], []
+            current, batch = patient_id, []
         batch.append(
             Visit(
-                visit_id=row["visit_id"],
-                time=row["time"],
-                diagnoses=_codes(row["dx_sys"], row["dx_code"]),
-                procedures=_codes(row["pr_sys"], row["pr_code"]),
-                medications=tuple(row["atc3"] or ()),
+                visit_id=visit_id,
+                time=time,
+                diagnoses=tuple(map(dx_codes.__getitem__, dx_ids or ())),
+                procedures=tuple(map(pr_codes.__getitem__, pr_ids or ())),
+                medications=tuple(meds or ()),
             )
         )
     if current is not None:
         patients.append(Patient(current, tuple(batch)))
     return patients
-
-
-def _codes(systems: list[str] | None, codes: list[str] | None) -> tuple[Code, ...]:
-    return tuple(Code(s, c) for s, c in zip(systems or (), codes or (), strict=True))
 
 
 def write_result(
