@@ -257,21 +257,26 @@ def _first_code(concept: Any) -> str:
     return str(codings[0].get("code", "")) if codings else "(no coding)"
 
 
+_ICD_RE = re.compile(ICD_PATTERN)
+_SNOMED_RE = re.compile(r"^[0-9]{6,18}$")
+
+
 def _pick(concept: Any, systems: dict[str, str], path: Path, line: int) -> tuple[str, str] | None:
     """The (system, code) of the best coding: ICD before SNOMED, in ``systems`` order."""
-    codings = _codings(concept)
+    found: dict[str, tuple[int, Any]] = {}
+    for i, coding in enumerate(_codings(concept)):
+        uri = coding.get("system")
+        if uri in systems and uri not in found:
+            found[uri] = (i, coding.get("code"))
     for uri, system in systems.items():
-        for i, coding in enumerate(codings):
-            if coding.get("system") != uri:
-                continue
-            raw = str(coding.get("code") or "")
-            code = raw.strip().replace(".", "").upper()
-            pattern = r"^[0-9]{6,18}$" if system == "snomed" else ICD_PATTERN
-            if not re.match(pattern, code):
-                raise InputFileError(
-                    path, f"not a valid {system} code", row=line, column=f"code.coding[{i}].code"
-                )
-            return system, code
+        if uri not in found:
+            continue
+        i, raw = found[uri]
+        code = str(raw or "").strip().replace(".", "").upper()
+        if not (_SNOMED_RE if system == "snomed" else _ICD_RE).match(code):
+            column = f"code.coding[{i}].code"
+            raise InputFileError(path, f"not a valid {system} code", row=line, column=column)
+        return system, code
     return None
 
 
