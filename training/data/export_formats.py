@@ -22,6 +22,7 @@ from training.data.omop import OmopConfig, read_omop
 from training.data.synthea import SyntheaConfig, read_synthea
 
 EXPORT_FORMATS = ("mimic4", "omop", "synthea", "fhir")
+ALL_FORMATS = ("mimic3", "benchmark-json", *EXPORT_FORMATS)  # the formats of /v1/training-jobs
 # Which optional ExportOptions field each format accepts (the filters apply to all).
 _ACCEPTS = {
     "mimic4": {"atc_mapping", "ndc2rxcui", "multi_atc", "first_24h"},
@@ -81,6 +82,39 @@ def read_export(fmt: str, export_dir: Path, options: ExportOptions) -> ReadResul
 def ingest_export(
     fmt: str, export_dir: Path, out_dir: Path, options: ExportOptions, *, overwrite: bool = False
 ) -> DatasetManifest:
-    """Read an export and write it atomically as a canonical Dataset; return its manifest."""
+    """Read an export and write it atomically as a canonical Dataset; return its manifest.
+
+    Also takes the data branch's formats (``mimic3``, ``benchmark-json``), so that a training job
+    has one entry point for every format of the API.
+
+    Raises:
+        ValueError: for an unknown format or an option the format does not take.
+        InputFileError: for bad input (see each reader).
+    """
+    if fmt == "mimic3":
+        return _ingest_mimic3(export_dir, out_dir, options, overwrite)
+    if fmt == "benchmark-json":
+        if options != ExportOptions():
+            raise ValueError("format 'benchmark-json' takes no options (it is preprocessed)")
+        from training.data.literature import ingest_literature
+
+        return ingest_literature(export_dir, out_dir, overwrite=overwrite)
     result = read_export(fmt, export_dir, options)
     return write_result(result, out_dir, source_format=fmt, overwrite=overwrite)
+
+
+def _ingest_mimic3(
+    export_dir: Path, out_dir: Path, options: ExportOptions, overwrite: bool
+) -> DatasetManifest:
+    from training.data.mimic3 import Mimic3Config, ingest_mimic3
+
+    given = options.given()
+    extra = sorted(set(given) - {"atc_mapping", "ndc2rxcui", "multi_atc", "first_24h"})
+    if extra or not options.filters.require_all_tables:
+        raise ValueError(f"format 'mimic3' does not take: {', '.join(extra) or 'any-table'}")
+    config = Mimic3Config(
+        top_diagnoses=options.filters.top_n_diagnoses,
+        min_visits=options.filters.min_visits,
+        **given,
+    )
+    return ingest_mimic3(export_dir, out_dir, config, overwrite=overwrite)

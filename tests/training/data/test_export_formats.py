@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from tests.training.data.ehr_factory import random_patients
 from training.cli import cli
 from training.data.dataset import Dataset
-from training.data.export_formats import ExportOptions, read_export
+from training.data.ehr_pipeline import EhrFilterConfig
+from training.data.export_formats import ExportOptions, ingest_export, read_export
 from training.data.writers.fhir import write_fhir_export
 from training.data.writers.mimic4 import write_mimic4_export
 
@@ -43,3 +44,16 @@ def test_cli_ingest_fhir_refuses_foreign_option(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "use_vocabulary" in result.output
     assert not (tmp_path / "ds").exists()
+
+
+def test_one_entry_point_also_ingests_mimic3(tmp_path: Path) -> None:
+    from training.data.synth import SynthConfig, write_mimic3_export
+
+    write_mimic3_export(SynthConfig(patients=30, seed=1), tmp_path / "export")
+    options = ExportOptions(filters=EhrFilterConfig(min_visits=1))
+    manifest = ingest_export("mimic3", tmp_path / "export", tmp_path / "ds", options)
+    assert manifest.source_format == "mimic3" and manifest.patients > 0
+    with pytest.raises(ValueError, match="does not take: use_vocabulary"):
+        ingest_export("mimic3", tmp_path, tmp_path / "x", ExportOptions(use_vocabulary=False))
+    with pytest.raises(ValueError, match="takes no options"):
+        ingest_export("benchmark-json", tmp_path, tmp_path / "x", options)
