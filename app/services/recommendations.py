@@ -1,0 +1,80 @@
+"""The recommendation answer: model scores, evidence, DDI pairs of the set, unknown codes."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.errors import ModelNotFound, ModelNotLoaded
+from app.inference.recommender import RawVisit, Recommendation
+from app.inference.registry import LoadedModel, ModelRegistry
+from app.schemas.recommendations import (
+    DdiBlock,
+    ModelInfoPublic,
+    RecommendationCreate,
+    RecommendationPublic,
+)
+from app.services.interactions import describe_pairs, summarize
+
+
+def resolve_model(registry: ModelRegistry, requested: str | None, default: str) -> LoadedModel:
+    """Return the active model for ``name`` or ``name@version``.
+
+    Raises:
+        ModelNotLoaded: no active version of that name (or it is not a recommender).
+        ModelNotFound: the requested version is not the active one.
+    """
+    name, _, version = (requested or default).partition("@")
+    loaded = registry.get(name)
+    if loaded.recommender is None:
+        raise ModelNotLoaded(f"model {name!r} is not a recommendation model")
+    if version and int(version) != loaded.version:
+        raise ModelNotFound(f"{name} v{int(version)} is not the active version")
+    return loaded
+
+
+def recommend(
+    *,
+    session: Session,
+    loaded: LoadedModel,
+    pair_model: LoadedModel | None,
+    request: RecommendationCreate,
+) -> RecommendationPublic:
+    """Score the request with ``loaded`` and attach the DDI pairs of the recommended set."""
+    assert loaded.recommender is not None
+    visits = [
+        RawVisit(
+            diagnoses=[(c.system, c.code) for c in v.diagnoses],
+            procedures=[(c.system, c.code) for c in v.procedures],
+            medications=list(v.medications),
+        )
+        for v in request.visits
+    ]
+    result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=request.top_k)
+    pairs = describe_pairs(
+        session=session, drugs=[m.atc3 for m in result.medications], pair_model=pair_model
+    )
+    rate, risk = summarize(pairs)
+    return RecommendationPublic.model_validate(
+        {
+            "model": _model_info(loaded, result),
+            "medications": result.medications,
+            "ddi": DdiBlock(pairs=pairs, ddi_rate=rate, max_risk=risk),
+            "unknown_codes": result.unknown_codes,
+            "warnings": result.warnings,
+        },
+        from_attributes=True,
+    )
+
+
+def _model_info(loaded: LoadedModel, result: Recommendation) -> ModelInfoPublic:
+    m = loaded.manifest
+    return ModelInfoPublic(
+        name=loaded.name,
+        version=loaded.version,
+        sha256=loaded.sha256,
+        metrics=m.model_dump(mode="json")["metrics"],
+        dataset_fingerprint=m.dataset.fingerprint,
+        intended_use=m.intended_use,
+        synthetic=m.synthetic,
+        threshold=result.threshold,
+    )
