@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
 from app.crud.audit import create_audit_event
 from app.db.models import ApiKey
@@ -79,13 +80,16 @@ def audited(request: Request, session: SessionDep) -> Iterator[None]:
         session.rollback()
         _record(request, session, _status_of(exc), start, failing=True)
         raise
+    # End the request's read transaction first, so the audit insert starts a write transaction
+    # (SQLite cannot upgrade a stale read snapshot under concurrent writers).
+    session.commit()
     _record(request, session, status, start, failing=False)
 
 
 def _record(
     request: Request, session: Session, status: int, start: float, *, failing: bool
 ) -> None:
-    route = getattr(request.scope.get("route"), "path", "unmatched")
+    route = route_template(request.scope)
     try:
         create_audit_event(
             session=session,
@@ -129,6 +133,7 @@ def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = row.id
+    session.commit()  # end the lookup's transaction: on SQLite it holds the write lock
     return row
 
 

@@ -6,12 +6,33 @@ import re
 import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
 from app.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full path template (``/v1/models/{name}``), or ``unmatched``.
+
+    Templates, not URLs: label cardinality stays bounded and no submitted value is recorded.
+    FastAPI puts the route as declared (without router prefixes) in the scope, so the full
+    template is looked up once per app from ``iter_route_contexts``.
+    """
+    route = scope.get("route")
+    app = scope.get("app")
+    if route is None or app is None:
+        return "unmatched"
+    templates: dict[int, str] | None = getattr(app.state, "route_templates", None)
+    if templates is None:
+        templates = {
+            id(ctx.original_route): ctx.path or "" for ctx in iter_route_contexts(app.routes)
+        }
+        app.state.route_templates = templates
+    return templates.get(id(route), "unmatched")
 
 
 class RequestContextMiddleware:
@@ -45,8 +66,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # Route templates, not URLs, keep label cardinality bounded and PHI out.
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_template(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
 

@@ -11,12 +11,23 @@ from app.settings import Settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented fix is to
+    # switch it off and emit BEGIN ourselves ("Serializable isolation / Savepoints").
+    dbapi_connection.isolation_level = None
     # WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # SQLite cannot upgrade a read transaction to a write one after another connection has
+    # committed (SQLITE_BUSY at once, no busy wait), so transactions take the write lock at BEGIN
+    # and writers queue on the busy timeout. Read-only work opts out with READ_ONLY.
+    deferred = connection.get_execution_options().get("sqlite_deferred", False)
+    connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -27,7 +38,11 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     engine = create_engine(settings.database_url, pool_pre_ping=True, **kwargs)
     if settings.is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+READ_ONLY = {"sqlite_deferred": True}
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -18,7 +18,7 @@ REQUIRED = ("atc3_a", "atc3_b")
 OPTIONAL = ("types", "severity", "source")
 SEVERITIES = ("high", "moderate", "low", "unknown")
 _ATC3 = re.compile(r"^[A-Z][0-9]{2}[A-Z]$")
-_TYPE = re.compile(r"^[\w .,()/+-]{1,128}$")
+_TYPE = re.compile(r"^[^;\x00-\x1f]{1,128}$")
 
 
 def parse_ddi_csv(text: str, *, default_source: str) -> list[DdiRow]:

@@ -15,6 +15,8 @@ from app.schemas.recommendations import (
 )
 from app.services.interactions import describe_pairs, summarize
 
+SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
+
 
 def resolve_model(registry: ModelRegistry, requested: str | None, default: str) -> LoadedModel:
     """Return the active model for ``name`` or ``name@version``.
@@ -54,13 +56,16 @@ def recommend(
         session=session, drugs=[m.atc3 for m in result.medications], pair_model=pair_model
     )
     rate, risk = summarize(pairs)
+    warnings = list(result.warnings)
+    if loaded.manifest.synthetic:
+        warnings.insert(0, SYNTHETIC_WARNING)
     return RecommendationPublic.model_validate(
         {
             "model": _model_info(loaded, result),
             "medications": result.medications,
             "ddi": DdiBlock(pairs=pairs, ddi_rate=rate, max_risk=risk),
             "unknown_codes": result.unknown_codes,
-            "warnings": result.warnings,
+            "warnings": warnings,
         },
         from_attributes=True,
     )

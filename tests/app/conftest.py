@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.admin import upgrade_db
 from app.api.deps import get_registry, get_session
 from app.crud.api_keys import create_api_key
+from app.db.session import make_engine
 from app.inference.onnx import read_manifest
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.main import create_app
@@ -79,7 +80,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 def engine(settings: Settings) -> Iterator[sa.Engine]:
     """The engine of the run's database, migrated once with ``alembic upgrade head``."""
     upgrade_db(settings)
-    engine = sa.create_engine(settings.database_url)
+    engine = make_engine(settings)
     yield engine
     engine.dispose()
 
