@@ -41,6 +41,13 @@ class ArtifactError(MedRecError):
     title = "Invalid model artifact"
 
 
+class ArtifactNotFound(ArtifactError):
+    """The artifact directory or its manifest does not exist."""
+
+    status = 404
+    title = "Artifact not found"
+
+
 class ActivationError(MedRecError):
     """A model version failed verification or warm-up; the previous version keeps serving."""
 

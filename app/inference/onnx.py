@@ -11,7 +11,7 @@ from pathlib import Path
 import onnxruntime as ort
 from pydantic import ValidationError
 
-from app.errors import ArtifactError
+from app.errors import ArtifactError, ArtifactNotFound
 from app.inference.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ def read_manifest(artifact_dir: Path) -> Manifest:
     path = Path(artifact_dir) / MANIFEST_FILE
     try:
         return Manifest.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: no manifest.json in the artifact directory") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise ArtifactNotFound(f"{path}: no manifest.json in the artifact directory") from None
     except (json.JSONDecodeError, ValidationError) as exc:
         fields = ""
         if isinstance(exc, ValidationError):
@@ -50,6 +50,8 @@ def read_manifest(artifact_dir: Path) -> Manifest:
                 + ")"
             )
         raise ArtifactError(f"{path}: manifest.json breaks the contract{fields}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: cannot read manifest.json ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)

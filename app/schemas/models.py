@@ -14,7 +14,13 @@ from app.schemas.common import Strict
 class ModelVersionCreate(Strict):
     """Register an exported artifact directory readable by the server."""
 
-    path: str = Field(min_length=1, max_length=1024, examples=["var/artifacts/gamenet-v1"])
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^\x00-\x1f]+$",
+        examples=["var/artifacts/gamenet-v1"],
+        description="An artifact directory on the server's disk.",
+    )
     activate: bool = False
 
 

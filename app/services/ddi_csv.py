@@ -27,6 +27,13 @@ def parse_ddi_csv(text: str, *, default_source: str) -> list[DdiRow]:
     Raises:
         DdiFileError: naming the row (1-based, header is row 0) and column at fault.
     """
+    try:
+        return _parse(text, default_source)
+    except csv.Error as exc:
+        raise DdiFileError(f"not a valid CSV ({exc})", row=None) from None
+
+
+def _parse(text: str, default_source: str) -> list[DdiRow]:
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]

@@ -19,18 +19,26 @@ SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL
 
 
 def resolve_model(registry: ModelRegistry, requested: str | None, default: str) -> LoadedModel:
-    """Return the active model for ``name`` or ``name@version``.
+    """Return the active model for ``name`` or ``name@version`` (default: ``default``).
 
     Raises:
-        ModelNotLoaded: no active version of that name (or it is not a recommender).
-        ModelNotFound: the requested version is not the active one.
+        ModelNotLoaded: the default model is not loaded (the service is not ready).
+        ModelNotFound: the requested name is not an active recommender, or the version is not
+            the active one.
     """
-    name, _, version = (requested or default).partition("@")
-    loaded = registry.get(name)
+    if requested is None:
+        loaded = registry.get(default)
+        version = ""
+    else:
+        name, _, version = requested.partition("@")
+        found = registry.find(name)
+        if found is None or found.recommender is None:
+            raise ModelNotFound(f"no active recommendation model named {name!r}")
+        loaded = found
     if loaded.recommender is None:
-        raise ModelNotLoaded(f"model {name!r} is not a recommendation model")
+        raise ModelNotLoaded(f"model {default!r} is not a recommendation model")
     if version and int(version) != loaded.version:
-        raise ModelNotFound(f"{name} v{int(version)} is not the active version")
+        raise ModelNotFound(f"{loaded.name} v{int(version)} is not the active version")
     return loaded
 
 

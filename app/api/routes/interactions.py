@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from app.api.deps import RegistryDep, SessionDep, SettingsDep, require_admin, require_clinician
 from app.crud.ddi import count_interactions, load_interactions
+from app.inference.codes import ATC_PATTERN
 from app.schemas.interactions import (
     DdiImport,
     DdiImportPublic,
@@ -20,6 +21,8 @@ from app.services.ddi_csv import parse_ddi_csv
 from app.services.interactions import check_interactions
 
 router = APIRouter(prefix="/interactions", tags=["interactions"])
+_ATC = ATC_PATTERN.strip("^$")
+_DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 
 @router.post("", dependencies=[Depends(require_clinician)])
@@ -37,7 +40,10 @@ def get_interactions(
     drugs: Annotated[
         str,
         Query(
-            max_length=500, description="Comma-separated ATC codes", examples=["N02BE01,B01AC06"]
+            max_length=500,
+            pattern=_DRUG_LIST,
+            description="2 to 50 comma-separated ATC codes (level 3 or deeper)",
+            examples=["N02BE01,B01AC06"],
         ),
     ],
     session: SessionDep,

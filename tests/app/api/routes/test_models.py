@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -67,12 +67,18 @@ def test_register_rejects_non_artifacts(
     client: TestClient, admin: dict[str, str], tmp_path: Path
 ) -> None:
     r = client.post(URL, json={"path": str(tmp_path)}, headers=admin)
-    assert r.status_code == 422 and "manifest" in r.json()["detail"]
+    assert r.status_code == 404 and "manifest" in r.json()["detail"]
     r = client.post(f"{URL}/gamenet/versions/99/activate", headers=admin)
     assert r.status_code == 404
 
 
-@pytest.mark.slow
+def _wait_for_more(statuses: Counter[int], n: int) -> None:
+    target = sum(statuses.values()) + n
+    deadline = time.monotonic() + 20
+    while sum(statuses.values()) < target and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def test_hot_swap_under_concurrent_requests_has_no_errors(
     settings: Settings, tmp_path: Path, engine: object
 ) -> None:
@@ -106,8 +112,10 @@ def test_hot_swap_under_concurrent_requests_has_no_errors(
         for t in threads:
             t.start()
         for v in (102, 101, 102):
+            _wait_for_more(statuses, 8)
             r = client.post(f"{URL}/gbert/versions/{v}/activate", headers=admin)
             assert r.is_success, r.text
+        _wait_for_more(statuses, 8)
         stop.set()
         for t in threads:
             t.join()
@@ -115,7 +123,7 @@ def test_hot_swap_under_concurrent_requests_has_no_errors(
             "/v1/recommendations", json={**patient(), "model": "gbert"}, headers=clinician
         )
     assert set(statuses) == {200}, statuses
-    assert sum(statuses.values()) > 4
+    assert set(versions) == {101, 102}
     assert final.json()["model"]["version"] == 102
     with session_scope(settings) as s:
         assert s.query(ModelVersion).filter_by(name="gbert", status="active").one().version == 102

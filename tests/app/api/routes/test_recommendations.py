@@ -66,7 +66,7 @@ def test_model_selection(client: TestClient, clinician: dict[str, str]) -> None:
     r = client.post(URL, json={**patient(), "model": "gamenet@2"}, headers=clinician)
     assert r.status_code == 404
     r = client.post(URL, json={**patient(), "model": "gbert"}, headers=clinician)
-    assert r.status_code == 503
+    assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
 
 
