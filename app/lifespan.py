@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
+from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.session import READ_ONLY, make_engine, make_sessionmaker
@@ -19,6 +20,23 @@ from app.services.models import load_active
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def make_lifespan(
+    settings: Settings, metrics: Metrics
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[dict[str, Any]]]:
+    """The app's lifespan: open resources, follow the registry, yield them as request state."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        with open_resources(settings, metrics) as state:
+            poller = asyncio.create_task(poll_registry(settings, state))
+            try:
+                yield state
+            finally:
+                poller.cancel()
+
+    return lifespan
 
 
 @contextlib.contextmanager

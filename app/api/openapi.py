@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from app.api.problems import PROBLEM_JSON
 from app.schemas.common import FieldError, Problem
@@ -33,3 +34,8 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
                     response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
     app.openapi_schema = schema
     return schema
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<function name>``, so generated clients read well."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
