@@ -1,4 +1,4 @@
-"""The MedRec service: FastAPI + onnxruntime + SQLAlchemy/alembic. Never imports torch.
+r"""The MedRec service: FastAPI + onnxruntime + SQLAlchemy/alembic. Never imports torch.
 
 Set up and serve (SQLite under ``./var`` by default; ``MEDREC_DATABASE_URL`` selects PostgreSQL)::
 
@@ -10,7 +10,7 @@ Set up and serve (SQLite under ``./var`` by default; ``MEDREC_DATABASE_URL`` sel
 
 Ask for a recommendation (the last visit is the one recommended for)::
 
-    curl -s http://127.0.0.1:8000/v1/recommendations -H "X-API-Key: $KEY" \\
+    curl -s http://127.0.0.1:8000/v1/recommendations -H "X-API-Key: $KEY" \
       -H 'Content-Type: application/json' -d '{"visits": [
         {"diagnoses": [{"system": "icd9cm", "code": "401.9"}], "medications": ["C07AB02"]},
         {"diagnoses": [{"system": "icd9cm", "code": "428.0"}]}]}'
