@@ -21,6 +21,7 @@ from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
 from app.crud.audit import create_audit_event
 from app.db.models import ApiKey
+from app.db.session import begin_write
 from app.errors import MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
@@ -80,9 +81,7 @@ def audited(request: Request, session: SessionDep) -> Iterator[None]:
         session.rollback()
         _record(request, session, _status_of(exc), start, failing=True)
         raise
-    # End the request's read transaction first, so the audit insert starts a write transaction
-    # (SQLite cannot upgrade a stale read snapshot under concurrent writers).
-    session.commit()
+    session.commit()  # end the request's reads; the audit row gets its own write transaction
     _record(request, session, status, start, failing=False)
 
 
@@ -91,6 +90,7 @@ def _record(
 ) -> None:
     route = route_template(request.scope)
     try:
+        begin_write(session)
         create_audit_event(
             session=session,
             request_id=str(request.state.request_id),
@@ -133,11 +133,16 @@ def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = row.id
-    session.commit()  # end the lookup's transaction: on SQLite it holds the write lock
+    session.commit()  # end the lookup's read, so a write route can begin_write next
     return row
 
 
 CurrentKey = Annotated[ApiKey, Depends(get_current_key)]
+
+
+def writes(session: SessionDep) -> None:
+    """For routes that write: their transaction takes the write lock up front (SQLite)."""
+    begin_write(session)
 
 
 def require_role(role: str) -> Callable[[ApiKey], ApiKey]:
