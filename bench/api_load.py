@@ -131,18 +131,25 @@ def _free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", type=Path, help="exported artifact (default: synthetic)")
+    parser.add_argument(
+        "--ddi", type=Path, help="DDI CSV to load (default: the shared TWOSIDES one)"
+    )
+    parser.add_argument("--build-artifact", type=Path, help="only write the synthetic artifact")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "api_load.json")
     args = parser.parse_args()
+    if args.build_artifact:
+        synthetic_artifact(args.build_artifact)
+        return
 
     home = Path(tempfile.mkdtemp(prefix="medrec-bench-"))
     settings = Settings(_env_file=None, home=home)
     upgrade_db(settings)
     artifact = args.artifact or synthetic_artifact(home / "artifact")
     row = register_model(settings, artifact, activate=True)
-    ddi = ROOT.parent / "shared" / "data" / "ddi" / "atc3_ddi_twosides.csv"
+    ddi = args.ddi or ROOT.parent / "shared" / "data" / "ddi" / "atc3_ddi_twosides.csv"
     if ddi.is_file():
         load_ddi_file(settings, ddi, source="twosides")
     key = create_key(settings, role="clinician", name="bench")

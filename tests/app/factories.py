@@ -209,3 +209,63 @@ def patient(n_visits: int = 3) -> dict[str, Any]:
         }
     )
     return {"visits": visits}
+
+
+def write_pair_risk_artifact(out: Path, *, version: int = 1) -> Manifest:
+    """A tiny ``genn``-style artifact: drug-pair ids ``[P, 2]`` in, type probabilities out."""
+    out.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n_types = 3
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 1, (len(MEDS), DIM)).astype(np.float32), "E"),
+        numpy_helper.from_array(rng.normal(0, 1, (DIM, n_types)).astype(np.float32), "W"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["E", "pairs"], ["emb"]),
+        helper.make_node("ReduceSum", ["emb", "axis1"], ["pair"], keepdims=0),
+        helper.make_node("MatMul", ["pair", "W"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["type_probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_pair_risk",
+        [helper.make_tensor_value_info("pairs", TensorProto.INT64, ["P", 2])],
+        [helper.make_tensor_value_info("type_probabilities", TensorProto.FLOAT, ["P", n_types])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    (out / "model.onnx").write_bytes(data)
+    manifest = Manifest.model_validate(
+        {
+            "schema": 1,
+            "name": "genn",
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "onnx_sha256": hashlib.sha256(data).hexdigest(),
+            "opset": 18,
+            "inputs": [{"name": "pairs", "role": "pairs", "dtype": "int64", "shape": ["P", 2]}],
+            "outputs": [
+                {
+                    "name": "type_probabilities",
+                    "role": "type_probabilities",
+                    "dtype": "float32",
+                    "shape": ["P", n_types],
+                }
+            ],
+            "vocab": {"drug": MEDS, "type": ["bleeding", "hypotension", "qt"]},
+            "threshold": 0.5,
+            "dataset": {
+                "fingerprint": "sha256:t",
+                "source_format": "synthetic",
+                "patients": 0,
+                "visits": 0,
+            },
+            "intended_use": "Unit tests only.",
+            "synthetic": True,
+        }
+    )
+    (out / "manifest.json").write_text(manifest.model_dump_json(by_alias=True))
+    return manifest
