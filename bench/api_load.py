@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -90,11 +91,12 @@ async def drive(
     """Run ``concurrency`` loops against ``url`` for ``seconds``; return req/s and latencies."""
     latencies: list[float] = []
     errors = 0
+    sent = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as client:
 
         async def loop(worker: int, until: float, record: bool) -> None:
-            nonlocal errors
+            nonlocal errors, sent
             i = worker
             while time.perf_counter() < until:
                 start = time.perf_counter()
@@ -103,6 +105,7 @@ async def drive(
                 else:
                     r = await client.post(url, json=bodies[i % len(bodies)])
                 i += concurrency
+                sent += 1
                 if record:
                     latencies.append(time.perf_counter() - start)
                     errors += r.status_code != 200
@@ -115,11 +118,35 @@ async def drive(
     ms = np.array(latencies) * 1000
     return {
         "requests": len(latencies),
+        "requests_total": sent,  # with the warm-up second, for CPU accounting
         "errors": errors,
         "req_per_s": len(latencies) / elapsed,
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
     }
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the uvicorn supervisor and its workers so far."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measured(pid: int, run: Any) -> dict[str, float]:
+    """Run one load phase; add the server's CPU milliseconds per request (contention-robust)."""
+    before = server_cpu_seconds(pid)
+    result: dict[str, float] = asyncio.run(run)
+    result["server_cpu_ms_per_request"] = (
+        (server_cpu_seconds(pid) - before) * 1000 / max(1.0, result["requests_total"])
+    )
+    return result
 
 
 def _free_port() -> int:
@@ -192,15 +219,18 @@ def main() -> None:
         else:
             raise SystemExit("server did not become ready")
         bodies = patients(artifact, 256)
-        bare = asyncio.run(drive(f"{base}/healthz", None, {}, args.seconds, args.concurrency))
-        rec = asyncio.run(
+        bare = measured(
+            server.pid, drive(f"{base}/healthz", None, {}, args.seconds, args.concurrency)
+        )
+        rec = measured(
+            server.pid,
             drive(
                 f"{base}/v1/recommendations",
                 bodies,
                 {"X-API-Key": key},
                 args.seconds,
                 args.concurrency,
-            )
+            ),
         )
     finally:
         server.terminate()
@@ -214,6 +244,10 @@ def main() -> None:
         "bare": bare,
         "recommendations": rec,
         "ratio_req_per_s": rec["req_per_s"] / bare["req_per_s"],
+        "ratio_server_cpu_per_request": (
+            bare["server_cpu_ms_per_request"] / rec["server_cpu_ms_per_request"]
+        ),
+        "load_average": os.getloadavg(),
     }
     print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name, r in (("GET /healthz", bare), ("POST /v1/recommendations", rec)):
@@ -221,7 +255,11 @@ def main() -> None:
             f"{name:<22}{r['req_per_s']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
             f"{r['errors']:>8}"
         )
-    print(f"ratio (recommendations / bare req/s): {result['ratio_req_per_s']:.2f}")
+    print(
+        f"ratio (recommendations / bare req/s): {result['ratio_req_per_s']:.2f}; "
+        f"bare / recommendations server CPU per request: "
+        f"{result['ratio_server_cpu_per_request']:.2f}; load average {os.getloadavg()[0]:.1f}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -34,7 +34,11 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies that only read request state are ``async def``: FastAPI runs plain ``def``
+# dependencies in the threadpool, a thread hop each; those doing I/O stay ``def``.
+
+
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.state.settings
     return settings
@@ -46,13 +50,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     """The process's model registry."""
     registry: ModelRegistry = request.state.registry
     return registry
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The app's Prometheus metrics."""
     metrics: Metrics = request.state.metrics
     return metrics
@@ -64,7 +68,7 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
@@ -145,10 +149,10 @@ def writes(session: SessionDep) -> None:
     begin_write(session)
 
 
-def require_role(role: str) -> Callable[[ApiKey], ApiKey]:
+def require_role(role: str) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """Return a dependency that admits keys of ``role`` or above (clinician < admin)."""
 
-    def dependency(key: CurrentKey) -> ApiKey:
+    async def dependency(key: CurrentKey) -> ApiKey:
         if keys_crud.ROLE_RANK[key.role] < keys_crud.ROLE_RANK[role]:
             raise HTTPException(403, f"this route needs the {role} role")
         return key
