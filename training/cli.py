@@ -17,6 +17,7 @@ import sys
 
 import typer
 
+from app.cli import register as register_service_commands
 from training.data import cli as data_cli
 from training.errors import InputFileError
 
@@ -26,6 +27,8 @@ cli = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+register_service_commands(cli)
 
 
 @cli.callback()
