@@ -153,3 +153,14 @@ def test_repr_and_config_validation() -> None:
         GAMENetConfig(num_diag_codes=1, num_proc_codes=1, num_meds=0)
     with pytest.raises(ValueError, match="embedding_dropout"):
         GAMENetConfig(num_diag_codes=1, num_proc_codes=1, num_meds=1, embedding_dropout=1.0)
+
+
+def test_graph_encoder_equals_gcnconv_message_passing() -> None:
+    from models.gamenet import GraphEncoder
+
+    torch.manual_seed(0)
+    edges = _edges([(0, 1), (1, 2), (3, 4), (0, 4)])
+    enc = GraphEncoder(M, 6, edges, dropout=0.3).eval()
+    x = torch.eye(M)
+    h = torch.relu(enc.conv1(x, edges))
+    torch.testing.assert_close(enc(), enc.conv2(h, edges))
