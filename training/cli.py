@@ -20,6 +20,7 @@ import sys
 import typer
 
 from app.cli import register as register_service_commands
+from training import demo
 from training.data import cli as data_cli
 from training.errors import InputFileError
 from training.export import cli as export_cli
@@ -37,6 +38,7 @@ train_cli = typer.Typer(help="Train a model on a dataset.", no_args_is_help=True
 cli.add_typer(train_cli, name="train")
 train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)
+cli.command("demo")(demo.demo)
 
 
 @cli.callback()
