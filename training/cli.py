@@ -18,6 +18,7 @@ import sys
 import typer
 
 from training.errors import InputFileError
+from training.genn import cli as genn_cli
 
 cli = typer.Typer(
     name="medrec",
@@ -25,6 +26,11 @@ cli = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+train_app = typer.Typer(help="Train a model.", no_args_is_help=True)
+cli.add_typer(train_app, name="train")
+train_app.command("genn")(genn_cli.train_command)
+cli.add_typer(genn_cli.app, name="genn")
 
 
 @cli.callback()
