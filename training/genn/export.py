@@ -125,6 +125,19 @@ def build(
     return wrapper, example, inputs, outputs, fields
 
 
+def _inline_external_data(path: Path) -> None:
+    """Rewrite ``path`` with its weights inside the file.
+
+    ``torch.onnx.export`` defaults to ``external_data=True`` (a ``model.onnx.data`` beside the
+    graph), which ``write_artifact`` does not copy; the node embeddings must travel inside.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=True)
+    onnx.save(model, str(path), save_as_external_data=False)
+    (path.parent / (path.name + ".data")).unlink(missing_ok=True)
+
+
 def export_artifact(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manifest:
     """Export ``run_dir`` to ``out_dir`` after checking ONNX/torch parity within 1e-5.
 
@@ -136,6 +149,7 @@ def export_artifact(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manife
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(wrapper, feeds, inputs, outputs, onnx_path)
+        _inline_external_data(onnx_path)
         error = max_parity_error(wrapper, onnx_path, feeds)
         if error > PARITY_TOLERANCE:
             raise RuntimeError(f"ONNX parity error {error:.2e} > {PARITY_TOLERANCE:.0e}")

@@ -3,7 +3,9 @@
 Accepted headers (extra columns such as ``severity``, ``source`` or ``edge_id`` are ignored):
 
 - ``drug_a,drug_b[,types]``: the typed-pairs format (Decagon's ``pairs.csv``);
-- ``atc3_a,atc3_b[,types,severity,source]``: the service's DDI table (DESIGN.md).
+- ``atc3_a,atc3_b[,types,severity,source]``: the service's DDI table (DESIGN.md);
+  :func:`read_pairs` reads it with ``training.data.ddi.read_ddi_csv`` (ATC3 checks, the
+  table's own fingerprint), :func:`read_typed_pairs` without those checks.
 
 ``types`` holds ``;``-separated type names. A table without a ``types`` column, and a row whose
 ``types`` cell is empty, give the pair the single type :data:`DEFAULT_TYPE`.
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.data.ddi import DdiTable, read_ddi_csv
 from training.errors import InputFileError
 
 DEFAULT_TYPE = "interacts"
@@ -35,7 +38,7 @@ class TypedPairs:
 
     Args:
         name: the table's name (file stem).
-        fingerprint: ``sha256:<hex>`` of the file bytes.
+        fingerprint: hex sha256 of the file bytes (of the pairs, for a DDI table).
         drugs: drug names; the index of a drug is its position (sorted by :func:`natural_key`).
         types: type names; label column ``t`` is ``types[t]`` (sorted by :func:`natural_key`).
         pairs: ``[P, 2]`` int64 drug indices with ``pairs[:, 0] < pairs[:, 1]``, in file order.
@@ -62,7 +65,7 @@ class TypedPairs:
 
 
 def _fingerprint(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _columns(path: Path, header: list[str]) -> tuple[str, str, str | None]:
@@ -85,6 +88,28 @@ def _parse_types(path: Path, row: int, cell: str | None) -> tuple[str, ...]:
     if any(not t for t in tokens):
         raise InputFileError(path, "empty type name in ';'-separated list", row=row, column="types")
     return tuple(dict.fromkeys(tokens))
+
+
+def from_ddi_table(table: DdiTable) -> TypedPairs:
+    """Convert the service's DDI table; an untyped pair gets :data:`DEFAULT_TYPE`.
+
+    The fingerprint is the table's own (``training.data.ddi.ddi_fingerprint``), so a manifest's
+    ``ddi_source`` matches what the service computes for the same table.
+    """
+    rows = [(p.atc3_a, p.atc3_b, p.types or (DEFAULT_TYPE,)) for p in table.pairs]
+    if not rows:
+        raise ValueError(f"DDI table {table.name!r} has no pairs")
+    return _build(table.name, table.fingerprint, rows)
+
+
+def read_pairs(path: Path) -> TypedPairs:
+    """Read a DDI table (``atc3_a,atc3_b,...``, via ``read_ddi_csv``) or typed pairs."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    if "atc3_a" in header and "atc3_b" in header:
+        return from_ddi_table(read_ddi_csv(path))
+    return read_typed_pairs(path)
 
 
 def read_typed_pairs(path: Path) -> TypedPairs:

@@ -38,7 +38,7 @@ from training.genn.loop import (
     train_mlp,
 )
 from training.genn.metrics import bootstrap_type_metrics
-from training.genn.pairs import TypedPairs, read_typed_pairs
+from training.genn.pairs import TypedPairs, read_pairs
 from training.genn.report import write_curves, write_report
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir}: run directory exists and is not empty")
     torch.manual_seed(config.seed)
-    pairs = read_typed_pairs(Path(ddi_path))
+    pairs = read_pairs(Path(ddi_path))
     split = table_split(pairs, seed=config.seed, negative_ratio=config.negative_ratio)
     model_config = GENNConfig(
         num_features=split.x.shape[1], num_types=len(pairs.types), hidden=config.hidden

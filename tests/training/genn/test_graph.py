@@ -29,7 +29,7 @@ def test_decagon_split_follows_ranks() -> None:
 
     tp = TypedPairs(
         "t",
-        "sha256:0",
+        "0" * 64,
         tuple(str(i) for i in range(101)),
         ("0",),
         np.stack([np.arange(100), np.arange(1, 101)], axis=1),

@@ -20,7 +20,7 @@ def test_reads_typed_pairs_canonical_order(tmp_path: Path) -> None:
     assert pairs.types == ("x", "y")
     np.testing.assert_array_equal(pairs.pairs, [[0, 1], [0, 2]])
     np.testing.assert_array_equal(pairs.labels, [[1, 1], [0, 1]])
-    assert pairs.fingerprint.startswith("sha256:")
+    assert len(pairs.fingerprint) == 64
 
 
 def test_atc3_table_without_types_gets_single_type(tmp_path: Path) -> None:
@@ -58,3 +58,19 @@ def test_bad_rows_name_file_row_column(tmp_path: Path, text: str, row: int, colu
 def test_empty_table_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="no pairs"):
         read_typed_pairs(_write(tmp_path, "drug_a,drug_b,types\n"))
+
+
+def test_ddi_table_uses_the_table_fingerprint(tmp_path: Path) -> None:
+    from training.data.ddi import read_ddi_csv
+    from training.genn.pairs import read_pairs
+
+    path = _write(
+        tmp_path,
+        "atc3_a,atc3_b,types,severity,source\nN02B,B01A,bleeding,high,x\nC09A,B01A,,moderate,x\n",
+    )
+    pairs = read_pairs(path)
+    assert pairs.fingerprint == read_ddi_csv(path).fingerprint
+    assert pairs.drugs == ("B01A", "C09A", "N02B")
+    assert pairs.types == ("bleeding", DEFAULT_TYPE)
+    with pytest.raises(InputFileError):
+        read_pairs(_write(tmp_path, "atc3_a,atc3_b\nnot-atc,B01A\n"))
