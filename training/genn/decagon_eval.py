@@ -56,6 +56,7 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
     ranks = read_split_ranks(folder / "genn_split_ranks.csv", len(pairs.pairs))
     per_seed: dict[str, list[dict[str, float]]] = {name: [] for name in MODELS}
     seeds: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}
     for seed in config.seeds:
         split = decagon_split(pairs, ranks, seed=seed, data_ratio=config.data_ratio)
         model_config = GENNConfig(
@@ -78,18 +79,27 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
             }
         )
         logger.info("seed %d done in %.0f s", seed, seeds[-1]["seconds"])
-    results = {
+        results = _results(config, pairs.describe(), seeds, per_seed)
+        out_dir.mkdir(parents=True, exist_ok=True)  # written after each seed: partial runs count
+        (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out_dir / "report.md").write_text(decagon_report(results))
+    return results
+
+
+def _results(
+    config: DecagonConfig,
+    data: dict[str, object],
+    seeds: list[dict[str, Any]],
+    per_seed: dict[str, list[dict[str, float]]],
+) -> dict[str, Any]:
+    return {
         "config": dataclasses.asdict(config),
-        "data": pairs.describe(),
+        "data": data,
         "git_sha": git_sha(),
         "versions": versions(),
         "seeds": seeds,
         "test_mean_std": mean_std_rows(per_seed),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out_dir / "report.md").write_text(decagon_report(results))
-    return results
 
 
 def decagon_report(results: dict[str, Any]) -> str:
