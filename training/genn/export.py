@@ -125,7 +125,7 @@ def build(
     return wrapper, example, inputs, outputs, fields
 
 
-def _inline_external_data(path: Path) -> None:
+def inline_external_data(path: Path) -> None:
     """Rewrite ``path`` with its weights inside the file.
 
     ``torch.onnx.export`` defaults to ``external_data=True`` (a ``model.onnx.data`` beside the
@@ -149,7 +149,7 @@ def export_artifact(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manife
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(wrapper, feeds, inputs, outputs, onnx_path)
-        _inline_external_data(onnx_path)
+        inline_external_data(onnx_path)
         error = max_parity_error(wrapper, onnx_path, feeds)
         if error > PARITY_TOLERANCE:
             raise RuntimeError(f"ONNX parity error {error:.2e} > {PARITY_TOLERANCE:.0e}")

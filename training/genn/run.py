@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from models.genn import GENNConfig, GENNEnergy, GENNInference, PairMLP
+from training.errors import InputFileError
 from training.genn.graph import GraphSplit, table_split
 from training.genn.loop import (
     GraphTensors,
@@ -43,6 +44,7 @@ from training.genn.report import write_curves, write_report
 
 logger = logging.getLogger(__name__)
 MODELS = ("genn", "gnn", "mlp")
+MIN_PAIRS = 20  # below this the 10% val/test parts hold one or two pairs
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
     """Train on a typed DDI table and write ``out_dir``; return ``metrics.json``'s content.
 
     Raises:
-        InputFileError: the table is malformed.
+        InputFileError: the table is malformed or has fewer than ``MIN_PAIRS`` pairs.
         FileExistsError: ``out_dir`` exists and is not empty.
     """
     out_dir = Path(out_dir)
@@ -167,6 +169,8 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
         raise FileExistsError(f"{out_dir}: run directory exists and is not empty")
     torch.manual_seed(config.seed)
     pairs = read_pairs(Path(ddi_path))
+    if len(pairs.pairs) < MIN_PAIRS:
+        raise InputFileError(ddi_path, f"need at least {MIN_PAIRS} known pairs to train GENN")
     split = table_split(pairs, seed=config.seed, negative_ratio=config.negative_ratio)
     model_config = GENNConfig(
         num_features=split.x.shape[1], num_types=len(pairs.types), hidden=config.hidden
