@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,8 +150,6 @@ def _fit(
     patience: int,
 ) -> History:
     """Run ``step`` per epoch; keep the state with the best validation ROC-AUC (restored)."""
-    import time
-
     history, best, best_state, waited = History(), -np.inf, None, 0
     start = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=name, disable=None)
