@@ -84,6 +84,10 @@ def decagon_command(
     pretrain_epochs: Annotated[int, typer.Option(help="Max GNN pre-training epochs.")] = 1500,
     genn_epochs: Annotated[int, typer.Option(help="Max GENN epochs.")] = 1500,
     patience: Annotated[int, typer.Option(help="Epochs without a better val ROC-AUC.")] = 50,
+    genn_lr: Annotated[
+        float | None, typer.Option(help="GENN-phase learning rate (default: --lr).")
+    ] = None,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.01,
     device: Annotated[str, typer.Option(help="torch device (cpu, cuda).")] = "cpu",
 ) -> None:
     """Compare GENN, GNN and MLP on Decagon with GENN's splits; mean ± std over seeds."""
@@ -95,6 +99,8 @@ def decagon_command(
         pretrain_epochs=pretrain_epochs,
         genn_epochs=genn_epochs,
         patience=patience,
+        lr=lr,
+        genn_lr=genn_lr,
         device=device,
     )
     config = DecagonConfig(seeds=_seeds(seeds), data_ratio=ratio, train=train)

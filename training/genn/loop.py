@@ -53,6 +53,8 @@ class TrainConfig:
         patience: epochs without a better validation ROC-AUC before stopping (official: 50).
         energy_weight: weight w of E(x, F_φ) in the hinge (official ``energy_phi_weight``).
         energy_weight_decay: Adam weight decay of the energy network (official: 1e-5).
+        genn_lr: learning rate of both networks in the GENN phase; ``None`` uses ``lr``
+            (official: a fresh Adam at ``lr`` on the pre-trained F).
         device: torch device of the tensors and networks ("cpu", "cuda").
     """
 
@@ -64,6 +66,7 @@ class TrainConfig:
     patience: int = 50
     energy_weight: float = 0.1
     energy_weight_decay: float = 1e-5
+    genn_lr: float | None = None
     device: str = "cpu"
 
 
@@ -259,10 +262,9 @@ def train_genn(
     """Alternate inference and energy steps from a pre-trained ``model`` (updated in place)."""
     torch.manual_seed(config.seed)
     energy = GENNEnergy(model_config).to(config.device)
-    opt_f = torch.optim.Adam(model.parameters(), lr=config.lr)
-    opt_e = torch.optim.Adam(
-        energy.parameters(), lr=config.lr, weight_decay=config.energy_weight_decay
-    )
+    lr = config.lr if config.genn_lr is None else config.genn_lr
+    opt_f = torch.optim.Adam(model.parameters(), lr=lr)
+    opt_e = torch.optim.Adam(energy.parameters(), lr=lr, weight_decay=config.energy_weight_decay)
     all_index = g.all_pairs.T.contiguous()  # [2, P_all]
     w = config.energy_weight
 
