@@ -57,6 +57,7 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
     per_seed: dict[str, list[dict[str, float]]] = {name: [] for name in MODELS}
     seeds: list[dict[str, Any]] = []
     results: dict[str, Any] = {}
+    sha = git_sha()  # at start: the code that runs, not whatever HEAD is when it ends
     for seed in config.seeds:
         split = decagon_split(pairs, ranks, seed=seed, data_ratio=config.data_ratio)
         model_config = GENNConfig(
@@ -79,7 +80,7 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
             }
         )
         logger.info("seed %d done in %.0f s", seed, seeds[-1]["seconds"])
-        results = _results(config, pairs.describe(), seeds, per_seed)
+        results = _results(config, pairs.describe(), seeds, per_seed, sha)
         out_dir.mkdir(parents=True, exist_ok=True)  # written after each seed: partial runs count
         (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (out_dir / "report.md").write_text(decagon_report(results))
@@ -91,11 +92,12 @@ def _results(
     data: dict[str, object],
     seeds: list[dict[str, Any]],
     per_seed: dict[str, list[dict[str, float]]],
+    sha: str,
 ) -> dict[str, Any]:
     return {
         "config": dataclasses.asdict(config),
         "data": data,
-        "git_sha": git_sha(),
+        "git_sha": sha,
         "versions": versions(),
         "seeds": seeds,
         "test_mean_std": mean_std_rows(per_seed),

@@ -101,10 +101,10 @@ def train_models(split: GraphSplit, model_config: GENNConfig, config: TrainConfi
 
 
 def git_sha() -> str:
-    """Return the repository's HEAD commit, or ``"unknown"`` outside a git checkout."""
+    """Return HEAD (``+dirty`` with uncommitted changes), or ``"unknown"`` outside git."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", "describe", "--always", "--dirty=+dirty", "--abbrev=40", "--match=none"],
             capture_output=True,
             text=True,
             check=True,
@@ -167,6 +167,7 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir}: run directory exists and is not empty")
+    sha = git_sha()  # at start: the code that runs
     torch.manual_seed(config.seed)
     pairs = read_pairs(Path(ddi_path))
     if len(pairs.pairs) < MIN_PAIRS:
@@ -198,7 +199,7 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
         "model_config": dataclasses.asdict(model_config),
         "run_config": dataclasses.asdict(config),
         "seed": config.seed,
-        "git_sha": git_sha(),
+        "git_sha": sha,
         "versions": versions(),
         "data": {**pairs.describe(), "path": str(ddi_path), "source_format": "ddi-table"},
         "split": split.describe(),
