@@ -1,8 +1,8 @@
 """GENN benchmark: training seconds per epoch, and pair-scoring throughput (ORT vs torch).
 
-Usage (from the repo root)::
+Usage (from the repo root; the project is not installed, hence PYTHONPATH)::
 
-    OMP_NUM_THREADS=1 python bench/genn.py --decagon ../shared/data/ddi/decagon --epochs 3
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/genn.py --decagon ../shared/data/ddi/decagon --epochs 3
 
 Training epochs are full-batch on GENN's Decagon split (seed 1, data_ratio 10) and include the
 validation pass; GENN's epoch is one inference step + one energy step. Throughput scores random
