@@ -2,7 +2,7 @@
 
 Usage (from the repo root; the project is not installed, hence PYTHONPATH)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/genn.py --decagon ../shared/data/ddi/decagon --epochs 3
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/genn.py --decagon ../shared/data/ddi/decagon
 
 Training epochs are full-batch on GENN's Decagon split (seed 1, data_ratio 10) and include the
 validation pass; GENN's epoch is one inference step + one energy step. Throughput scores random

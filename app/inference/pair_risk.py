@@ -9,16 +9,20 @@ index before decoding, as in training, so ``(a, b)`` and ``(b, a)`` give identic
 A pair whose drug is missing from the model's vocabulary gets status ``unknown_drug`` with the
 side(s) at fault (``"a"``, ``"b"``); a pair of one drug with itself gets ``same_drug``. Neither
 fails the request.
+
+:func:`build_pair_risk` adapts :class:`GennPairRisk` to the service's ``PairRiskPredictor``
+contract (``app.inference.pairs``), which the model registry calls on activation.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -90,22 +94,36 @@ class GennPairRisk:
         for path in (onnx_path, manifest_path):
             if not path.is_file():
                 raise PairRiskArtifactError(f"{path}: missing")
-        self.manifest = Manifest.model_validate_json(manifest_path.read_text())
-        if self.manifest.name != "genn":
-            raise PairRiskArtifactError(f"{manifest_path}: model {self.manifest.name!r}, not genn")
-        if _sha256(onnx_path) != self.manifest.onnx_sha256:
+        manifest = Manifest.model_validate_json(manifest_path.read_text())
+        if _sha256(onnx_path) != manifest.onnx_sha256:
             raise PairRiskArtifactError(f"{onnx_path}: sha256 does not match the manifest")
-        pairs_in = self.manifest.input_for("pairs")
-        if pairs_in is None or len(self.manifest.outputs) != 1:
-            raise PairRiskArtifactError(f"{manifest_path}: no 'pairs' input / one output")
-        self._input, self._output = pairs_in.name, self.manifest.outputs[0].name
-        self.drugs: tuple[str, ...] = tuple(self.manifest.vocab["drug"])
-        self.types: tuple[str, ...] = tuple(self.manifest.vocab["types"])
-        self._index = {d: i for i, d in enumerate(self.drugs)}
-        self.top_k = top_k
-        self._session = ort.InferenceSession(
+        session = ort.InferenceSession(
             str(onnx_path), sess_options=session_options, providers=["CPUExecutionProvider"]
         )
+        self._setup(manifest, session, top_k)
+
+    @classmethod
+    def from_session(
+        cls, manifest: Manifest, session: ort.InferenceSession, *, top_k: int = 3
+    ) -> GennPairRisk:
+        """Wrap a session the caller already built from a verified artifact (the registry)."""
+        self = cls.__new__(cls)
+        self._setup(manifest, session, top_k)
+        return self
+
+    def _setup(self, manifest: Manifest, session: ort.InferenceSession, top_k: int) -> None:
+        if manifest.name != "genn":
+            raise PairRiskArtifactError(f"manifest is for model {manifest.name!r}, not genn")
+        pairs_in = manifest.input_for("pairs")
+        if pairs_in is None or len(manifest.outputs) != 1:
+            raise PairRiskArtifactError("manifest: expected one 'pairs' input and one output")
+        self.manifest = manifest
+        self._input, self._output = pairs_in.name, manifest.outputs[0].name
+        self.drugs: tuple[str, ...] = tuple(manifest.vocab["drug"])
+        self.types: tuple[str, ...] = tuple(manifest.vocab["types"])
+        self._index = {d: i for i, d in enumerate(self.drugs)}
+        self.top_k = top_k
+        self._session = session
 
     @property
     def name(self) -> str:
@@ -152,3 +170,31 @@ class GennPairRisk:
                 )
                 results[i] = PairRiskResult(a, b, "ok", float(risk[row]), top_types)
         return [r for r in results if r is not None]
+
+
+def build_pair_risk(manifest: Manifest, session: ort.InferenceSession) -> Any:
+    """Return the service's ``PairRiskPredictor`` (``app.inference.pairs``) over a genn model.
+
+    The registry calls this after verifying the artifact; results are converted to the
+    service's ``PairRisk`` / ``UnknownDrug`` dataclasses, one per input pair, in order.
+    """
+    contract = importlib.import_module("app.inference.pairs")  # the service's; imported on use
+
+    scorer = GennPairRisk.from_session(manifest, session)
+
+    class _Predictor:
+        def predict(self, pairs: list[tuple[str, str]]) -> list[Any]:
+            out: list[Any] = []
+            for r in scorer.predict(pairs):
+                if r.status == "ok" and r.predicted_risk is not None:
+                    top = tuple(contract.TypeScore(t.name, t.probability) for t in r.top_types)
+                    out.append(contract.PairRisk(r.drug_a, r.drug_b, r.predicted_risk, top))
+                elif r.status == "unknown_drug":
+                    side = {"a": r.drug_a, "b": r.drug_b}
+                    drugs = tuple(side[s] for s in r.unknown)
+                    out.append(contract.UnknownDrug(r.drug_a, r.drug_b, drugs))
+                else:
+                    out.append(contract.UnknownDrug(r.drug_a, r.drug_b, (), reason="same_drug"))
+            return out
+
+    return _Predictor()
