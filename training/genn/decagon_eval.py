@@ -3,7 +3,13 @@ r"""GENN vs GNN vs MLP on the Decagon graph, on GENN's own splits (seeds 1-3).
 Example::
 
     medrec genn decagon --data ../shared/data/ddi/decagon --out runs/genn-decagon \
-        --ratio 10 --seeds 1,2,3 --mlp-epochs 200 --pretrain-epochs 40 --genn-epochs 10
+        --ratio 10 --seeds 1,2,3 --mlp-epochs 200 --pretrain-epochs 40 --genn-epochs 10 \
+        --genn-lr 0.001
+
+Measured with exactly that (1 core, OMP_NUM_THREADS=1, ~25 min on a shared 2-core machine),
+test PR-AUC mean ± std over seeds 1-3: GENN 0.1352 ± 0.0173, GNN 0.1275 ± 0.0189, MLP
+0.0937 ± 0.0058; without ``--genn-lr`` (a fresh Adam at 0.01, as the official code) GENN fell
+to 0.1012 ± 0.0122 within 10 epochs. Far fewer epochs than the official 1500 (patience 50).
 """
 
 from __future__ import annotations
