@@ -17,7 +17,7 @@ def test_train_then_export(tmp_path: Path) -> None:
     assert "GENN test ROC-AUC" in result.output
     result = runner.invoke(
         cli,
-        ["genn", "export", str(tmp_path / "run"), "--out", str(tmp_path / "art"), "--version", "2"],
+        ["export", str(tmp_path / "run"), "--out", str(tmp_path / "art"), "--version", "2"],
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "art" / "model.onnx").is_file()
