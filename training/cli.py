@@ -19,10 +19,13 @@ import sys
 
 import typer
 
+from app.cli import register as register_service_commands
+from training import demo
 from training.data import cli as data_cli
 from training.errors import InputFileError
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
+from training.genn import cli as genn_cli
 
 cli = typer.Typer(
     name="medrec",
@@ -31,10 +34,14 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+register_service_commands(cli)
 train_cli = typer.Typer(help="Train a model on a dataset.", no_args_is_help=True)
 cli.add_typer(train_cli, name="train")
 train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)
+cli.command("demo")(demo.demo)
+train_cli.command("genn")(genn_cli.train_command)
+cli.add_typer(genn_cli.app, name="genn")
 
 
 @cli.callback()

@@ -1,0 +1,105 @@
+"""Administrative actions as plain functions: the CLI, the demo and tests call these.
+
+Each opens its own engine from ``settings`` and disposes it afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.orm import Session
+
+from app.crud.api_keys import create_api_key
+from app.crud.ddi import load_interactions
+from app.db.models import ModelVersion
+from app.db.session import begin_write, make_engine, make_sessionmaker
+from app.errors import DdiFileError
+from app.inference.onnx import OrtOptions
+from app.inference.registry import ModelRegistry
+from app.services.ddi_csv import parse_ddi_csv
+from app.services.models import activate_version, register_artifact
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def alembic_config(settings: Settings) -> Config:
+    """The alembic config of this repository, pointed at ``settings.database_url``."""
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["database_url"] = settings.database_url
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def upgrade_db(settings: Settings, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` (the app never calls ``create_all``)."""
+    if settings.is_sqlite:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings), revision)
+
+
+@contextlib.contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """A write session on a short-lived engine (a server may be running on the same database)."""
+    engine = make_engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            begin_write(session)
+            yield session
+    finally:
+        engine.dispose()
+
+
+def create_key(settings: Settings, *, role: str, name: str) -> str:
+    """Create an API key and return its plaintext (shown once, stored hashed)."""
+    with session_scope(settings) as session:
+        _, plaintext = create_api_key(
+            session=session, name=name, role=role, pepper=settings.api_key_pepper.get_secret_value()
+        )
+    return plaintext
+
+
+def load_ddi_file(
+    settings: Settings,
+    path: Path,
+    *,
+    source: str | None = None,
+    source_version: str | None = None,
+    replace: bool = False,
+) -> int:
+    """Load a DDI CSV into the knowledge base; return the number of pairs written.
+
+    Raises:
+        DdiFileError: naming the file, row and column at fault.
+    """
+    path = Path(path)
+    try:
+        rows = parse_ddi_csv(path.read_text(), default_source=source or path.stem)
+    except DdiFileError as exc:
+        raise DdiFileError(f"{path}: {exc.detail}") from None
+    with session_scope(settings) as session:
+        return load_interactions(
+            session=session, rows=rows, source_version=source_version or path.name, replace=replace
+        )
+
+
+def register_model(
+    settings: Settings, artifact_dir: Path, *, activate: bool = False
+) -> ModelVersion:
+    """Register an artifact directory; with ``activate``, verify and mark it active.
+
+    Running servers pick up the activation through their registry poll.
+    """
+    with session_scope(settings) as session:
+        row = register_artifact(session=session, path=artifact_dir)
+        if activate:
+            registry = ModelRegistry(OrtOptions(settings.ort_intra_op_threads, 1))
+            row = activate_version(
+                session=session, registry=registry, name=row.name, version=row.version
+            )
+        return row

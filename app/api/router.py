@@ -1,0 +1,20 @@
+"""The ``/v1`` API router: includes the resource routers only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.routes import interactions, models, recommendations
+
+# Every /v1 route may answer these; the bodies are problem+json (app.api.openapi).
+_COMMON = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key's role is not allowed here"},
+    413: {"description": "Request body over the limit"},
+    422: {"description": "Invalid request (field paths, no values)"},
+}
+
+api_router = APIRouter(responses=_COMMON)  # type: ignore[arg-type]
+api_router.include_router(recommendations.router)
+api_router.include_router(interactions.router)
+api_router.include_router(models.router)

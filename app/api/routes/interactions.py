@@ -1,0 +1,81 @@
+"""``/v1/interactions``: pairwise DDI answers, and loading the knowledge base (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from app.api.deps import (
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    require_admin,
+    require_clinician,
+    writes,
+)
+from app.crud.ddi import count_interactions, load_interactions
+from app.inference.codes import ATC_PATTERN
+from app.schemas.interactions import (
+    DdiTableCreate,
+    DdiTablePublic,
+    InteractionQuery,
+    InteractionsPublic,
+)
+from app.services.ddi_csv import parse_ddi_csv
+from app.services.interactions import check_interactions
+
+router = APIRouter(prefix="/interactions", tags=["interactions"])
+_ATC = ATC_PATTERN.strip("^$")
+_DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
+
+
+@router.post("", dependencies=[Depends(require_clinician)])
+def post_interactions(
+    body: InteractionQuery, session: SessionDep, registry: RegistryDep, settings: SettingsDep
+) -> InteractionsPublic:
+    """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
+    return check_interactions(
+        session=session, drugs=body.drugs, pair_model=registry.find(settings.pair_risk_model)
+    )
+
+
+@router.get("", dependencies=[Depends(require_clinician)])
+def get_interactions(
+    drugs: Annotated[
+        str,
+        Query(
+            max_length=500,
+            pattern=_DRUG_LIST,
+            description="2 to 50 comma-separated ATC codes (level 3 or deeper)",
+            examples=["N02BE01,B01AC06"],
+        ),
+    ],
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+) -> InteractionsPublic:
+    """The same answer as ``POST``, for ``?drugs=A,B``."""
+    try:
+        query = InteractionQuery(drugs=[d.strip() for d in drugs.split(",")])
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
+        ) from None
+    return check_interactions(
+        session=session, drugs=query.drugs, pair_model=registry.find(settings.pair_risk_model)
+    )
+
+
+@router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)
+def load_known_interactions(body: DdiTableCreate, session: SessionDep) -> DdiTablePublic:
+    """Load a DDI table (CSV text) into the knowledge base (admin)."""
+    rows = parse_ddi_csv(body.csv, default_source=body.source)
+    loaded = load_interactions(
+        session=session, rows=rows, source_version=body.source_version, replace=body.replace
+    )
+    return DdiTablePublic(
+        loaded=loaded, source_version=body.source_version, total=count_interactions(session=session)
+    )

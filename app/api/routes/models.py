@@ -1,0 +1,72 @@
+"""The model registry (admin): list, register, activate (rollback = activate an older version)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi import Path as PathParam
+
+from app.api.deps import RegistryDep, SessionDep, require_admin
+from app.crud import model_versions as crud
+from app.db.models import ModelVersion
+from app.inference.registry import ModelRegistry
+from app.schemas.models import ModelVersionCreate, ModelVersionPublic, ModelVersionsPublic
+from app.services.models import activate_version, register_artifact
+
+router = APIRouter(
+    prefix="/models",
+    tags=["models"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        404: {"description": "Not registered"},
+        409: {"description": "Conflict or failed activation"},
+    },
+)
+NameParam = Annotated[str, PathParam(pattern=r"^[a-z]{1,32}$")]
+VersionParam = Annotated[int, PathParam(ge=1, le=1_000_000_000)]
+
+
+def _public(row: ModelVersion, registry: ModelRegistry) -> ModelVersionPublic:
+    served = registry.find(row.name)
+    loaded = served is not None and served.version == row.version
+    return ModelVersionPublic.model_validate(row).model_copy(update={"loaded": loaded})
+
+
+@router.get("")
+def list_models(session: SessionDep, registry: RegistryDep) -> ModelVersionsPublic:
+    """Every registered model version."""
+    rows = crud.get_model_versions(session=session)
+    return ModelVersionsPublic(data=[_public(r, registry) for r in rows], count=len(rows))
+
+
+@router.get("/{name}")
+def get_model(name: NameParam, session: SessionDep, registry: RegistryDep) -> ModelVersionsPublic:
+    """The versions of one model."""
+    rows = crud.get_model_versions(session=session, name=name)
+    if not rows:
+        raise HTTPException(404, "model not registered")
+    return ModelVersionsPublic(data=[_public(r, registry) for r in rows], count=len(rows))
+
+
+@router.post("", status_code=201, responses={422: {"description": "Invalid artifact"}})
+def register_model(
+    body: ModelVersionCreate, session: SessionDep, registry: RegistryDep
+) -> ModelVersionPublic:
+    """Register an exported artifact directory on the server; optionally activate it."""
+    row = register_artifact(session=session, path=Path(body.path))
+    if body.activate:
+        row = activate_version(
+            session=session, registry=registry, name=row.name, version=row.version
+        )
+    return _public(row, registry)
+
+
+@router.post("/{name}/versions/{version}/activate")
+def activate_model(
+    name: NameParam, version: VersionParam, session: SessionDep, registry: RegistryDep
+) -> ModelVersionPublic:
+    """Verify, warm up and serve this version; the previous one serves until the swap."""
+    row = activate_version(session=session, registry=registry, name=name, version=version)
+    return _public(row, registry)

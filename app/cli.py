@@ -1,0 +1,120 @@
+"""The service's commands (``medrec serve``, ``keys``, ``ddi``, ``models``, ``db``). Torch-free.
+
+Registered into ``training/cli.py``; ``app.admin`` (alembic, onnxruntime) is imported inside the
+commands so that ``medrec --help`` stays fast. Examples::
+
+    medrec db upgrade
+    medrec keys create --role admin --name ops
+    medrec ddi load ../shared/data/ddi/atc3_ddi_twosides.csv
+    medrec models register var/artifacts/gamenet-v1 --activate
+    medrec serve --workers 2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.errors import MedRecError
+from app.settings import get_settings
+
+serve_app = typer.Typer(help="Run the service.")
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+ddi_app = typer.Typer(help="The DDI knowledge base.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+
+
+def _fail(exc: MedRecError) -> None:
+    typer.echo(f"error: {exc.detail}", err=True)
+    raise typer.Exit(2)
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Default: MEDREC_HOST."),
+    port: int | None = typer.Option(None, help="Default: MEDREC_PORT."),
+    workers: int | None = typer.Option(None, help="Default: MEDREC_WORKERS."),
+) -> None:
+    """Apply pending migrations, then serve the API on what is registered."""
+    import uvicorn
+
+    from app import admin
+
+    settings = get_settings()
+    admin.upgrade_db(settings)
+    uvicorn.run(
+        "app.main:asgi",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., help="clinician or admin"),
+    name: str = typer.Option("cli", help="A label for the key."),
+) -> None:
+    """Create an API key and print it once."""
+    if role not in ("clinician", "admin"):
+        typer.echo("error: --role must be clinician or admin", err=True)
+        raise typer.Exit(2)
+    from app import admin
+
+    typer.echo(admin.create_key(get_settings(), role=role, name=name))
+
+
+@ddi_app.command("load")
+def ddi_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    source: str | None = typer.Option(None, help="Default source (default: file name stem)."),
+    source_version: str | None = typer.Option(None, help="Default: the file name."),
+    replace: bool = typer.Option(False, help="Replace the named sources' rows."),
+) -> None:
+    """Load a DDI CSV (atc3_a,atc3_b[,types,severity,source])."""
+    from app import admin
+
+    try:
+        n = admin.load_ddi_file(
+            get_settings(), file, source=source, source_version=source_version, replace=replace
+        )
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"loaded {n} interaction pairs from {file}")
+
+
+@models_app.command("register")
+def models_register(
+    artifact_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    activate: bool = typer.Option(False, help="Verify and activate it too."),
+) -> None:
+    """Register an exported artifact directory."""
+    from app import admin
+
+    try:
+        row = admin.register_model(get_settings(), artifact_dir, activate=activate)
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"registered {row.name} v{row.version} ({row.status}), sha256 {row.sha256}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the migrations."""
+    from app import admin
+
+    admin.upgrade_db(get_settings(), revision)
+    typer.echo(f"database at {revision}")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the service commands to the ``medrec`` app."""
+    cli.command("serve")(serve)
+    cli.add_typer(keys_app, name="keys")
+    cli.add_typer(ddi_app, name="ddi")
+    cli.add_typer(models_app, name="models")
+    cli.add_typer(db_app, name="db")

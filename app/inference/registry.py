@@ -1,0 +1,127 @@
+"""The in-memory model registry: verified, warmed-up sessions, swapped atomically.
+
+``prepare`` does all the risky work (hash check, session, golden input) without touching what is
+serving; ``install`` then replaces the active entry with one reference assignment under a lock.
+A request holds the :class:`LoadedModel` it started with, so it finishes on that version even if
+another version is installed meanwhile. A failed ``prepare`` leaves the serving model untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import ActivationError, ArtifactError, ModelNotLoaded
+from app.inference.manifest import Manifest
+from app.inference.onnx import OrtOptions, open_session, read_manifest
+from app.inference.pairs import PairRiskFactory, PairRiskPredictor, load_pair_risk_factory
+from app.inference.recommender import Recommender
+
+logger = logging.getLogger(__name__)
+RECOMMENDERS = frozenset({"gamenet", "gbert"})
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One active model version with its manifest and its predictor."""
+
+    name: str
+    version: int
+    sha256: str
+    manifest: Manifest
+    recommender: Recommender | None = None
+    pair_risk: PairRiskPredictor | None = None
+
+
+class ModelRegistry:
+    """Active models by name.
+
+    Args:
+        options: onnxruntime thread options for every session.
+        evidence_per_medication: passed to each :class:`Recommender`.
+        occlusion_budget: passed to each :class:`Recommender`.
+        pair_risk_factory: builds GENN predictors (default: ``app.inference.pair_risk``).
+    """
+
+    def __init__(
+        self,
+        options: OrtOptions | None = None,
+        *,
+        evidence_per_medication: int = 3,
+        occlusion_budget: int = 2_000_000,
+        pair_risk_factory: Callable[[], PairRiskFactory] = load_pair_risk_factory,
+    ) -> None:
+        self.options = options or OrtOptions()
+        self.evidence_per_medication = evidence_per_medication
+        self.occlusion_budget = occlusion_budget
+        self._pair_risk_factory = pair_risk_factory
+        self._active: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, *, name: str, version: int, sha256: str, path: Path) -> LoadedModel:
+        """Verify, open and warm up one version, without serving it yet.
+
+        Raises:
+            ActivationError: the artifact failed a check; the message says which.
+        """
+        try:
+            manifest = read_manifest(path)
+            if (manifest.name, manifest.version) != (name, version):
+                raise ArtifactError("manifest name/version differ from the registry row")
+            session = open_session(path, manifest, sha256, self.options)
+            if name in RECOMMENDERS:
+                rec = Recommender(
+                    manifest,
+                    session,
+                    evidence_per_medication=self.evidence_per_medication,
+                    occlusion_budget=self.occlusion_budget,
+                )
+                rec.golden_check()
+                return LoadedModel(name, version, sha256, manifest, recommender=rec)
+            predictor = self._pair_risk_factory()(manifest, session)
+            _golden_pairs(manifest, predictor)
+            return LoadedModel(name, version, sha256, manifest, pair_risk=predictor)
+        except ArtifactError as exc:
+            raise ActivationError(f"{name} v{version}: {exc.detail}") from exc
+
+    def install(self, loaded: LoadedModel) -> LoadedModel | None:
+        """Serve ``loaded`` from now on; return the version it replaced."""
+        with self._lock:
+            previous = self._active.get(loaded.name)
+            self._active = {**self._active, loaded.name: loaded}
+        logger.info("serving %s v%d", loaded.name, loaded.version)
+        return previous
+
+    def get(self, name: str) -> LoadedModel:
+        """Return the active version of ``name``.
+
+        Raises:
+            ModelNotLoaded: if none is active in this process.
+        """
+        loaded = self._active.get(name)
+        if loaded is None:
+            raise ModelNotLoaded(f"no active version of model {name!r} is loaded")
+        return loaded
+
+    def find(self, name: str) -> LoadedModel | None:
+        """Return the active version of ``name``, or ``None``."""
+        return self._active.get(name)
+
+    def snapshot(self) -> dict[str, LoadedModel]:
+        """Return the active models (a consistent copy)."""
+        return dict(self._active)
+
+
+def _golden_pairs(manifest: Manifest, predictor: PairRiskPredictor) -> None:
+    drugs = next((v for v in manifest.vocab.values() if len(v) >= 2), None)
+    if drugs is None:
+        raise ArtifactError("manifest: the pair-risk vocabulary has fewer than two drugs")
+    try:
+        answer = predictor.predict([(str(drugs[0]), str(drugs[1]))])
+    except Exception as exc:  # a predictor failing on its own vocabulary cannot serve
+        raise ArtifactError(f"golden pair failed ({type(exc).__name__})") from exc
+    if len(answer) != 1:
+        raise ArtifactError("golden pair: expected one answer")

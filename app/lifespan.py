@@ -1,0 +1,83 @@
+"""What the lifespan opens: engine, sessionmaker, model registry (with the active versions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.session import make_engine, make_sessionmaker
+from app.inference.onnx import OrtOptions
+from app.inference.registry import ModelRegistry
+from app.metrics import Metrics
+from app.services.models import load_active
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def make_lifespan(
+    settings: Settings, metrics: Metrics
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[dict[str, Any]]]:
+    """The app's lifespan: open resources, follow the registry, yield them as request state."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        with open_resources(settings, metrics) as state:
+            poller = asyncio.create_task(poll_registry(settings, state))
+            try:
+                yield state
+            finally:
+                poller.cancel()
+
+    return lifespan
+
+
+@contextlib.contextmanager
+def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, Any]]:
+    """Yield the lifespan state; the engine is disposed on exit."""
+    engine = make_engine(settings)
+    sessionmaker = make_sessionmaker(engine)
+    registry = ModelRegistry(
+        OrtOptions(settings.ort_intra_op_threads, settings.ort_inter_op_threads),
+        evidence_per_medication=settings.evidence_per_medication,
+        occlusion_budget=settings.occlusion_budget,
+    )
+    try:
+        with sessionmaker() as session:
+            for error in load_active(session=session, registry=registry):
+                logger.error("start-up: %s", error)
+    except SQLAlchemyError as exc:
+        logger.error("database not ready (run `medrec db upgrade`): %s", type(exc).__name__)
+    try:
+        yield {
+            "settings": settings,
+            "sessionmaker": sessionmaker,
+            "registry": registry,
+            "metrics": metrics,
+        }
+    finally:
+        engine.dispose()
+
+
+async def poll_registry(settings: Settings, state: dict[str, Any]) -> None:
+    """Follow activations made through another worker: reload when the active rows change."""
+    if settings.registry_poll_seconds <= 0:
+        return
+    while True:
+        await asyncio.sleep(settings.registry_poll_seconds)
+        await anyio.to_thread.run_sync(_sync_once, state)
+
+
+def _sync_once(state: dict[str, Any]) -> None:
+    try:
+        with state["sessionmaker"]() as session:
+            load_active(session=session, registry=state["registry"])
+    except SQLAlchemyError as exc:
+        logger.warning("registry sync skipped: %s", type(exc).__name__)

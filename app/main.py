@@ -1,0 +1,48 @@
+"""The ASGI app: ``create_app(settings)`` wires it; resources open in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.api.openapi import custom_openapi, operation_id
+from app.api.problems import add_problem_handlers
+from app.api.router import api_router
+from app.api.routes import health
+from app.lifespan import make_lifespan
+from app.metrics import Metrics
+from app.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+    app = FastAPI(
+        title="MedRec",
+        version="0.1.0",
+        description="Medication recommendation with evidence and DDI risk. Demo models are "
+        "synthetic: not for clinical use.",
+        lifespan=make_lifespan(settings, metrics),
+        docs_url="/docs" if settings.enable_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.enable_docs else None,
+        generate_unique_id_function=operation_id,
+    )
+    app.include_router(health.router)
+    app.include_router(api_router, prefix="/v1")
+    add_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def asgi() -> FastAPI:
+    """Factory for ``uvicorn --factory app.main:asgi``: logging set up here, settings from env."""
+    settings = get_settings()
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=settings.log_level.upper(), format=fmt)
+    return create_app(settings)

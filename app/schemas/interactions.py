@@ -1,0 +1,79 @@
+"""Schemas of ``/v1/interactions`` and the DDI block of recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.inference.codes import ATC_PATTERN
+from app.schemas.common import ModelRef, Strict
+
+AtcCode = Annotated[str, StringConstraints(pattern=ATC_PATTERN, min_length=4, max_length=7)]
+
+
+class InteractionQuery(Strict):
+    """Drugs to check pairwise: ATC codes of level 3 or deeper (compared at level 3)."""
+
+    drugs: list[AtcCode] = Field(min_length=2, max_length=50, examples=[["N02BE01", "B01AC06"]])
+
+
+class KnownInteraction(BaseModel):
+    """One knowledge-base entry for a pair."""
+
+    source: str
+    source_version: str
+    types: list[str]
+    severity: Literal["high", "moderate", "low", "unknown"]
+
+
+class TypeScorePublic(BaseModel):
+    """A predicted interaction type."""
+
+    type: str
+    probability: float
+
+
+class PairPublic(BaseModel):
+    """One unordered ATC3 pair (``atc3_a < atc3_b``): known entries and the predicted risk."""
+
+    atc3_a: str = Field(examples=["B01A"])
+    atc3_b: str = Field(examples=["N02B"])
+    status: Literal["known_interaction", "no_known_interaction", "unknown_drug"]
+    known: bool
+    unknown_drugs: list[str] = Field(default_factory=list)
+    severity: Literal["high", "moderate", "low", "unknown"] | None = None
+    interactions: list[KnownInteraction] = Field(default_factory=list)
+    predicted_risk: float | None = None
+    top_types: list[TypeScorePublic] | None = None
+    model: ModelRef | None = None
+    prediction_note: str | None = None
+
+
+class InteractionsPublic(BaseModel):
+    """Every pair among the queried drugs."""
+
+    drugs: list[str] = Field(description="The distinct ATC3 classes, sorted.")
+    pairs: list[PairPublic]
+    count: int
+    ddi_rate: float | None = Field(description="Share of pairs with a known interaction.")
+    max_risk: float | None = Field(description="Highest predicted risk; null without GENN.")
+
+
+class DdiTableCreate(Strict):
+    """A DDI table to load (admin): CSV text with columns atc3_a,atc3_b[,types,severity,source]."""
+
+    csv: str = Field(
+        max_length=900_000, examples=["atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n"]
+    )
+    source: str = Field(min_length=1, max_length=128, examples=["twosides"])
+    source_version: str = Field(min_length=1, max_length=128, examples=["gamenet-2019"])
+    replace: bool = False
+
+
+class DdiTablePublic(BaseModel):
+    """What was loaded."""
+
+    loaded: int
+    source_version: str
+    total: int

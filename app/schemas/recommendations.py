@@ -1,0 +1,126 @@
+"""Schemas of ``POST /v1/recommendations``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.schemas.common import ModelRef, Strict
+from app.schemas.interactions import AtcCode, PairPublic
+
+RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,16}$")]
+
+
+class DiagnosisIn(Strict):
+    """A diagnosis code; dots are optional (``401.9`` and ``4019`` are the same code)."""
+
+    system: Literal["icd9cm", "icd10cm"]
+    code: RawCode
+
+
+class ProcedureIn(Strict):
+    """A procedure code; dots are optional."""
+
+    system: Literal["icd9proc", "icd10pcs"]
+    code: RawCode
+
+
+class VisitIn(Strict):
+    """One visit. ``medications`` (ATC, level ≥ 3) are used for past visits only."""
+
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=500)
+    procedures: list[ProcedureIn] = Field(default_factory=list, max_length=500)
+    medications: list[AtcCode] = Field(default_factory=list, max_length=500)
+
+
+_EXAMPLE: dict[str, Any] = {
+    "visits": [
+        {
+            "diagnoses": [{"system": "icd9cm", "code": "401.9"}],
+            "procedures": [{"system": "icd9proc", "code": "38.93"}],
+            "medications": ["C07AB02"],
+        },
+        {
+            "diagnoses": [
+                {"system": "icd9cm", "code": "428.0"},
+                {"system": "icd9cm", "code": "4019"},
+            ]
+        },
+    ],
+    "top_k": 5,
+}
+
+
+class RecommendationCreate(Strict):
+    """A patient's visits in time order; the last one is the visit to recommend for."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
+    visits: list[VisitIn] = Field(min_length=1, max_length=100)
+    model: str | None = Field(
+        None, pattern=r"^[a-z]{1,32}(@[0-9]{1,9})?$", description="`name` or `name@version`"
+    )
+    top_k: int | None = Field(None, ge=1, le=500)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class EvidencePublic(BaseModel):
+    """A current-visit code and the probability drop when it is left out (occlusion)."""
+
+    field: Literal["diagnoses", "procedures"]
+    system: str
+    code: str
+    contribution: float
+
+
+class MedicationPublic(BaseModel):
+    """One recommended ATC3 class."""
+
+    atc3: str = Field(examples=["C07A"])
+    probability: float = Field(examples=[0.91])
+    evidence: list[EvidencePublic]
+
+
+class UnknownCodePublic(BaseModel):
+    """An input code the model could not use."""
+
+    visit: int
+    field: Literal["diagnoses", "procedures", "medications"]
+    index: int
+    system: str | None
+    code: str
+    reason: Literal[
+        "malformed_code",
+        "not_in_model_vocabulary",
+        "system_not_in_model_vocabulary",
+        "input_not_used_by_model",
+    ]
+
+
+class ModelInfoPublic(ModelRef):
+    """The model behind an answer: what a reviewer needs to judge it independently."""
+
+    metrics: dict[str, Any]
+    dataset_fingerprint: str
+    intended_use: str
+    synthetic: bool
+    threshold: float
+
+
+class DdiBlock(BaseModel):
+    """Interactions within the recommended set."""
+
+    pairs: list[PairPublic]
+    ddi_rate: float | None
+    max_risk: float | None
+
+
+class RecommendationPublic(BaseModel):
+    """The recommendation for the last visit."""
+
+    model: ModelInfoPublic
+    medications: list[MedicationPublic]
+    ddi: DdiBlock
+    unknown_codes: list[UnknownCodePublic]
+    warnings: list[str]

@@ -1,0 +1,77 @@
+"""Service settings: one pydantic-settings class read from ``MEDREC_*`` environment variables.
+
+Nothing else in ``app/`` reads ``os.environ``. Build ``Settings(...)`` directly in tests; the
+service gets its instance from :func:`get_settings` (cached) or from ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_PEPPER = "medrec-development-pepper"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, typed; environment variables are ``MEDREC_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDREC_", extra="forbid", validate_default=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    home: Path = Path("./var")
+    # Default: SQLite under ``home`` (filled in by the validator below).
+    database_url: str = ""
+    # API keys are stored as HMAC-SHA256(pepper, key); keys are random, so no slow hash is needed.
+    api_key_pepper: SecretStr = SecretStr(_DEV_PEPPER)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    enable_docs: bool = True
+
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    max_visits: int = Field(100, ge=1)
+    max_codes_per_visit: int = Field(500, ge=1)
+    max_drugs: int = Field(50, ge=2)
+
+    default_model: str = "gamenet"
+    pair_risk_model: str = "genn"
+    evidence_per_medication: int = Field(3, ge=0, le=20)
+    # Upper bound on ids fed to onnxruntime per occlusion call; larger inputs are chunked.
+    occlusion_budget: int = Field(2_000_000, ge=1000)
+    ort_intra_op_threads: int = Field(1, ge=0)
+    ort_inter_op_threads: int = Field(1, ge=0)
+    # How often each worker re-reads the active versions (0 = never; tests, single worker).
+    registry_poll_seconds: float = Field(5.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_placeholders(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'medrec.db'}"
+        if (
+            self.environment == "production"
+            and self.api_key_pepper.get_secret_value() == _DEV_PEPPER
+        ):
+            raise ValueError("MEDREC_API_KEY_PEPPER must be set outside development")
+        return self
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where uploaded and demo artifacts live."""
+        return self.home / "artifacts"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (one writer; WAL mode is switched on)."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

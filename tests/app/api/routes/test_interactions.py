@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_registry
+from app.crud.ddi import DdiRow, load_interactions
+from app.inference.pairs import PairRisk, TypeScore, UnknownDrug
+from app.inference.registry import LoadedModel, ModelRegistry
+
+URL = "/v1/interactions"
+
+
+@pytest.fixture
+def kb(session: Session) -> None:
+    rows = [
+        DdiRow("B01A", "N02B", ("bleeding",), "high", "kb1"),
+        DdiRow("B01A", "N02B", (), "moderate", "kb2"),
+        DdiRow("C07A", "C09A", (), "unknown", "kb1"),
+    ]
+    load_interactions(session=session, rows=rows, source_version="v1", replace=False)
+
+
+@pytest.mark.usefixtures("kb")
+def test_get_and_post_agree_and_are_symmetric(
+    client: TestClient, clinician: dict[str, str]
+) -> None:
+    a = client.get(URL, params={"drugs": "N02BE01,B01AC06,C07A"}, headers=clinician)
+    b = client.post(URL, json={"drugs": ["C07AB02", "B01A", "N02B"]}, headers=clinician)
+    assert a.status_code == b.status_code == 200, a.text
+    assert a.json() == b.json()
+    data = a.json()
+    assert data["drugs"] == ["B01A", "C07A", "N02B"] and data["count"] == 3
+    pairs = {(p["atc3_a"], p["atc3_b"]): p for p in data["pairs"]}
+    hit = pairs[("B01A", "N02B")]
+    assert hit["status"] == "known_interaction" and hit["severity"] == "high"
+    assert [i["source"] for i in hit["interactions"]] == ["kb1", "kb2"]
+    assert pairs[("B01A", "C07A")]["status"] == "no_known_interaction"
+    assert data["ddi_rate"] == pytest.approx(1 / 3)
+    assert data["max_risk"] is None
+
+
+@pytest.mark.usefixtures("kb")
+def test_unknown_drug_is_a_pair_status(client: TestClient, clinician: dict[str, str]) -> None:
+    r = client.get(URL, params={"drugs": "B01A,Z99Z"}, headers=clinician)
+    assert r.status_code == 200
+    [pair] = r.json()["pairs"]
+    assert pair["status"] == "unknown_drug" and pair["unknown_drugs"] == ["Z99Z"]
+
+
+def test_bad_drug_lists(client: TestClient, clinician: dict[str, str]) -> None:
+    r = client.get(URL, params={"drugs": "B01A,not-a-drug"}, headers=clinician)
+    assert r.status_code == 422 and "not-a-drug" not in r.text
+    assert r.json()["errors"][0]["loc"][:2] == ["query", "drugs"]
+    assert client.post(URL, json={"drugs": ["B01A"]}, headers=clinician).status_code == 422
+
+
+class _FakeGenn:
+    def predict(self, pairs: list[tuple[str, str]]) -> list[PairRisk | UnknownDrug]:
+        return [
+            UnknownDrug(a, b, ("Z99Z",))
+            if "Z99Z" in (a, b)
+            else PairRisk(a, b, 0.8, (TypeScore("bleeding", 0.7),))
+            for a, b in pairs
+        ]
+
+
+def test_predicted_risk_from_a_pair_risk_model(
+    client: TestClient, clinician: dict[str, str], registry: ModelRegistry
+) -> None:
+    gamenet = registry.get("gamenet")
+    fake = LoadedModel("genn", 3, "f" * 64, gamenet.manifest, pair_risk=_FakeGenn())
+    registry.install(fake)
+    client.app.dependency_overrides[get_registry] = lambda: registry  # type: ignore[attr-defined]
+    r = client.post(URL, json={"drugs": ["B01A", "N02B", "Z99Z"]}, headers=clinician)
+    data = r.json()
+    pairs = {(p["atc3_a"], p["atc3_b"]): p for p in data["pairs"]}
+    assert pairs[("B01A", "N02B")]["predicted_risk"] == 0.8
+    assert pairs[("B01A", "N02B")]["model"] == {"name": "genn", "version": 3, "sha256": "f" * 64}
+    assert pairs[("B01A", "N02B")]["top_types"] == [{"type": "bleeding", "probability": 0.7}]
+    assert pairs[("B01A", "Z99Z")]["predicted_risk"] is None
+    assert "Z99Z" in pairs[("B01A", "Z99Z")]["prediction_note"]
+    assert data["max_risk"] == 0.8
+
+
+def test_admin_loads_a_table(
+    client: TestClient, admin: dict[str, str], clinician: dict[str, str]
+) -> None:
+    csv = "atc3_a,atc3_b,types,severity\nn02b,b01a,bleeding;gi,high\nB01A,N02B,x,low\n"
+    body = {"csv": csv, "source": "upload", "source_version": "2024"}
+    assert client.post(f"{URL}/known", json=body, headers=clinician).status_code == 403
+    r = client.post(f"{URL}/known", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["loaded"] == 1
+    bad = {**body, "csv": "atc3_a,atc3_b\nB01A,SECRET\n"}
+    r = client.post(f"{URL}/known", json=bad, headers=admin)
+    assert r.status_code == 422
+    assert "row 1" in r.json()["detail"] and "SECRET" not in r.text

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.api.deps import audited, public
+from app.crud.audit import get_audit_events
+from tests.app.factories import patient
+
+DOC_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    out = set()
+    for dep in dependant.dependencies:
+        out.add(dep.call)
+        out |= _calls(dep)
+    return out
+
+
+def test_every_route_is_audited_or_explicitly_public(app: FastAPI) -> None:
+    seen = set()
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, APIRoute):
+            calls = _calls(route.dependant)
+            assert (audited in calls) != (public in calls), f"{ctx.path} must be audited xor public"
+            seen.add(ctx.path)
+        else:
+            assert ctx.path in DOC_ROUTES, f"{ctx.path} is neither an API route nor docs"
+    assert {"/v1/recommendations", "/healthz", "/v1/models"} <= seen
+
+
+DDI = {"csv": "atc3_a,atc3_b\nB01A,N02B\n", "source": "s", "source_version": "1"}
+ACTIVATE = "/v1/models/{name}/versions/{version}/activate"
+# (method, URL, json body, role needed, audited route template)
+ROUTES = [
+    ("POST", "/v1/recommendations", patient(), "clinician", "/v1/recommendations"),
+    ("POST", "/v1/interactions", {"drugs": ["B01A", "N02B"]}, "clinician", "/v1/interactions"),
+    ("GET", "/v1/interactions?drugs=B01A,N02B", None, "clinician", "/v1/interactions"),
+    ("POST", "/v1/interactions/known", DDI, "admin", "/v1/interactions/known"),
+    ("GET", "/v1/models", None, "admin", "/v1/models"),
+    ("GET", "/v1/models/gamenet", None, "admin", "/v1/models/{name}"),
+    ("POST", "/v1/models", {"path": "/nonexistent"}, "admin", "/v1/models"),
+    ("POST", "/v1/models/gamenet/versions/9/activate", None, "admin", ACTIVATE),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "needed", "template"), ROUTES)
+@pytest.mark.parametrize("caller", ["none", "bogus", "clinician", "admin"])
+def test_auth_and_audit_matrix(
+    client: TestClient,
+    session: Session,
+    clinician: dict[str, str],
+    admin: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    needed: str,
+    template: str,
+    caller: str,
+) -> None:
+    headers = {
+        "none": {},
+        "bogus": {"X-API-Key": "mr_bogus"},
+        "clinician": clinician,
+        "admin": admin,
+    }[caller]
+    request_id = uuid.uuid4().hex
+    r = client.request(method, path, json=body, headers={**headers, "X-Request-ID": request_id})
+    if caller in ("none", "bogus"):
+        expected = {401}
+    elif caller == "clinician" and needed == "admin":
+        expected = {403}
+    else:
+        expected = {200, 201, 404, 422}
+    assert r.status_code in expected, r.text
+    assert r.headers["x-request-id"] == request_id
+    [event] = get_audit_events(session=session, request_id=request_id)
+    assert event.status_code == r.status_code
+    assert event.method == method and event.route == template
+    assert (event.api_key_id is None) == (caller in ("none", "bogus"))
+    assert event.outcome == (
+        "denied" if r.status_code in (401, 403) else "ok" if r.status_code < 400 else "rejected"
+    )
+    assert event.duration_ms >= 0
+    stored = " ".join(str(getattr(event, c)) for c in ("route", "method", "outcome", "request_id"))
+    assert "401.9" not in stored and "B01A" not in stored
+
+
+def test_public_routes_are_not_audited(client: TestClient, session: Session) -> None:
+    request_id = uuid.uuid4().hex
+    assert client.get("/healthz", headers={"X-Request-ID": request_id}).is_success
+    assert get_audit_events(session=session, request_id=request_id) == []

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.admin import create_key, load_ddi_file, register_model, session_scope, upgrade_db
+from app.crud.api_keys import get_api_key
+from app.crud.ddi import count_interactions
+from app.settings import Settings, get_settings
+from tests.app.factories import write_recommender_artifact
+from training.cli import cli
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MEDREC_HOME", str(tmp_path))
+    monkeypatch.delenv("MEDREC_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_db_keys_ddi_models_commands(home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(cli, ["keys", "create", "--role", "admin"])
+    assert r.exit_code == 0 and r.output.startswith("mr_")
+    settings = Settings(_env_file=None, home=home)
+    with session_scope(settings) as s:
+        key = get_api_key(
+            session=s, key=r.output.strip(), pepper=settings.api_key_pepper.get_secret_value()
+        )
+        assert key is not None and key.role == "admin"
+    csv = home / "ddi.csv"
+    csv.write_text("atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n")
+    r = runner.invoke(cli, ["ddi", "load", str(csv)])
+    assert r.exit_code == 0 and "loaded 1" in r.output
+    write_recommender_artifact(home / "art")
+    r = runner.invoke(cli, ["models", "register", str(home / "art"), "--activate"])
+    assert r.exit_code == 0 and "gamenet v1 (active)" in r.output
+    r = runner.invoke(cli, ["keys", "create", "--role", "nurse"])
+    assert r.exit_code == 2
+
+
+def test_bad_ddi_file_names_file_row_and_column(home: Path) -> None:
+    csv = home / "bad.csv"
+    csv.write_text("atc3_a,atc3_b\nB01A,N02B\nB01A,XX\n")
+    r = CliRunner().invoke(cli, ["db", "upgrade"])
+    r = CliRunner().invoke(cli, ["ddi", "load", str(csv)])
+    assert r.exit_code == 2
+    assert f"{csv}: row 2, column 'atc3_b'" in r.output
+
+
+def test_plain_functions_for_the_demo(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, home=tmp_path)
+    upgrade_db(settings)
+    assert create_key(settings, role="clinician", name="demo").startswith("mr_")
+    csv = tmp_path / "d.csv"
+    csv.write_text("atc3_a,atc3_b\nB01A,N02B\nC07A,C09A\n")
+    assert load_ddi_file(settings, csv) == 2
+    assert load_ddi_file(settings, csv) == 2  # idempotent
+    with session_scope(settings) as s:
+        assert count_interactions(session=s) == 2
+    write_recommender_artifact(tmp_path / "a")
+    assert register_model(settings, tmp_path / "a", activate=True).status == "active"
