@@ -92,8 +92,8 @@ def test_synthetic_export_trains_and_exports(tmp_path: Path) -> None:
     assert manifest["ddi_source"]["fingerprint"] and manifest["intended_use"]
     assert [i["role"] for i in manifest["inputs"]] == [i["name"] for i in manifest["inputs"]]
     assert (artifact / "report.md").is_file() and (artifact / "curves.png").is_file()
-    synthetic = json.loads((run / "run.json").read_text())["synthetic"]
-    _check_artifact(artifact, synthetic=synthetic)
+    assert json.loads((run / "run.json").read_text())["synthetic"] is True  # SYNTHETIC.json
+    _check_artifact(artifact, synthetic=True)
 
 
 def test_a_missing_dataset_is_one_clear_error(tmp_path: Path) -> None:
