@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.crud.ddi import DdiRow, get_signature, load_interactions
@@ -55,3 +56,19 @@ def test_invalidate_forces_a_reload(session: Session) -> None:
     assert not snapshot.view(session).pairs
     snapshot.invalidate()
     assert ("B01A", "N02B") in snapshot.view(session).pairs
+
+
+def test_admin_load_is_served_at_once_by_its_worker(
+    client: TestClient, clinician: dict[str, str], admin: dict[str, str]
+) -> None:
+    query = {"drugs": ["B01A", "N02B"]}
+    before = client.post("/v1/interactions", json=query, headers=clinician).json()
+    assert before["pairs"][0]["known"] is False
+    table = {
+        "csv": "atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n",
+        "source": "kb",
+        "source_version": "2",
+    }
+    assert client.post("/v1/interactions/known", json=table, headers=admin).status_code == 201
+    after = client.post("/v1/interactions", json=query, headers=clinician).json()
+    assert after["pairs"][0]["known"] is True and after["pairs"][0]["severity"] == "high"
