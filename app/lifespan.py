@@ -16,6 +16,8 @@ from app.db.session import make_engine, make_sessionmaker
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
+from app.services.ddi_snapshot import DdiSnapshot
+from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
 from app.settings import Settings
 
@@ -61,6 +63,8 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             "sessionmaker": sessionmaker,
             "registry": registry,
             "metrics": metrics,
+            "ddi": DdiSnapshot(settings.ddi_snapshot_seconds),
+            "key_cache": ApiKeyCache(settings.api_key_cache_seconds),
         }
     finally:
         engine.dispose()

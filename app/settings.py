@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     ort_inter_op_threads: int = Field(1, ge=0)
     # How often each worker re-reads the active versions (0 = never; tests, single worker).
     registry_poll_seconds: float = Field(5.0, ge=0.0)
+    # Each worker serves the DDI table from memory and re-checks it when its copy is older
+    # than this (0 = on every use); see app/services/ddi_snapshot.py.
+    ddi_snapshot_seconds: float = Field(5.0, ge=0.0)
+    # Each worker caches verified API keys this long (0 = no cache): revoking a key takes
+    # effect within this time; see app/services/key_cache.py.
+    api_key_cache_seconds: float = Field(30.0, ge=0.0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:

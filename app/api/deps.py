@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
@@ -20,11 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
 from app.crud.audit import create_audit_event
-from app.db.models import ApiKey
 from app.db.session import begin_write
 from app.errors import MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
+from app.services.ddi_snapshot import DdiSnapshot
+from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,9 @@ api_key_scheme = APIKeyHeader(
 
 
 # Dependencies that only read request state are ``async def``: FastAPI runs plain ``def``
-# dependencies in the threadpool, a thread hop each; those doing I/O stay ``def``.
+# dependencies in the threadpool, a thread hop each (two for a generator). Those doing I/O
+# are ``async def`` too when the I/O is rare or at the end; they run it with
+# ``run_in_threadpool`` themselves, so a request takes two hops: the route and the audit write.
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -44,10 +49,21 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; crud functions commit explicitly."""
-    with request.state.sessionmaker() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; crud functions commit explicitly.
+
+    Creating a session does no I/O; closing it does only while it still holds a transaction
+    (the audit write normally ended it), and then it closes in the threadpool.
+    """
+    session: Session = request.state.sessionmaker()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):  # return the connection even if cancelled
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def get_registry(request: Request) -> ModelRegistry:
@@ -62,31 +78,55 @@ async def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def get_ddi(request: Request) -> DdiSnapshot:
+    """The worker's DDI knowledge-base snapshot."""
+    ddi: DdiSnapshot = request.state.ddi
+    return ddi
+
+
+async def get_key_cache(request: Request) -> ApiKeyCache:
+    """The worker's cache of verified API keys."""
+    cache: ApiKeyCache = request.state.key_cache
+    return cache
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
+KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
 
 
 async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
-def audited(request: Request, session: SessionDep) -> Iterator[None]:
+async def audited(request: Request, session: SessionDep) -> AsyncIterator[None]:
     """Write one audit event per request (fail-closed: it commits before the response is sent).
 
     Holds no PHI: the route template (not the URL), the key id, the status and the duration.
+    The write is one Core ``INSERT`` on the request's session, in the threadpool.
     """
     start = time.perf_counter()
     status = getattr(request.scope.get("route"), "status_code", None) or 200
     try:
         yield
     except Exception as exc:
-        session.rollback()
-        _record(request, session, _status_of(exc), start, failing=True)
+        await run_in_threadpool(_record_failure, request, session, _status_of(exc), start)
         raise
-    session.commit()  # end the request's reads; the audit row gets its own write transaction
+    await run_in_threadpool(_record_success, request, session, status, start)
+
+
+def _record_success(request: Request, session: Session, status: int, start: float) -> None:
+    if session.in_transaction():
+        session.commit()  # end the request's reads; the audit row gets its own write transaction
     _record(request, session, status, start, failing=False)
+
+
+def _record_failure(request: Request, session: Session, status: int, start: float) -> None:
+    session.rollback()
+    _record(request, session, status, start, failing=True)
 
 
 def _record(
@@ -120,28 +160,42 @@ def _status_of(exc: Exception) -> int:
     return 500
 
 
-def get_current_key(
+async def get_current_key(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     key: Annotated[str | None, Security(api_key_scheme)],
+    cache: KeyCacheDep,
     _audit: Annotated[None, Depends(audited, scope="function")],
-) -> ApiKey:
-    """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown."""
-    row = None
+) -> KeyIdentity:
+    """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
+
+    Verified keys are cached per worker for ``api_key_cache_seconds`` (revocation takes effect
+    within that time; see :mod:`app.services.key_cache`).
+    """
+    identity = None
     if key:
-        pepper = settings.api_key_pepper.get_secret_value()
-        row = keys_crud.get_api_key(session=session, key=key, pepper=pepper)
-    if row is None:
+        key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
+        identity = cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
+    if identity is None:
         raise HTTPException(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
-    request.state.api_key_id = row.id
+    request.state.api_key_id = identity.id
+    return identity
+
+
+def _lookup(session: Session, cache: ApiKeyCache, key_hash: str) -> KeyIdentity | None:
+    found = keys_crud.get_active_key(session=session, key_hash=key_hash)
     session.commit()  # end the lookup's read, so a write route can begin_write next
-    return row
+    if found is None:
+        return None
+    identity = KeyIdentity(*found)
+    cache.put(key_hash, identity)
+    return identity
 
 
-CurrentKey = Annotated[ApiKey, Depends(get_current_key)]
+CurrentKey = Annotated[KeyIdentity, Depends(get_current_key)]
 
 
 def writes(session: SessionDep) -> None:
@@ -149,10 +203,10 @@ def writes(session: SessionDep) -> None:
     begin_write(session)
 
 
-def require_role(role: str) -> Callable[[ApiKey], Awaitable[ApiKey]]:
+def require_role(role: str) -> Callable[[KeyIdentity], Awaitable[KeyIdentity]]:
     """Return a dependency that admits keys of ``role`` or above (clinician < admin)."""
 
-    async def dependency(key: CurrentKey) -> ApiKey:
+    async def dependency(key: CurrentKey) -> KeyIdentity:
         if keys_crud.ROLE_RANK[key.role] < keys_crud.ROLE_RANK[role]:
             raise HTTPException(403, f"this route needs the {role} role")
         return key

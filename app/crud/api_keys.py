@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,19 @@ def create_api_key(*, session: Session, name: str, role: str, pepper: str) -> tu
     session.commit()
     session.refresh(row)
     return row, plaintext
+
+
+def get_active_key(*, session: Session, key_hash: str) -> tuple[uuid.UUID, str] | None:
+    """Return ``(id, role)`` of the active key stored as ``key_hash``, or ``None``.
+
+    One indexed lookup on the unique hash, selecting two columns (no ORM object): this runs
+    whenever a worker's key cache misses.
+    """
+    stmt = select(ApiKey.id, ApiKey.role).where(
+        ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
+    )
+    row = session.execute(stmt).first()
+    return None if row is None else (row.id, row.role)
 
 
 def get_api_key(*, session: Session, key: str, pepper: str) -> ApiKey | None:

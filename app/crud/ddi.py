@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, union
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import DdiInteraction
@@ -28,52 +28,52 @@ def load_interactions(
 ) -> int:
     """Insert ``rows``; with ``replace``, first delete the rows of every source they name.
 
-    A pair already stored for the same source is updated, so loading twice is idempotent.
+    A pair already stored for the same source is replaced (deleted, then inserted again), so
+    loading twice is idempotent and every load writes new rows: the per-worker snapshots
+    (:mod:`app.services.ddi_snapshot`) notice a load by the table's newest ``created_at``.
     Commits once; returns the number of rows written.
     """
     sources = {r.source for r in rows}
     if replace and sources:
         session.execute(delete(DdiInteraction).where(DdiInteraction.source.in_(sources)))
-    existing = {
-        (r.atc_a, r.atc_b, r.source): r
-        for r in session.scalars(select(DdiInteraction).where(DdiInteraction.source.in_(sources)))
-    }
-    for r in rows:
-        row = existing.get((r.atc3_a, r.atc3_b, r.source))
-        if row is None:
-            row = DdiInteraction(atc_a=r.atc3_a, atc_b=r.atc3_b, source=r.source)
-            session.add(row)
-        row.types = list(r.types)
-        row.severity = r.severity
-        row.source_version = source_version
+    incoming = {(r.atc3_a, r.atc3_b, r.source): r for r in rows}  # a repeated pair: last wins
+    stored = select(
+        DdiInteraction.id, DdiInteraction.atc_a, DdiInteraction.atc_b, DdiInteraction.source
+    ).where(DdiInteraction.source.in_(sources))
+    stale = [id_ for id_, *key in session.execute(stored) if tuple(key) in incoming]
+    for start in range(0, len(stale), 500):
+        session.execute(
+            delete(DdiInteraction).where(DdiInteraction.id.in_(stale[start : start + 500]))
+        )
+    session.add_all(
+        DdiInteraction(
+            atc_a=r.atc3_a,
+            atc_b=r.atc3_b,
+            source=r.source,
+            types=list(r.types),
+            severity=r.severity,
+            source_version=source_version,
+        )
+        for r in incoming.values()
+    )
     session.commit()
     return len(rows)
 
 
-def get_interactions(
-    *, session: Session, drugs: Iterable[str]
-) -> dict[tuple[str, str], list[DdiInteraction]]:
-    """Return the known entries for every pair among ``drugs``, keyed by the ordered pair."""
-    wanted = sorted(set(drugs))
-    stmt = (
-        select(DdiInteraction)
-        .where(DdiInteraction.atc_a.in_(wanted), DdiInteraction.atc_b.in_(wanted))
-        .order_by(DdiInteraction.source)
-    )
-    out: dict[tuple[str, str], list[DdiInteraction]] = defaultdict(list)
-    for row in session.scalars(stmt):
-        out[(row.atc_a, row.atc_b)].append(row)
-    return dict(out)
+def get_signature(*, session: Session) -> tuple[Any, ...]:
+    """Return ``(row count, newest created_at)``; every load changes it (``load_interactions``)."""
+    row = session.execute(
+        select(func.count(), func.max(DdiInteraction.created_at)).select_from(DdiInteraction)
+    ).one()
+    return tuple(row)
 
 
-def get_known_drugs(*, session: Session, drugs: Iterable[str]) -> set[str]:
-    """Return which of ``drugs`` appear in the knowledge base at all."""
-    wanted = sorted(set(drugs))
-    stmt = union(
-        select(DdiInteraction.atc_a).where(DdiInteraction.atc_a.in_(wanted)),
-        select(DdiInteraction.atc_b).where(DdiInteraction.atc_b.in_(wanted)),
+def get_all_interactions(*, session: Session) -> Iterator[DdiInteraction]:
+    """Yield every stored entry, by source within each pair."""
+    stmt = select(DdiInteraction).order_by(
+        DdiInteraction.atc_a, DdiInteraction.atc_b, DdiInteraction.source
     )
-    return set(session.scalars(stmt))
+    yield from session.scalars(stmt)
 
 
 def count_interactions(*, session: Session) -> int:

@@ -60,7 +60,13 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     if settings.is_sqlite:
         settings.home.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
-    engine = create_engine(settings.database_url, pool_pre_ping=True, **kwargs)
+        # A local file: nothing can drop the connection, so no ping per checkout; and keep as
+        # many connections as threadpool threads may hold, so none is opened (with its
+        # PRAGMAs) and closed per request under load.
+        kwargs.setdefault("pool_pre_ping", False)
+        kwargs.setdefault("pool_size", 40)
+    kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         transactions = _SqliteTransactions()

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from app.crud import ddi as crud
 from app.inference.pairs import PairRisk
 from app.inference.registry import LoadedModel
 from app.schemas.common import ModelRef
@@ -17,8 +16,10 @@ from app.schemas.interactions import (
     PairPublic,
     TypeScorePublic,
 )
+from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
 
 _SEVERITY_ORDER = ("high", "moderate", "low", "unknown")
+_MAX_SHARED_ANSWERS = 100_000  # per snapshot version; ATC3 has a few hundred classes
 
 
 def pairs_of(drugs: Sequence[str]) -> list[tuple[str, str]]:
@@ -27,55 +28,78 @@ def pairs_of(drugs: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def describe_pairs(
-    *, session: Session, drugs: Sequence[str], pair_model: LoadedModel | None
+    *,
+    session: Session,
+    ddi: DdiSnapshot,
+    drugs: Sequence[str],
+    pair_model: LoadedModel | None,
 ) -> list[PairPublic]:
-    """Answer every pair among ``drugs`` (ATC3): known entries, status and predicted risk."""
+    """Answer every pair among ``drugs`` (ATC3): known entries, status and predicted risk.
+
+    Known entries come from the worker's DDI snapshot (revalidated through ``session`` when
+    due; see :mod:`app.services.ddi_snapshot` for how stale it may be).
+    """
     pairs = pairs_of(drugs)
     if not pairs:
         return []
-    known = crud.get_interactions(session=session, drugs=drugs)
-    in_kb = crud.get_known_drugs(session=session, drugs=drugs)
-    predictions = _predict(pairs, pair_model)
+    view = ddi.view(session)
     out = []
-    for pair, prediction in zip(pairs, predictions, strict=True):
-        entries = known.get(pair, [])
-        unknown = [d for d in pair if d not in in_kb]
-        status = (
-            "known_interaction"
-            if entries
-            else "unknown_drug"
-            if unknown
-            else "no_known_interaction"
-        )
-        answer = PairPublic(
-            atc3_a=pair[0],
-            atc3_b=pair[1],
-            status=status,
-            known=bool(entries),
-            unknown_drugs=[] if entries else unknown,
-            severity=min((e.severity for e in entries), key=_SEVERITY_ORDER.index, default=None),
-            interactions=[
-                KnownInteraction(
-                    source=e.source,
-                    source_version=e.source_version,
-                    types=e.types,
-                    severity=e.severity,
-                )
-                for e in entries
-            ],
-            prediction_note=prediction if isinstance(prediction, str) else None,
-        )
+    for pair, prediction in zip(pairs, _predict(pairs, pair_model), strict=True):
         if isinstance(prediction, PairRisk) and pair_model is not None:
-            answer.predicted_risk = prediction.risk
-            answer.top_types = [
-                TypeScorePublic(type=t.type, probability=t.probability)
-                for t in prediction.top_types
-            ]
-            answer.model = ModelRef(
-                name=pair_model.name, version=pair_model.version, sha256=pair_model.sha256
+            answer = _known_answer(view, pair, None).model_copy(
+                update={
+                    "predicted_risk": prediction.risk,
+                    "top_types": [
+                        TypeScorePublic(type=t.type, probability=t.probability)
+                        for t in prediction.top_types
+                    ],
+                    "model": ModelRef(
+                        name=pair_model.name, version=pair_model.version, sha256=pair_model.sha256
+                    ),
+                }
             )
+        else:
+            answer = _known_answer(view, pair, prediction if isinstance(prediction, str) else None)
         out.append(answer)
     return out
+
+
+def _known_answer(view: DdiTableView, pair: tuple[str, str], note: str | None) -> PairPublic:
+    # Built once per snapshot version and shared between responses, which only read it: a
+    # recommendation has ~100 pairs, and validating each answer anew cost ~1 ms a request.
+    key = (pair, note)
+    answer = view.answers.get(key)
+    if answer is None:
+        answer = _build_answer(view, pair, note)
+        if len(view.answers) < _MAX_SHARED_ANSWERS:
+            view.answers[key] = answer
+    return answer
+
+
+def _build_answer(view: DdiTableView, pair: tuple[str, str], note: str | None) -> PairPublic:
+    entries = view.pairs.get(pair, ())
+    unknown = [d for d in pair if d not in view.drugs]
+    status = (
+        "known_interaction" if entries else "unknown_drug" if unknown else "no_known_interaction"
+    )
+    return PairPublic(
+        atc3_a=pair[0],
+        atc3_b=pair[1],
+        status=status,
+        known=bool(entries),
+        unknown_drugs=[] if entries else unknown,
+        severity=min((e.severity for e in entries), key=_SEVERITY_ORDER.index, default=None),
+        interactions=[
+            KnownInteraction(
+                source=e.source,
+                source_version=e.source_version,
+                types=list(e.types),
+                severity=e.severity,
+            )
+            for e in entries
+        ],
+        prediction_note=note,
+    )
 
 
 def _predict(pairs: list[tuple[str, str]], model: LoadedModel | None) -> list[PairRisk | str]:
@@ -95,11 +119,11 @@ def summarize(pairs: Sequence[PairPublic]) -> tuple[float | None, float | None]:
 
 
 def check_interactions(
-    *, session: Session, drugs: Sequence[str], pair_model: LoadedModel | None
+    *, session: Session, ddi: DdiSnapshot, drugs: Sequence[str], pair_model: LoadedModel | None
 ) -> InteractionsPublic:
     """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
     atc3s = sorted({d.strip().upper()[:4] for d in drugs})
-    pairs = describe_pairs(session=session, drugs=atc3s, pair_model=pair_model)
+    pairs = describe_pairs(session=session, ddi=ddi, drugs=atc3s, pair_model=pair_model)
     rate, risk = summarize(pairs)
     return InteractionsPublic(
         drugs=atc3s, pairs=pairs, count=len(pairs), ddi_rate=rate, max_risk=risk

@@ -13,6 +13,7 @@ from app.schemas.recommendations import (
     RecommendationCreate,
     RecommendationPublic,
 )
+from app.services.ddi_snapshot import DdiSnapshot
 from app.services.interactions import describe_pairs, summarize
 
 SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
@@ -45,6 +46,7 @@ def resolve_model(registry: ModelRegistry, requested: str | None, default: str) 
 def recommend(
     *,
     session: Session,
+    ddi: DdiSnapshot,
     loaded: LoadedModel,
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
@@ -61,7 +63,10 @@ def recommend(
     ]
     result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=request.top_k)
     pairs = describe_pairs(
-        session=session, drugs=[m.atc3 for m in result.medications], pair_model=pair_model
+        session=session,
+        ddi=ddi,
+        drugs=[m.atc3 for m in result.medications],
+        pair_model=pair_model,
     )
     rate, risk = summarize(pairs)
     warnings = list(result.warnings)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.deps import (
+    DdiDep,
     RegistryDep,
     SessionDep,
     SettingsDep,
@@ -34,11 +35,18 @@ _DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 @router.post("", dependencies=[Depends(require_clinician)])
 def post_interactions(
-    body: InteractionQuery, session: SessionDep, registry: RegistryDep, settings: SettingsDep
+    body: InteractionQuery,
+    session: SessionDep,
+    ddi: DdiDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
 ) -> InteractionsPublic:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
     return check_interactions(
-        session=session, drugs=body.drugs, pair_model=registry.find(settings.pair_risk_model)
+        session=session,
+        ddi=ddi,
+        drugs=body.drugs,
+        pair_model=registry.find(settings.pair_risk_model),
     )
 
 
@@ -54,6 +62,7 @@ def get_interactions(
         ),
     ],
     session: SessionDep,
+    ddi: DdiDep,
     registry: RegistryDep,
     settings: SettingsDep,
 ) -> InteractionsPublic:
@@ -65,17 +74,23 @@ def get_interactions(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
     return check_interactions(
-        session=session, drugs=query.drugs, pair_model=registry.find(settings.pair_risk_model)
+        session=session,
+        ddi=ddi,
+        drugs=query.drugs,
+        pair_model=registry.find(settings.pair_risk_model),
     )
 
 
 @router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)
-def load_known_interactions(body: DdiTableCreate, session: SessionDep) -> DdiTablePublic:
+def load_known_interactions(
+    body: DdiTableCreate, session: SessionDep, ddi: DdiDep
+) -> DdiTablePublic:
     """Load a DDI table (CSV text) into the knowledge base (admin)."""
     rows = parse_ddi_csv(body.csv, default_source=body.source)
     loaded = load_interactions(
         session=session, rows=rows, source_version=body.source_version, replace=body.replace
     )
+    ddi.invalidate()  # this worker sees the load at once; the others within their max age
     return DdiTablePublic(
         loaded=loaded, source_version=body.source_version, total=count_interactions(session=session)
     )

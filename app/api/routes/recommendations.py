@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from app.api.deps import MetricsDep, RegistryDep, SessionDep, SettingsDep, require_clinician
+from app.api.deps import (
+    DdiDep,
+    MetricsDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    require_clinician,
+)
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from app.services.recommendations import recommend, resolve_model
 
@@ -23,6 +30,7 @@ router = APIRouter(
 def create_recommendation(
     body: RecommendationCreate,
     session: SessionDep,
+    ddi: DdiDep,
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
@@ -35,4 +43,6 @@ def create_recommendation(
     loaded = resolve_model(registry, body.model, settings.default_model)
     pair_model = registry.find(settings.pair_risk_model)
     with metrics.inference.labels(loaded.name).time():
-        return recommend(session=session, loaded=loaded, pair_model=pair_model, request=body)
+        return recommend(
+            session=session, ddi=ddi, loaded=loaded, pair_model=pair_model, request=body
+        )

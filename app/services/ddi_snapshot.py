@@ -1,0 +1,111 @@
+"""A per-worker, in-memory copy of the DDI knowledge base, revalidated by a cheap signature query.
+
+Every recommendation asks for the known interactions among its ~10-15 medications. Two
+``ddi_interactions`` queries per request cost more server CPU than the model itself, while the
+table changes only when someone runs ``medrec ddi load`` or ``POST /v1/interactions/known``.
+
+Staleness bound: a worker re-reads the table's signature (row count and newest ``created_at``,
+one aggregate query) when its copy is older than ``max_age_seconds`` (setting
+``MEDREC_DDI_SNAPSHOT_SECONDS``, default 5 s), and reloads the table only when the signature
+changed. A load made through another process or worker is therefore visible within
+``max_age_seconds``; a load through this worker's own admin endpoint invalidates at once.
+With ``max_age_seconds=0`` the signature is checked on every use.
+
+The signature sees every load because :func:`app.crud.ddi.load_interactions` writes each
+loaded entry as a new row (a re-loaded pair is deleted and inserted again), so any load that
+writes a row raises ``max(created_at)`` or changes the count. It assumes the loaders' clocks do
+not run backwards by more than the time between two loads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from app.crud import ddi as crud
+
+if TYPE_CHECKING:
+    from app.schemas.interactions import PairPublic
+
+
+@dataclass(frozen=True)
+class DdiEntry:
+    """One known interaction of a pair, as served (immutable, shared between requests)."""
+
+    source: str
+    source_version: str
+    types: tuple[str, ...]
+    severity: str
+
+
+@dataclass(frozen=True)
+class DdiTableView:
+    """One consistent version of the knowledge base: entries by ordered pair, and its drugs."""
+
+    signature: tuple[Any, ...]
+    pairs: Mapping[tuple[str, str], tuple[DdiEntry, ...]] = field(default_factory=dict)
+    drugs: frozenset[str] = frozenset()
+    # The service layer's answers built from this version, shared between responses (read
+    # only); keyed by pair and prediction note. Dropped with the view when the table changes.
+    answers: dict[tuple[tuple[str, str], str | None], PairPublic] = field(
+        default_factory=dict, compare=False
+    )
+
+
+class DdiSnapshot:
+    """The worker's copy of ``ddi_interactions``; see the module docstring for staleness.
+
+    Args:
+        max_age_seconds: how long a copy is served before its signature is checked again.
+        clock: monotonic time source (tests inject one).
+    """
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._view: DdiTableView | None = None
+        self._checked_at = 0.0
+
+    def view(self, session: Session) -> DdiTableView:
+        """Return a current copy, revalidating (and reloading) through ``session`` if due."""
+        view = self._view
+        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
+            return view
+        # One thread per worker revalidates; meanwhile the others serve the copy they have
+        # (at most one revalidation's duration older than the bound), or wait for the first.
+        if not self._lock.acquire(blocking=view is None or self.max_age_seconds == 0):
+            assert view is not None  # a non-blocking acquire only with a copy to serve
+            return view
+        try:
+            view = self._view
+            now = self._clock()
+            if view is not None and now - self._checked_at < self.max_age_seconds:
+                return view
+            signature = crud.get_signature(session=session)
+            if view is None or view.signature != signature:
+                view = _load(session, signature)
+                self._view = view
+            self._checked_at = now
+            return view
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        """Forget the copy (after a load through this process); the next use reloads."""
+        with self._lock:
+            self._view = None
+
+
+def _load(session: Session, signature: tuple[Any, ...]) -> DdiTableView:
+    pairs: dict[tuple[str, str], list[DdiEntry]] = {}
+    for row in crud.get_all_interactions(session=session):
+        entry = DdiEntry(row.source, row.source_version, tuple(row.types), row.severity)
+        pairs.setdefault((row.atc_a, row.atc_b), []).append(entry)
+    drugs = frozenset(d for pair in pairs for d in pair)
+    return DdiTableView(signature, {k: tuple(v) for k, v in pairs.items()}, drugs)
