@@ -8,6 +8,8 @@ Examples::
 
     medrec synth --patients 1000 --out var/synthetic
     medrec data report var/synthetic
+    medrec train gamenet --data var/datasets/synthetic --out runs/gamenet
+    medrec export runs/gamenet --out var/artifacts/gamenet-1
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import typer
 from app.cli import register as register_service_commands
 from training.data import cli as data_cli
 from training.errors import InputFileError
+from training.export import cli as export_cli
+from training.gamenet import cli as gamenet_cli
 
 cli = typer.Typer(
     name="medrec",
@@ -29,6 +33,10 @@ cli = typer.Typer(
 )
 
 register_service_commands(cli)
+train_cli = typer.Typer(help="Train a model on a dataset.", no_args_is_help=True)
+cli.add_typer(train_cli, name="train")
+train_cli.command("gamenet")(gamenet_cli.train)
+cli.command("export")(export_cli.export)
 
 
 @cli.callback()

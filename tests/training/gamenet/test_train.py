@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.training.gamenet.conftest import MEDS, random_patients
+from training.batching import encode_patients
+from training.cli import cli
+from training.data.dataset import write_dataset
+from training.data.splits import SplitConfig
+from training.data.vocab import Vocabularies
+from training.gamenet.config import TrainConfig
+from training.gamenet.data import prepare_data
+from training.gamenet.loop import epoch_batches, evaluate, load_model
+from training.gamenet.run import train_gamenet
+
+QUICK = {"epochs": 2, "bootstrap_rounds": 2, "batch_size": 8}
+
+
+def make_dataset(root: Path, n: int = 45, *, with_ddi: bool = True) -> Path:
+    data = root / "data"
+    write_dataset(random_patients(n), data, source_format="synthetic")
+    if with_ddi:
+        (data / "ddi.csv").write_text(f"atc3_a,atc3_b\n{MEDS[0]},{MEDS[1]}\n{MEDS[2]},{MEDS[4]}\n")
+    return data
+
+
+def test_batched_training_writes_the_run_directory(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    out = tmp_path / "run"
+    metrics = train_gamenet(data, out, TrainConfig(**QUICK), show_progress=False)
+    for name in ("run.json", "vocab.json", "best.ckpt", "last.ckpt", "metrics.json", "curves.png"):
+        assert (out / name).is_file(), name
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == "gamenet" and run["seed"] == 0
+    assert run["dataset"]["split"]["method"] == "literature"
+    ckpt = torch.load(out / "best.ckpt", weights_only=True)
+    assert set(ckpt) >= {"model", "optimizer", "model_config", "train_config", "epoch"}
+    assert len(metrics["history"]) == 2
+    assert set(metrics["test"]["jaccard"]) == {"mean", "std"}
+    assert set(metrics["baselines"]) == {"frequency", "nearest", "logistic_regression"}
+    report = (out / "report.md").read_text()
+    assert "Nearest" in report and "Logistic regression" in report and "**GAMENet**" in report
+    assert json.loads((out / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
+
+
+def test_runs_are_reproducible_from_the_seed(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    config = TrainConfig(**{**QUICK, "epochs": 1})
+    a = train_gamenet(data, tmp_path / "a", config, show_progress=False)
+    b = train_gamenet(data, tmp_path / "b", config, show_progress=False)
+    assert a["history"][0]["val_jaccard"] == b["history"][0]["val_jaccard"]
+    assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]
+
+
+def test_reference_mode_makes_one_step_per_visit(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path, n=20)
+    prepared = prepare_data(data, SplitConfig(method="literature"))
+    config = TrainConfig(mode="reference", epochs=1)
+    batches = epoch_batches(prepared.train, config, np.random.default_rng(0))
+    assert len(batches) == sum(p.num_visits for p in prepared.train)
+    first = prepared.train[0]
+    assert [b[0].num_visits for b in batches[: first.num_visits]] == list(
+        range(1, first.num_visits + 1)
+    )
+    metrics = train_gamenet(data, tmp_path / "ref", config, show_progress=False)
+    assert metrics["train_config"]["lr"] == 2e-4
+
+
+def test_batched_batches_cover_every_patient_once() -> None:
+    patients, _ = encode_patients(random_patients(37), Vocabularies.fit(random_patients(37)))
+    batches = epoch_batches(patients, TrainConfig(batch_size=5), np.random.default_rng(1))
+    assert sorted(id(p) for b in batches for p in b) == sorted(id(p) for p in patients)
+    assert max(len(b) for b in batches) == 5
+
+
+def test_best_checkpoint_reloads_to_the_same_predictions(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    out = tmp_path / "run"
+    train_gamenet(data, out, TrainConfig(**{**QUICK, "epochs": 1}), show_progress=False)
+    prepared = prepare_data(data, SplitConfig(method="literature"))
+    a, _ = load_model(out / "best.ckpt")
+    b, _ = load_model(out / "last.ckpt")
+    for x, y in zip(evaluate(a, prepared.test), evaluate(b, prepared.test), strict=True):
+        np.testing.assert_allclose(x, y)
+
+
+def test_a_missing_ddi_table_is_a_clear_error(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path, with_ddi=False)
+    with pytest.raises(FileNotFoundError, match="pass --ddi"):
+        train_gamenet(data, tmp_path / "run", TrainConfig(**QUICK), show_progress=False)
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    with pytest.raises(FileExistsError):
+        train_gamenet(tmp_path, tmp_path / "run", TrainConfig(), show_progress=False)
+
+
+@pytest.mark.slow
+def test_cli_trains_then_exports_an_artifact(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    ddi = tmp_path / "ddi.csv"
+    (data / "ddi.csv").rename(ddi)
+    runner = CliRunner()
+    out = tmp_path / "run"
+    args = ["train", "gamenet", "--data", str(data), "--out", str(out), "--ddi", str(ddi)]
+    result = runner.invoke(cli, [*args, "--epochs", "2", "--split", "random", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "test jaccard" in result.output
+    art = tmp_path / "artifact"
+    result = runner.invoke(cli, ["export", str(out), "--out", str(art), "--version", "2"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["name"] == "gamenet" and manifest["version"] == 2
+    assert manifest["synthetic"] is True and "Not for clinical use" in manifest["intended_use"]
+    assert manifest["vocab"] == json.loads((out / "vocab.json").read_text())
+    assert manifest["dataset"]["split"]["method"] == "random"
+    assert set(manifest["metrics"]) == {"test", "val"}
+    assert manifest["training"]["parity_max_abs_error"] <= 1e-5
+    assert manifest["ddi_source"]["pairs"] == 2
+    assert [i["role"] for i in manifest["inputs"]][0] == "diag_ids"
+    assert (art / "model.onnx").is_file() and (art / "report.md").is_file()

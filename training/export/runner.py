@@ -1,0 +1,74 @@
+"""``medrec export``: turn a run directory into a served artifact (ONNX + manifest.json).
+
+The run's ``run.json["model"]`` picks the exporter, ``training.<model>.export.build(run_dir)``,
+which returns the wrapper module, example feeds, the ONNX input/output specs and the manifest
+fields. This module exports, checks torch ↔ onnxruntime parity on the example feeds, and writes
+the artifact with ``training.export.artifact``.
+
+Example::
+
+    medrec export runs/gamenet --out var/artifacts/gamenet-1 --version 1
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import get_args
+
+from app.inference.manifest import Manifest, ModelName
+from training.export.artifact import export_onnx, max_parity_error, write_artifact
+
+logger = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-5
+EXTRA_FILES = ("report.md", "curves.png")
+
+
+class ExportError(RuntimeError):
+    """The exported graph disagrees with the PyTorch model, or the run cannot be exported."""
+
+
+def export_run(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manifest:
+    """Export the run in ``run_dir`` to the artifact directory ``out_dir``.
+
+    Raises:
+        FileNotFoundError: if ``run_dir`` has no ``run.json``.
+        FileExistsError: if ``out_dir`` exists.
+        ExportError: for an unknown model, or parity worse than ``PARITY_TOLERANCE``.
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run_file = run_dir / "run.json"
+    if not run_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (no run.json)")
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir}: artifact directory already exists")
+    model = json.loads(run_file.read_text()).get("model")
+    if model not in get_args(ModelName):
+        raise ExportError(f"{run_file}: unknown model {model!r}")
+    exporter = importlib.import_module(f"training.{model}.export")
+    module, feeds, inputs, outputs, fields = exporter.build(run_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        export_onnx(module, feeds, inputs, outputs, onnx_path)
+        error = max_parity_error(module, onnx_path, feeds)
+        logger.info("torch vs onnxruntime max abs error %.2e on the example feeds", error)
+        if not error <= PARITY_TOLERANCE:
+            raise ExportError(f"parity error {error:.2e} exceeds {PARITY_TOLERANCE:.0e}")
+        training = {**fields.get("training", {}), "parity_max_abs_error": error}
+        fields = {
+            **fields,
+            "version": version,
+            "inputs": [s.model_dump() for s in inputs],
+            "outputs": [s.model_dump() for s in outputs],
+            "training": training,
+        }
+        manifest = write_artifact(onnx_path, fields, out_dir)
+    for name in EXTRA_FILES:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    return manifest

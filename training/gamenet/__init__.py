@@ -1,0 +1,1 @@
+"""Training, evaluation and export of GAMENet (``medrec train gamenet``, ``medrec export``)."""

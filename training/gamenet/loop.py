@@ -1,0 +1,210 @@
+"""The GAMENet training loop: ``train_one_epoch``, ``evaluate`` and ``save_checkpoint``.
+
+Two modes (``TrainConfig.mode``):
+
+- ``reference``: the official code's loop. Patients in file order; for each visit ``t`` one Adam
+  step on the prefix ``visits[:t+1]``, predicting visit ``t`` only (batch size 1).
+- ``batched``: patients shuffled and grouped by length, ``batch_size`` patients a step, every real
+  visit predicted in one forward pass (one memory-bank computation per step).
+
+The annealed DDI loss keeps the official per-visit semantics in both modes: each visit computes
+the DDI rate of its own thresholded prediction and, when above the target, draws whether its loss
+is the DDI loss alone (probability ``exp((target - ddi) / T)``) or the prediction loss. A batched
+step then averages the visits' chosen losses; a reference step has one visit, so it is exactly
+the official step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.gamenet import GAMENet
+from models.losses import annealed_loss
+from training.batching import Batch, EncodedPatient, collate, prefix
+from training.gamenet.config import TrainConfig
+
+# Batched mode sorts patients by visit count within windows of this many batches, so a batch
+# holds patients of similar length (less padding) while the order still changes every epoch.
+_SORT_WINDOW_BATCHES = 50
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one training epoch did."""
+
+    loss: float
+    ddi_loss_share: float  # fraction of visits whose loss was the DDI loss
+    steps: int
+    visits: int
+    seconds: float  # wall time
+    cpu_seconds: float  # this process's CPU time (steadier than wall time on a shared machine)
+
+
+def epoch_batches(
+    patients: Sequence[EncodedPatient], config: TrainConfig, rng: np.random.Generator
+) -> list[list[EncodedPatient]]:
+    """Return the epoch's batches: one visit prefix each (reference) or length-grouped patients."""
+    if config.mode == "reference":
+        return [[prefix(p, t)] for p in patients for t in range(1, p.num_visits + 1)]
+    order = rng.permutation(len(patients))
+    window = config.batch_size * _SORT_WINDOW_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: patients[i].num_visits)
+        for b in range(0, len(chunk), config.batch_size):
+            batches.append([patients[i] for i in chunk[b : b + config.batch_size]])
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def predicted_visits(
+    logits: torch.Tensor, batch: Batch, mode: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the logits and targets ``[N, M]`` of the visits a step learns from."""
+    if mode == "reference":
+        return logits[:, -1], batch.med_history[:, -1]  # the prefix's last visit
+    real = batch.visit_mask > 0  # [B, V]
+    return logits[real], batch.med_history[real]  # [N, M]
+
+
+def train_one_epoch(
+    model: GAMENet,
+    optimizer: torch.optim.Optimizer,
+    patients: Sequence[EncodedPatient],
+    *,
+    config: TrainConfig,
+    temperature: float,
+    ddi_adj: torch.Tensor,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    desc: str = "",
+    show_progress: bool = True,
+) -> EpochStats:
+    """Run one epoch of ``config.mode`` training and return its statistics."""
+    model.train()
+    device = ddi_adj.device
+    num_meds = model.config.num_meds
+    batches = epoch_batches(patients, config, rng)
+    total_loss, ddi_visits, visits = 0.0, 0, 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    bar = tqdm(batches, desc=desc, disable=not show_progress, leave=False, mininterval=1.0)
+    for step, group in enumerate(bar):
+        batch = collate(group, num_meds).to(device)
+        logits, targets = predicted_visits(model(*batch.inputs()), batch, config.mode)
+        uniform = torch.rand(logits.size(0), generator=generator).to(device)
+        loss, chosen = annealed_loss(
+            logits,
+            targets,
+            ddi_adj,
+            uniform,
+            target_ddi=config.target_ddi,
+            temperature=temperature,
+            threshold=config.threshold,
+        )
+        loss = loss.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        n = logits.size(0)
+        total_loss += loss.item() * n
+        ddi_visits += int(chosen.sum())
+        visits += n
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{total_loss / visits:.4f}")
+    return EpochStats(
+        loss=total_loss / max(visits, 1),
+        ddi_loss_share=ddi_visits / max(visits, 1),
+        steps=len(batches),
+        visits=visits,
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu_start,
+    )
+
+
+def _chunks(items: Sequence[EncodedPatient], size: int) -> Iterator[Sequence[EncodedPatient]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@torch.no_grad()
+def evaluate(
+    model: GAMENet, patients: Sequence[EncodedPatient], *, batch_size: int = 512
+) -> list[np.ndarray]:
+    """Return each patient's probabilities ``[V_p, M]`` for every visit (eval mode, no grad).
+
+    Padding never changes a real visit's output, so this equals the official per-prefix
+    evaluation while running whole batches.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    memory = model.memory_bank()  # [M, D], once for all batches
+    out: list[np.ndarray] = []
+    for group in _chunks(patients, batch_size):
+        batch = collate(group, model.config.num_meds).to(device)
+        prob = torch.sigmoid(model.read(memory, *batch.inputs())).cpu().numpy()  # [B, V, M]
+        out.extend(prob[b, : p.num_visits] for b, p in enumerate(group))
+    model.train(was_training)
+    return out
+
+
+def targets_of(patients: Sequence[EncodedPatient], num_meds: int) -> list[np.ndarray]:
+    """Return each patient's true meds as bool ``[V_p, M]`` (unknown meds were dropped)."""
+    out = []
+    for p in patients:
+        y = np.zeros((p.num_visits, num_meds), dtype=bool)
+        for t, ids in enumerate(p.meds):
+            y[t, list(ids)] = True
+        out.append(y)
+    return out
+
+
+def save_checkpoint(
+    path: Path,
+    model: GAMENet,
+    optimizer: torch.optim.Optimizer,
+    *,
+    train_config: TrainConfig,
+    epoch: int,
+    best_val_jaccard: float,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write state dicts and plain-JSON configs, loadable with ``torch.load(weights_only=True)``."""
+    from dataclasses import asdict
+
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "model_config": asdict(model.config),
+            "train_config": train_config.to_json(),
+            "epoch": epoch,
+            "best_val_jaccard": best_val_jaccard,
+            **(extra or {}),
+        },
+        path,
+    )
+
+
+def load_model(path: Path, device: str = "cpu") -> tuple[GAMENet, dict[str, Any]]:
+    """Rebuild the model from a checkpoint (graphs from its buffers); return it and the dict."""
+    from models.gamenet import GAMENetConfig
+
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    state = ckpt["model"]
+    model = GAMENet(
+        GAMENetConfig(**ckpt["model_config"]),
+        state["ehr_gcn.edge_index"],
+        state["ddi_gcn.edge_index"],
+    )
+    model.load_state_dict(state)
+    return model.to(device), ckpt

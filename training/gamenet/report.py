@@ -1,0 +1,88 @@
+"""A run's human-readable outputs: ``curves.png`` and ``report.md``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+METRIC_ROWS = ("jaccard", "prauc", "f1", "ddi_rate", "avg_meds")
+BASELINE_LABELS = {
+    "frequency": "Frequency (top-k meds)",
+    "nearest": "Nearest (previous visit's meds)",
+    "logistic_regression": "Logistic regression (dx + proc)",
+}
+
+
+def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> None:
+    """Plot training loss, validation Jaccard and validation DDI rate by epoch (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(h["epoch"]) for h in history]
+    panels = (
+        ("train_loss", "training loss"),
+        ("val_jaccard", "validation Jaccard"),
+        ("val_ddi_rate", "validation DDI rate"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        ax.plot(epochs, [h[key] for h in history], marker="o", markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _cell(summary: Mapping[str, float]) -> str:
+    return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
+
+
+def metrics_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Return a markdown table: one row per method, one column per metric (mean ± std)."""
+    lines = [
+        "| method | " + " | ".join(METRIC_ROWS) + " |",
+        "|---|" + "---|" * len(METRIC_ROWS),
+    ]
+    for name, metrics in rows.items():
+        cells = " | ".join(_cell(metrics[k]) for k in METRIC_ROWS)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
+
+
+def write_report(path: Path, metrics: Mapping[str, Any]) -> None:
+    """Write ``report.md``: data, configuration, the test table with baselines, best epoch."""
+    data, config = metrics["dataset"], metrics["train_config"]
+    rows = {"**GAMENet**": metrics["test"]}
+    rows.update({BASELINE_LABELS.get(k, k): v for k, v in metrics["baselines"].items()})
+    split = data["split"]
+    ddi = metrics["ddi_source"]
+    synthetic = "yes (demo data; not for clinical use)" if metrics["synthetic"] else "no"
+    text = f"""# GAMENet training report
+
+- dataset: `{data["source_format"]}`, {data["patients"]} patients, {data["visits"]} visits,
+  fingerprint `{data["fingerprint"][:16]}…`; synthetic: {synthetic}
+- split: {split["method"]}, patients train/val/test = {split["counts"]["train"]} /
+  {split["counts"]["val"]} / {split["counts"]["test"]}
+- DDI table: `{ddi["name"]}` ({ddi["pairs"]} pairs); ground-truth DDI rate of the test visits:
+  {metrics["test_ground_truth_ddi_rate"]:.4f}
+- mode: {config["mode"]}, epochs {config["epochs"]}, Adam lr {config["lr"]}, batch size
+  {config["batch_size"] if config["mode"] == "batched" else 1}, threshold {config["threshold"]},
+  seed {config["seed"]}
+- best epoch (by validation Jaccard): {metrics["best_epoch"]}, validation Jaccard
+  {metrics["best_val_jaccard"]:.4f}; training time {metrics["train_seconds"]:.0f} s
+
+## Test split ({config["bootstrap_rounds"]} bootstrap rounds on 80% of patients, mean ± std)
+
+{metrics_table(rows)}
+
+Every row scores the same test visits with the same metric code (`training.metrics`). Frequency
+and Nearest give a first visit the most frequent meds (see `training.baselines`).
+
+![curves](curves.png)
+"""
+    path.write_text(text)
