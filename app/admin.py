@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.crud.api_keys import create_api_key
 from app.crud.ddi import load_interactions
 from app.db.models import ModelVersion
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import begin_write, make_engine, make_sessionmaker
 from app.errors import DdiFileError
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
@@ -45,10 +45,11 @@ def upgrade_db(settings: Settings, revision: str = "head") -> None:
 
 @contextlib.contextmanager
 def session_scope(settings: Settings) -> Iterator[Session]:
-    """A session on a short-lived engine."""
+    """A write session on a short-lived engine (a server may be running on the same database)."""
     engine = make_engine(settings)
     try:
         with make_sessionmaker(engine)() as session:
+            begin_write(session)
             yield session
     finally:
         engine.dispose()

@@ -1,6 +1,7 @@
 """The service's commands (``medrec serve``, ``keys``, ``ddi``, ``models``, ``db``). Torch-free.
 
-Registered into ``training/cli.py``. Examples::
+Registered into ``training/cli.py``; ``app.admin`` (alembic, onnxruntime) is imported inside the
+commands so that ``medrec --help`` stays fast. Examples::
 
     medrec db upgrade
     medrec keys create --role admin --name ops
@@ -16,7 +17,6 @@ from typing import Annotated
 
 import typer
 
-from app import admin
 from app.errors import MedRecError
 from app.settings import get_settings
 
@@ -40,6 +40,8 @@ def serve(
     """Apply pending migrations, then serve the API on what is registered."""
     import uvicorn
 
+    from app import admin
+
     settings = get_settings()
     admin.upgrade_db(settings)
     uvicorn.run(
@@ -61,6 +63,8 @@ def keys_create(
     if role not in ("clinician", "admin"):
         typer.echo("error: --role must be clinician or admin", err=True)
         raise typer.Exit(2)
+    from app import admin
+
     typer.echo(admin.create_key(get_settings(), role=role, name=name))
 
 
@@ -72,6 +76,8 @@ def ddi_load(
     replace: bool = typer.Option(False, help="Replace the named sources' rows."),
 ) -> None:
     """Load a DDI CSV (atc3_a,atc3_b[,types,severity,source])."""
+    from app import admin
+
     try:
         n = admin.load_ddi_file(
             get_settings(), file, source=source, source_version=source_version, replace=replace
@@ -87,6 +93,8 @@ def models_register(
     activate: bool = typer.Option(False, help="Verify and activate it too."),
 ) -> None:
     """Register an exported artifact directory."""
+    from app import admin
+
     try:
         row = admin.register_model(get_settings(), artifact_dir, activate=activate)
     except MedRecError as exc:
@@ -97,6 +105,8 @@ def models_register(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations."""
+    from app import admin
+
     admin.upgrade_db(get_settings(), revision)
     typer.echo(f"database at {revision}")
 

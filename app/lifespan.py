@@ -12,7 +12,7 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.session import READ_ONLY, make_engine, make_sessionmaker
+from app.db.session import make_engine, make_sessionmaker
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
 from app.jobs.runner import EmbeddedWorker
@@ -57,7 +57,6 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
     )
     try:
         with sessionmaker() as session:
-            session.connection(execution_options=READ_ONLY)
             for error in load_active(session=session, registry=registry):
                 logger.error("start-up: %s", error)
     except SQLAlchemyError as exc:
@@ -85,7 +84,6 @@ async def poll_registry(settings: Settings, state: dict[str, Any]) -> None:
 def _sync_once(state: dict[str, Any]) -> None:
     try:
         with state["sessionmaker"]() as session:
-            session.connection(execution_options=READ_ONLY)
             load_active(session=session, registry=state["registry"])
     except SQLAlchemyError as exc:
         logger.warning("registry sync skipped: %s", type(exc).__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -21,6 +21,7 @@ from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
 from app.crud.audit import create_audit_event
 from app.db.models import ApiKey
+from app.db.session import begin_write
 from app.errors import MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
@@ -33,7 +34,11 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies that only read request state are ``async def``: FastAPI runs plain ``def``
+# dependencies in the threadpool, a thread hop each; those doing I/O stay ``def``.
+
+
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.state.settings
     return settings
@@ -45,13 +50,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     """The process's model registry."""
     registry: ModelRegistry = request.state.registry
     return registry
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The app's Prometheus metrics."""
     metrics: Metrics = request.state.metrics
     return metrics
@@ -63,7 +68,7 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
@@ -80,9 +85,7 @@ def audited(request: Request, session: SessionDep) -> Iterator[None]:
         session.rollback()
         _record(request, session, _status_of(exc), start, failing=True)
         raise
-    # End the request's read transaction first, so the audit insert starts a write transaction
-    # (SQLite cannot upgrade a stale read snapshot under concurrent writers).
-    session.commit()
+    session.commit()  # end the request's reads; the audit row gets its own write transaction
     _record(request, session, status, start, failing=False)
 
 
@@ -91,6 +94,7 @@ def _record(
 ) -> None:
     route = route_template(request.scope)
     try:
+        begin_write(session)
         create_audit_event(
             session=session,
             request_id=str(request.state.request_id),
@@ -133,17 +137,22 @@ def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = row.id
-    session.commit()  # end the lookup's transaction: on SQLite it holds the write lock
+    session.commit()  # end the lookup's read, so a write route can begin_write next
     return row
 
 
 CurrentKey = Annotated[ApiKey, Depends(get_current_key)]
 
 
-def require_role(role: str) -> Callable[[ApiKey], ApiKey]:
+def writes(session: SessionDep) -> None:
+    """For routes that write: their transaction takes the write lock up front (SQLite)."""
+    begin_write(session)
+
+
+def require_role(role: str) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """Return a dependency that admits keys of ``role`` or above (clinician < admin)."""
 
-    def dependency(key: CurrentKey) -> ApiKey:
+    async def dependency(key: CurrentKey) -> ApiKey:
         if keys_crud.ROLE_RANK[key.role] < keys_crud.ROLE_RANK[role]:
             raise HTTPException(403, f"this route needs the {role} role")
         return key

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select, union
 from sqlalchemy.orm import Session
 
 from app.db.models import DdiInteraction
@@ -69,11 +69,11 @@ def get_interactions(
 def get_known_drugs(*, session: Session, drugs: Iterable[str]) -> set[str]:
     """Return which of ``drugs`` appear in the knowledge base at all."""
     wanted = sorted(set(drugs))
-    stmt = select(DdiInteraction.atc_a, DdiInteraction.atc_b).where(
-        or_(DdiInteraction.atc_a.in_(wanted), DdiInteraction.atc_b.in_(wanted))
+    stmt = union(
+        select(DdiInteraction.atc_a).where(DdiInteraction.atc_a.in_(wanted)),
+        select(DdiInteraction.atc_b).where(DdiInteraction.atc_b.in_(wanted)),
     )
-    seen = {d for pair in session.execute(stmt) for d in pair}
-    return seen & set(wanted)
+    return set(session.scalars(stmt))
 
 
 def count_interactions(*, session: Session) -> int:

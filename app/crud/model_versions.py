@@ -20,7 +20,7 @@ def create_model_version(
         sha256=sha256,
         path=path,
         manifest=manifest.model_dump(mode="json", by_alias=True),
-        metrics=manifest.model_dump(mode="json")["metrics"],
+        metrics=manifest.model_dump(mode="json", include={"metrics"})["metrics"],
         status="registered",
     )
     session.add(row)

@@ -24,10 +24,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # SQLite cannot upgrade a read transaction to a write one after another connection has
-    # committed (SQLITE_BUSY at once, no busy wait), so transactions take the write lock at BEGIN
-    # and writers queue on the busy timeout. Read-only work opts out with READ_ONLY.
-    deferred = connection.get_execution_options().get("sqlite_deferred", False)
-    connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+    # committed (SQLITE_BUSY at once, without the busy wait). Transactions that will write ask
+    # for the write lock at BEGIN (begin_write); reads stay deferred and never block.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -42,7 +42,14 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     return engine
 
 
-READ_ONLY = {"sqlite_deferred": True}
+def begin_write(session: Session) -> None:
+    """Start the session's next transaction as a write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+    A no-op while a transaction is open (it has begun already, as a write or not), so callers
+    use it before the first statement of a transaction that will write.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_immediate": True})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

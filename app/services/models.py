@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.crud import model_versions as crud
 from app.db.models import ModelVersion
+from app.db.session import begin_write
 from app.errors import ArtifactError, ConflictError, ModelNotFound
 from app.inference.onnx import ONNX_FILE, read_manifest, sha256_file
 from app.inference.registry import ModelRegistry
@@ -25,6 +26,7 @@ def register_artifact(*, session: Session, path: Path) -> ModelVersion:
     """
     path = Path(path).resolve()
     manifest = read_manifest(path)
+    begin_write(session)
     onnx = path / ONNX_FILE
     if not onnx.is_file():
         raise ArtifactError(f"{onnx}: model.onnx is missing")
@@ -55,6 +57,10 @@ def activate_version(
     loaded = registry.prepare(
         name=row.name, version=row.version, sha256=row.sha256, path=Path(row.path)
     )
+    # The slow part (hash, session, golden input) ran outside any write lock; now end the read
+    # and flip the statuses in one short write transaction.
+    session.commit()
+    begin_write(session)
     row = crud.set_active(session=session, row=row)
     registry.install(loaded)
     return row

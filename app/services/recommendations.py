@@ -85,7 +85,8 @@ def _model_info(loaded: LoadedModel, result: Recommendation) -> ModelInfoPublic:
         name=loaded.name,
         version=loaded.version,
         sha256=loaded.sha256,
-        metrics=m.model_dump(mode="json")["metrics"],
+        # include= keeps this cheap: the manifest also holds the whole vocabulary.
+        metrics=m.model_dump(mode="json", include={"metrics"})["metrics"],
         dataset_fingerprint=m.dataset.fingerprint,
         intended_use=m.intended_use,
         synthetic=m.synthetic,

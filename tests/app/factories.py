@@ -40,15 +40,26 @@ def _pool(prefix: str, table: str, nodes: list[Any]) -> str:
     return f"{prefix}_mean"
 
 
-def recommender_onnx(*, use_proc: bool = True, seed: int = 0, bias: float = 0.0) -> bytes:
-    """Serialized ONNX bytes of the tiny recommender (opset 18)."""
+def recommender_onnx(
+    *,
+    use_proc: bool = True,
+    seed: int = 0,
+    bias: float = 0.0,
+    sizes: tuple[int, int, int] | None = None,
+    dim: int = DIM,
+    med_scale: float = 1.0,
+) -> bytes:
+    """Serialized ONNX bytes of the tiny recommender (opset 18); ``sizes`` = (diag, proc, med)."""
     rng = np.random.default_rng(seed)
-    n_meds = len(MEDS)
+    n_diag, n_proc, n_meds = sizes or (len(DIAG), len(PROC), len(MEDS))
+    DIM = dim  # noqa: N806
     inits = [
-        numpy_helper.from_array(rng.normal(0, 1, (len(DIAG), DIM)).astype(np.float32), "E_diag"),
-        numpy_helper.from_array(rng.normal(0, 1, (len(PROC), DIM)).astype(np.float32), "E_proc"),
+        numpy_helper.from_array(rng.normal(0, 1, (n_diag, DIM)).astype(np.float32), "E_diag"),
+        numpy_helper.from_array(rng.normal(0, 1, (n_proc, DIM)).astype(np.float32), "E_proc"),
         numpy_helper.from_array(rng.normal(0, 1, (DIM, n_meds)).astype(np.float32), "W"),
-        numpy_helper.from_array(rng.normal(0, 1, (n_meds, n_meds)).astype(np.float32), "W_med"),
+        numpy_helper.from_array(
+            rng.normal(0, med_scale, (n_meds, n_meds)).astype(np.float32), "W_med"
+        ),
         numpy_helper.from_array(np.full(n_meds, bias, np.float32), "bias"),
         numpy_helper.from_array(np.array([-1], np.int64), "axis_last"),
         numpy_helper.from_array(np.array([1, 2], np.int64), "axes_vc"),
@@ -89,7 +100,7 @@ def recommender_onnx(*, use_proc: bool = True, seed: int = 0, bias: float = 0.0)
     return model.SerializeToString()
 
 
-def _specs(use_proc: bool) -> list[dict[str, Any]]:
+def _specs(use_proc: bool, n_meds: int) -> list[dict[str, Any]]:
     specs = [
         {"name": "diag_ids", "role": "diag_ids", "dtype": "int64", "shape": ["B", "V", "Cd"]},
         {"name": "diag_mask", "role": "diag_mask", "dtype": "float32", "shape": ["B", "V", "Cd"]},
@@ -109,7 +120,7 @@ def _specs(use_proc: bool) -> list[dict[str, Any]]:
             "name": "med_history",
             "role": "med_history",
             "dtype": "float32",
-            "shape": ["B", "V", len(MEDS)],
+            "shape": ["B", "V", n_meds],
         }
     )
     return specs
@@ -123,10 +134,22 @@ def write_recommender_artifact(
     use_proc: bool = True,
     seed: int = 0,
     bias: float = 0.0,
+    vocab: dict[str, list[Any]] | None = None,
+    dim: int = DIM,
+    med_scale: float = 1.0,
 ) -> Manifest:
-    """Write ``out/model.onnx`` and a valid ``out/manifest.json``; return the manifest."""
+    """Write ``out/model.onnx`` and a valid ``out/manifest.json``; return the manifest.
+
+    ``vocab`` (``{"diag", "proc", "med"}``) replaces the tiny default vocabulary (benchmarks).
+    """
     out.mkdir(parents=True)
-    data = recommender_onnx(use_proc=use_proc, seed=seed, bias=bias)
+    vocab = vocab or {"diag": DIAG, "proc": PROC, "med": MEDS}
+    if not use_proc:
+        vocab = {**vocab, "proc": []}
+    sizes = (len(vocab["diag"]), max(1, len(vocab["proc"])), len(vocab["med"]))
+    data = recommender_onnx(
+        use_proc=use_proc, seed=seed, bias=bias, sizes=sizes, dim=dim, med_scale=med_scale
+    )
     (out / "model.onnx").write_bytes(data)
     manifest = Manifest.model_validate(
         {
@@ -136,16 +159,16 @@ def write_recommender_artifact(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "onnx_sha256": hashlib.sha256(data).hexdigest(),
             "opset": 18,
-            "inputs": _specs(use_proc),
+            "inputs": _specs(use_proc, len(vocab["med"])),
             "outputs": [
                 {
                     "name": "probabilities",
                     "role": "probabilities",
                     "dtype": "float32",
-                    "shape": ["B", len(MEDS)],
+                    "shape": ["B", len(vocab["med"])],
                 }
             ],
-            "vocab": {"diag": DIAG, "proc": PROC if use_proc else [], "med": MEDS},
+            "vocab": vocab,
             "threshold": 0.3,
             "metrics": {"test": {"jaccard": {"mean": 0.42, "std": 0.01}}},
             "dataset": {
@@ -186,3 +209,63 @@ def patient(n_visits: int = 3) -> dict[str, Any]:
         }
     )
     return {"visits": visits}
+
+
+def write_pair_risk_artifact(out: Path, *, version: int = 1) -> Manifest:
+    """A tiny ``genn``-style artifact: drug-pair ids ``[P, 2]`` in, type probabilities out."""
+    out.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n_types = 3
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 1, (len(MEDS), DIM)).astype(np.float32), "E"),
+        numpy_helper.from_array(rng.normal(0, 1, (DIM, n_types)).astype(np.float32), "W"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["E", "pairs"], ["emb"]),
+        helper.make_node("ReduceSum", ["emb", "axis1"], ["pair"], keepdims=0),
+        helper.make_node("MatMul", ["pair", "W"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["type_probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_pair_risk",
+        [helper.make_tensor_value_info("pairs", TensorProto.INT64, ["P", 2])],
+        [helper.make_tensor_value_info("type_probabilities", TensorProto.FLOAT, ["P", n_types])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    (out / "model.onnx").write_bytes(data)
+    manifest = Manifest.model_validate(
+        {
+            "schema": 1,
+            "name": "genn",
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "onnx_sha256": hashlib.sha256(data).hexdigest(),
+            "opset": 18,
+            "inputs": [{"name": "pairs", "role": "pairs", "dtype": "int64", "shape": ["P", 2]}],
+            "outputs": [
+                {
+                    "name": "type_probabilities",
+                    "role": "type_probabilities",
+                    "dtype": "float32",
+                    "shape": ["P", n_types],
+                }
+            ],
+            "vocab": {"drug": MEDS, "type": ["bleeding", "hypotension", "qt"]},
+            "threshold": 0.5,
+            "dataset": {
+                "fingerprint": "sha256:t",
+                "source_format": "synthetic",
+                "patients": 0,
+                "visits": 0,
+            },
+            "intended_use": "Unit tests only.",
+            "synthetic": True,
+        }
+    )
+    (out / "manifest.json").write_text(manifest.model_dump_json(by_alias=True))
+    return manifest

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from app.api.deps import RegistryDep, SessionDep, SettingsDep, require_admin, require_clinician
+from app.api.deps import (
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    require_admin,
+    require_clinician,
+    writes,
+)
 from app.crud.ddi import count_interactions, load_interactions
 from app.inference.codes import ATC_PATTERN
 from app.schemas.interactions import (
@@ -62,7 +69,7 @@ def get_interactions(
     )
 
 
-@router.post("/known", dependencies=[Depends(require_admin)], status_code=201)
+@router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)
 def load_known_interactions(body: DdiImport, session: SessionDep) -> DdiImportPublic:
     """Load a DDI table (CSV text) into the knowledge base (admin)."""
     rows = parse_ddi_csv(body.csv, default_source=body.source)
