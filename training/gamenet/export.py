@@ -166,7 +166,7 @@ def build(
         "threshold": run["train_config"]["threshold"],
         "metrics": {"test": metrics["test"], "val": metrics["val"]},
         "baselines": metrics["baselines"],
-        "dataset": run["dataset"],
+        "dataset": {k: v for k, v in run["dataset"].items() if k != "synthetic"},
         "ddi_source": run["ddi_source"],
         "intended_use": _intended_use(bool(run["synthetic"])),
         "synthetic": bool(run["synthetic"]),
