@@ -46,13 +46,20 @@ def _claimable() -> Any:
 
 
 def claim_next(
-    *, session: Session, owner: str, lease_seconds: float, max_attempts: int
+    *,
+    session: Session,
+    owner: str,
+    lease_seconds: float,
+    max_attempts: int,
+    job_id: uuid.UUID | None = None,
 ) -> Lease | None:
-    """Claim the oldest queued job, or a running one whose lease expired; commit.
+    """Claim the oldest queued job (or ``job_id``), or a running one whose lease expired; commit.
 
     A job that already used ``max_attempts`` attempts is failed instead of claimed.
     """
     stmt = select(TrainingJob).where(_claimable()).order_by(TrainingJob.created_at).limit(1)
+    if job_id is not None:
+        stmt = stmt.where(TrainingJob.id == job_id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     job = session.scalars(stmt).first()

@@ -24,6 +24,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from app.db.models import TrainingJob
 from app.db.session import make_engine, make_sessionmaker
 from app.jobs.queue import Lease, LeaseLost, claim_next, fail, heartbeat
 from app.settings import Settings
@@ -70,8 +71,8 @@ class JobWorker:
         if child is not None and child.poll() is None:
             child.kill()
 
-    def run_once(self) -> bool:
-        """Claim and run one job to its end; return whether there was one."""
+    def run_once(self, job_id: uuid.UUID | None = None) -> bool:
+        """Claim and run one job (any, or ``job_id``) to its end; return whether there was one."""
         s = self.settings
         with self._sessions() as session:
             lease = claim_next(
@@ -79,6 +80,7 @@ class JobWorker:
                 owner=self.owner,
                 lease_seconds=s.job_lease_seconds,
                 max_attempts=s.job_max_attempts,
+                job_id=job_id,
             )
         if lease is None:
             return False
@@ -121,6 +123,9 @@ class JobWorker:
                         seconds = self.settings.job_lease_seconds
                         heartbeat(session=session, lease=lease, lease_seconds=seconds)
                 except LeaseLost:
+                    if self._finished_by(lease):  # committed: let it finish the activation
+                        child.wait()
+                        return
                     logger.warning("job %s: lease lost (cancelled or taken over)", lease.job_id)
                     child.kill()
                     child.wait()
@@ -134,6 +139,12 @@ class JobWorker:
                     lease=lease,
                     error=f"the training process exited with code {code}; see the worker log",
                 )
+
+    def _finished_by(self, lease: Lease) -> bool:
+        """Whether this attempt committed the job (it then holds no lease, by design)."""
+        with self._sessions() as session:
+            job = session.get(TrainingJob, lease.job_id)
+            return job is not None and job.state == "succeeded" and job.attempt == lease.attempt
 
 
 class EmbeddedWorker:
