@@ -162,6 +162,7 @@ def main() -> None:
         "--ddi", type=Path, help="DDI CSV to load (default: the shared TWOSIDES one)"
     )
     parser.add_argument("--build-artifact", type=Path, help="only write the synthetic artifact")
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temp home")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
@@ -172,7 +173,7 @@ def main() -> None:
         return
 
     home = Path(tempfile.mkdtemp(prefix="medrec-bench-"))
-    settings = Settings(_env_file=None, home=home)
+    settings = Settings(_env_file=None, home=home, database_url=args.database_url)
     upgrade_db(settings)
     artifact = args.artifact or synthetic_artifact(home / "artifact")
     row = register_model(settings, artifact, activate=True)
@@ -184,6 +185,7 @@ def main() -> None:
     env = {
         **os.environ,
         "MEDREC_HOME": str(home),
+        "MEDREC_DATABASE_URL": settings.database_url,
         "MEDREC_LOG_LEVEL": "warning",
         "OMP_NUM_THREADS": "1",
     }
@@ -241,6 +243,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
+        "database": settings.database_url.split(":", 1)[0],
         "bare": bare,
         "recommendations": rec,
         "ratio_req_per_s": rec["req_per_s"] / bare["req_per_s"],

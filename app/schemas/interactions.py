@@ -60,7 +60,7 @@ class InteractionsPublic(BaseModel):
     max_risk: float | None = Field(description="Highest predicted risk; null without GENN.")
 
 
-class DdiImport(Strict):
+class DdiTableCreate(Strict):
     """A DDI table to load (admin): CSV text with columns atc3_a,atc3_b[,types,severity,source]."""
 
     csv: str = Field(
@@ -71,7 +71,7 @@ class DdiImport(Strict):
     replace: bool = False
 
 
-class DdiImportPublic(BaseModel):
+class DdiTablePublic(BaseModel):
     """What was loaded."""
 
     loaded: int

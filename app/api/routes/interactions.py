@@ -19,8 +19,8 @@ from app.api.deps import (
 from app.crud.ddi import count_interactions, load_interactions
 from app.inference.codes import ATC_PATTERN
 from app.schemas.interactions import (
-    DdiImport,
-    DdiImportPublic,
+    DdiTableCreate,
+    DdiTablePublic,
     InteractionQuery,
     InteractionsPublic,
 )
@@ -70,12 +70,12 @@ def get_interactions(
 
 
 @router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)
-def load_known_interactions(body: DdiImport, session: SessionDep) -> DdiImportPublic:
+def load_known_interactions(body: DdiTableCreate, session: SessionDep) -> DdiTablePublic:
     """Load a DDI table (CSV text) into the knowledge base (admin)."""
     rows = parse_ddi_csv(body.csv, default_source=body.source)
     loaded = load_interactions(
         session=session, rows=rows, source_version=body.source_version, replace=body.replace
     )
-    return DdiImportPublic(
+    return DdiTablePublic(
         loaded=loaded, source_version=body.source_version, total=count_interactions(session=session)
     )

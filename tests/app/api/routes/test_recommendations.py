@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.api.deps import get_app_settings
 from app.crud.ddi import DdiRow, load_interactions
+from app.settings import Settings
 from tests.app.factories import patient
 
 URL = "/v1/recommendations"
@@ -96,3 +99,13 @@ def test_visit_and_code_limits(client: TestClient, clinician: dict[str, str]) ->
     r = client.post(URL, json={"visits": [many]}, headers=clinician)
     assert r.status_code == 422
     assert client.post(URL, json={"visits": [visit] * 100}, headers=clinician).is_success
+
+
+def test_server_limits_from_settings(
+    app: FastAPI, client: TestClient, clinician: dict[str, str], settings: Settings
+) -> None:
+    strict = settings.model_copy(update={"max_visits": 2, "max_codes_per_visit": 3})
+    app.dependency_overrides[get_app_settings] = lambda: strict
+    r = client.post(URL, json=patient(3), headers=clinician)
+    assert r.status_code == 422 and "limits" in r.json()["detail"]
+    assert client.post(URL, json=patient(2), headers=clinician).status_code == 200
