@@ -15,10 +15,13 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import multiprocessing
 import shutil
 import tempfile
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
+
+import onnx
 
 from app.inference.manifest import Manifest, ModelName
 from training.export.artifact import export_onnx, max_parity_error, write_artifact
@@ -31,6 +34,43 @@ EXTRA_FILES = ("report.md", "curves.png")
 
 class ExportError(RuntimeError):
     """The exported graph disagrees with the PyTorch model, or the run cannot be exported."""
+
+
+def _inline_weights(path: Path) -> None:
+    """Rewrite ``path`` with its weights inside (the exporter may put them in ``*.data``).
+
+    ``write_artifact`` copies ``model.onnx`` alone, so external data would be left behind.
+    """
+    model = onnx.load(str(path))  # also reads external data beside it
+    for extra in path.parent.glob(path.name + "*.data"):
+        extra.unlink()
+    onnx.save_model(model, str(path), save_as_external_data=False)
+
+
+def _exporter(model: str) -> Any:
+    return importlib.import_module(f"training.{model}.export")
+
+
+def _export_child(model: str, run_dir: Path, onnx_path: Path) -> None:
+    module, feeds, inputs, outputs, _ = _exporter(model).build(run_dir)
+    export_onnx(module, feeds, inputs, outputs, onnx_path)
+    _inline_weights(onnx_path)
+
+
+def _export_in_fresh_process(model: str, run_dir: Path, onnx_path: Path) -> None:
+    """Export in a spawned process (the exporter then rebuilds the wrapper from ``run_dir``).
+
+    torch 2.13's exporter keeps state between calls: a second export in one process specialises
+    the GRU's dynamic visit axis to the example's size (reproduced; the first export is right).
+    A fresh process per export sidesteps it.
+    """
+    process = multiprocessing.get_context("spawn").Process(
+        target=_export_child, args=(model, run_dir, onnx_path)
+    )
+    process.start()
+    process.join()
+    if process.exitcode != 0 or not onnx_path.is_file():
+        raise ExportError(f"{run_dir}: ONNX export failed (exit code {process.exitcode})")
 
 
 def export_run(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manifest:
@@ -50,11 +90,10 @@ def export_run(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manifest:
     model = json.loads(run_file.read_text()).get("model")
     if model not in get_args(ModelName):
         raise ExportError(f"{run_file}: unknown model {model!r}")
-    exporter = importlib.import_module(f"training.{model}.export")
-    module, feeds, inputs, outputs, fields = exporter.build(run_dir)
+    module, feeds, inputs, outputs, fields = _exporter(model).build(run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        export_onnx(module, feeds, inputs, outputs, onnx_path)
+        _export_in_fresh_process(model, run_dir, onnx_path)
         error = max_parity_error(module, onnx_path, feeds)
         logger.info("torch vs onnxruntime max abs error %.2e on the example feeds", error)
         if not error <= PARITY_TOLERANCE:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.gamenet import GAMENet
+from models.gamenet import GAMENet, GAMENetConfig
 from models.losses import annealed_loss
 from training.batching import Batch, EncodedPatient, collate, prefix
 from training.gamenet.config import TrainConfig
@@ -179,8 +179,6 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Write state dicts and plain-JSON configs, loadable with ``torch.load(weights_only=True)``."""
-    from dataclasses import asdict
-
     torch.save(
         {
             "model": model.state_dict(),
@@ -197,8 +195,6 @@ def save_checkpoint(
 
 def load_model(path: Path, device: str = "cpu") -> tuple[GAMENet, dict[str, Any]]:
     """Rebuild the model from a checkpoint (graphs from its buffers); return it and the dict."""
-    from models.gamenet import GAMENetConfig
-
     ckpt = torch.load(path, map_location=device, weights_only=True)
     state = ckpt["model"]
     model = GAMENet(

@@ -6,11 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from tests.training.gamenet.conftest import MEDS, random_patients
 from training.batching import encode_patients
-from training.cli import cli
 from training.data.dataset import write_dataset
 from training.data.splits import SplitConfig
 from training.data.vocab import Vocabularies
@@ -101,29 +99,3 @@ def test_an_existing_run_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "run" / "run.json").write_text("{}")
     with pytest.raises(FileExistsError):
         train_gamenet(tmp_path, tmp_path / "run", TrainConfig(), show_progress=False)
-
-
-@pytest.mark.slow
-def test_cli_trains_then_exports_an_artifact(tmp_path: Path) -> None:
-    data = make_dataset(tmp_path)
-    ddi = tmp_path / "ddi.csv"
-    (data / "ddi.csv").rename(ddi)
-    runner = CliRunner()
-    out = tmp_path / "run"
-    args = ["train", "gamenet", "--data", str(data), "--out", str(out), "--ddi", str(ddi)]
-    result = runner.invoke(cli, [*args, "--epochs", "2", "--split", "random", "--seed", "3"])
-    assert result.exit_code == 0, result.output
-    assert "test jaccard" in result.output
-    art = tmp_path / "artifact"
-    result = runner.invoke(cli, ["export", str(out), "--out", str(art), "--version", "2"])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((art / "manifest.json").read_text())
-    assert manifest["name"] == "gamenet" and manifest["version"] == 2
-    assert manifest["synthetic"] is True and "Not for clinical use" in manifest["intended_use"]
-    assert manifest["vocab"] == json.loads((out / "vocab.json").read_text())
-    assert manifest["dataset"]["split"]["method"] == "random"
-    assert set(manifest["metrics"]) == {"test", "val"}
-    assert manifest["training"]["parity_max_abs_error"] <= 1e-5
-    assert manifest["ddi_source"]["pairs"] == 2
-    assert [i["role"] for i in manifest["inputs"]][0] == "diag_ids"
-    assert (art / "model.onnx").is_file() and (art / "report.md").is_file()
