@@ -73,8 +73,6 @@ def export_onnx(
             dynamic_shapes=tuple(dynamic_shapes),
             opset_version=OPSET,
             dynamo=True,
-            # One self-contained file: write_artifact copies model.onnx only; the hash covers it.
-            external_data=False,
             verbose=False,
         )
 
