@@ -58,7 +58,11 @@ def train_from_export(
             source=Path(export).resolve(),
             mappings=streams,
         )
-    JobWorker(settings).run_once(job_id=job.id)
+    loop = JobWorker(settings)
+    try:
+        loop.run_once(job_id=job.id)
+    finally:
+        loop.close()
     with session_scope(settings) as session:
         row = get_training_job(session=session, job_id=job.id)
         assert row is not None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +63,11 @@ class JobWorker:
                 if not self.run_once():
                     self.stopping.wait(self.settings.job_poll_seconds)
         finally:
-            self._engine.dispose()
+            self.close()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
 
     def stop(self) -> None:
         """Stop after killing the current child (its job's lease then runs out)."""
@@ -129,6 +134,7 @@ class JobWorker:
                     logger.warning("job %s: lease lost (cancelled or taken over)", lease.job_id)
                     child.kill()
                     child.wait()
+                    self._clean_cancelled(lease)
                     return
         finally:
             self._child = None
@@ -139,6 +145,13 @@ class JobWorker:
                     lease=lease,
                     error=f"the training process exited with code {code}; see the worker log",
                 )
+
+    def _clean_cancelled(self, lease: Lease) -> None:
+        """Remove a cancelled attempt's files (a taken-over job's next attempt cleans up itself)."""
+        with self._sessions() as session:
+            job = session.get(TrainingJob, lease.job_id)
+            if job is not None and job.state == "cancelled":
+                shutil.rmtree(Path(job.job_dir) / f"attempt-{lease.attempt}", ignore_errors=True)
 
     def _finished_by(self, lease: Lease) -> bool:
         """Whether this attempt committed the job (it then holds no lease, by design)."""
