@@ -13,6 +13,7 @@ version and its directory is removed.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from app.jobs.promotion import activate_candidate
 from app.jobs.queue import fenced_update
 
 logger = logging.getLogger(__name__)
+COMPARISON_FILE = "comparison.json"  # beside the artifact; also in the job row
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
@@ -214,6 +216,7 @@ def _commit(ctx: JobContext, candidate: Path, version: int, comparison: dict[str
         f"{ctx.job.model}-v{version}-{ctx.job.id.hex[:8]}-a{ctx.lease.attempt}"
     )
     final.parent.mkdir(parents=True, exist_ok=True)
+    (candidate / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n")
     shutil.move(candidate, final)
     try:
         manifest = read_manifest(final)

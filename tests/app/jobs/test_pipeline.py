@@ -58,6 +58,7 @@ def test_better_or_equal_candidate_is_activated_and_audited(
     audits = db.scalars(select(AuditEvent).where(AuditEvent.route == AUTO_ACTIVATE_ROUTE)).all()
     assert [a.status_code for a in audits] == [200]
     assert not (Path(job.job_dir) / "attempt-1").exists()
+    assert (Path(v2.path) / "comparison.json").is_file()
 
 
 def test_worse_candidate_is_registered_but_not_activated(

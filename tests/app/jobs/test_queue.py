@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crud.training_jobs import cancel_training_job, count_active_jobs
@@ -57,3 +59,17 @@ def test_cancelling_a_running_job_fences_its_worker(job_settings: Settings, db: 
     with pytest.raises(LeaseLost):
         heartbeat(session=db, lease=lease, lease_seconds=30)
     assert claim_next(session=db, owner="b", lease_seconds=30, max_attempts=3) is None
+
+
+def test_postgresql_claims_skip_rows_locked_by_another_claimer(
+    job_settings: Settings, db: Session, engine: sa.Engine
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL path")
+    first = queue_job(db, job_settings, {})
+    second = queue_job(db, job_settings, {})
+    with Session(engine) as other:
+        other.scalars(select(TrainingJob).where(TrainingJob.id == first.id).with_for_update()).one()
+        lease = claim_next(session=db, owner="b", lease_seconds=30, max_attempts=3)
+        assert lease is not None and lease.job_id == second.id  # no waiting on the locked row
+        other.rollback()
