@@ -25,6 +25,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from app.db.models import TrainingJob
 from app.db.session import make_engine, make_sessionmaker
 from app.jobs.queue import Lease, LeaseLost, claim_next, fail, heartbeat
@@ -60,7 +62,12 @@ class JobWorker:
         logger.info("job worker %s started", self.owner)
         try:
             while not self.stopping.is_set():
-                if not self.run_once():
+                try:
+                    worked = self.run_once()
+                except SQLAlchemyError as exc:  # DB down or not migrated: retry, never die
+                    logger.warning("job worker: database unavailable (%s)", type(exc).__name__)
+                    worked = False
+                if not worked:
                     self.stopping.wait(self.settings.job_poll_seconds)
         finally:
             self.close()
