@@ -201,7 +201,8 @@ def compare(
             **_summary(act["bootstrap"], act["point"]),
         }
     gate = decide(scored["point"], active_point, GateMargins.from_settings(ctx.settings))
-    report["gate"] = {**gate.to_json(), "activated": False}
+    # "activated": None until the activation has been tried (then True or False).
+    report["gate"] = {**gate.to_json(), "activated": None if gate.activate else False}
     return report
 
 

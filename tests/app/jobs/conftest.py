@@ -1,7 +1,8 @@
 """Fixtures of the job tests: settings on the run's database with a per-test home, and cleanup.
 
-Jobs are worked by other processes, so these tests commit for real (no per-test transaction);
-the fixture deletes what they wrote afterwards.
+Jobs are worked by other processes, so these tests commit for real (no per-test transaction),
+in a database of their own per module (the service tests' shared one is left alone); the fixture
+deletes what each test wrote.
 """
 
 from __future__ import annotations
@@ -15,19 +16,41 @@ import sqlalchemy as sa
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from app.admin import upgrade_db
 from app.crud.training_jobs import create_training_job
 from app.db.models import AuditEvent, ModelVersion, TrainingJob
-from app.jobs.promotion import AUTO_ACTIVATE_ROUTE
+from app.db.session import make_engine
 from app.settings import Settings
+from tests.app.jobs.databases import fresh_database
 
 FAKE = "tests.app.jobs.fake_toolkit:FakeToolkit"
 
 
+@pytest.fixture(scope="module")
+def jobs_database(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the run's backend for this module only: job tests commit for real."""
+    with fresh_database(settings.database_url, tmp_path_factory.mktemp("jobs-db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def jobs_engine(settings: Settings, jobs_database: str) -> Iterator[sa.Engine]:
+    """The module database, migrated."""
+    migrated = settings.model_copy(update={"database_url": jobs_database})
+    upgrade_db(migrated)
+    engine = make_engine(migrated)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def job_settings(settings: Settings, engine: sa.Engine, tmp_path: Path) -> Iterator[Settings]:
-    """The run's database, a fresh home, the fake toolkit and short lease timings."""
+def job_settings(
+    settings: Settings, jobs_database: str, jobs_engine: sa.Engine, tmp_path: Path
+) -> Iterator[Settings]:
+    """The module's database, a fresh home, the fake toolkit and short lease timings."""
     yield settings.model_copy(
         update={
+            "database_url": jobs_database,
             "home": tmp_path / "home",
             "job_toolkit": FAKE,
             "job_lease_seconds": 2.0,
@@ -35,17 +58,17 @@ def job_settings(settings: Settings, engine: sa.Engine, tmp_path: Path) -> Itera
             "job_poll_seconds": 0.1,
         }
     )
-    with Session(engine) as session:
+    with Session(jobs_engine) as session:
         session.execute(delete(TrainingJob))
         session.execute(delete(ModelVersion))
-        session.execute(delete(AuditEvent).where(AuditEvent.route == AUTO_ACTIVATE_ROUTE))
+        session.execute(delete(AuditEvent))
         session.commit()
 
 
 @pytest.fixture
-def db(engine: sa.Engine) -> Iterator[Session]:
+def db(jobs_engine: sa.Engine) -> Iterator[Session]:
     """A plain session that commits (the workers are other sessions or processes)."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(jobs_engine, expire_on_commit=False) as session:
         yield session
 
 

@@ -73,7 +73,7 @@ def _wait(db: Session, job_id: object, done: Callable[[TrainingJob], bool], time
 def _settled(job: TrainingJob) -> bool:
     """Failed or cancelled, or succeeded with the gate's activation done (it follows the commit)."""
     if job.state == "succeeded":
-        return job.comparison is not None and job.comparison["gate"]["activated"]
+        return job.comparison is not None and job.comparison["gate"]["activated"] is not None
     return job.state not in ("queued", "running")
 
 

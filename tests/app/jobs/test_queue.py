@@ -62,13 +62,13 @@ def test_cancelling_a_running_job_fences_its_worker(job_settings: Settings, db: 
 
 
 def test_postgresql_claims_skip_rows_locked_by_another_claimer(
-    job_settings: Settings, db: Session, engine: sa.Engine
+    job_settings: Settings, db: Session, jobs_engine: sa.Engine
 ) -> None:
-    if engine.dialect.name != "postgresql":
+    if jobs_engine.dialect.name != "postgresql":
         pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL path")
     first = queue_job(db, job_settings, {})
     second = queue_job(db, job_settings, {})
-    with Session(engine) as other:
+    with Session(jobs_engine) as other:
         other.scalars(select(TrainingJob).where(TrainingJob.id == first.id).with_for_update()).one()
         lease = claim_next(session=db, owner="b", lease_seconds=30, max_attempts=3)
         assert lease is not None and lease.job_id == second.id  # no waiting on the locked row
