@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,12 +23,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # SQLite cannot upgrade a read transaction to a write one after another connection has
-    # committed (SQLITE_BUSY at once, without the busy wait). Transactions that will write ask
-    # for the write lock at BEGIN (begin_write); reads stay deferred and never block.
-    immediate = connection.get_execution_options().get("sqlite_immediate", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+class _SqliteTransactions:
+    """``begin``/``commit``/``rollback`` listeners of one SQLite engine.
+
+    SQLite cannot upgrade a read transaction to a write one after another connection has
+    committed (SQLITE_BUSY at once, without the busy wait), so transactions that will write ask
+    for the write lock at BEGIN (``begin_write``); reads stay deferred and never block.
+    SQLite's busy handler polls with growing sleeps, so under many concurrent writers some starve
+    for seconds: this process's writers queue on a Python lock first (prompt hand-over), and only
+    one per process waits on SQLite's lock.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        if not connection.get_execution_options().get("sqlite_immediate", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not self.lock.acquire(timeout=30.0):
+            raise TimeoutError("timed out waiting for the SQLite write lock")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        connection.info["medrec_holds_write_lock"] = True
+
+    def end(self, connection: Any) -> None:
+        if connection.info.pop("medrec_holds_write_lock", False):
+            self.lock.release()
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -38,7 +63,10 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     engine = create_engine(settings.database_url, pool_pre_ping=True, **kwargs)
     if settings.is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        transactions = _SqliteTransactions()
+        event.listen(engine, "begin", transactions.begin)
+        event.listen(engine, "commit", transactions.end)
+        event.listen(engine, "rollback", transactions.end)
     return engine
 
 
