@@ -6,6 +6,10 @@ Each phase runs in its own child process, so that its peak RSS (``resource.getru
 2. ``csv-scan`` (baseline): read every row of the four tables with Python's ``csv`` module, nothing
    else: the floor any pure-Python reader pays;
 3. ``ingest``: ``ingest_mimic3`` (polars preprocessing, every filter, atomic dataset write).
+4. for each export format of ``--formats`` (MIMIC-IV, OMOP, Synthea, FHIR): ``write-<fmt>`` writes
+   the same cohort (``generate_patients``, same seed) with ``training.data.writers``, then
+   ``ingest-<fmt>`` runs that reader with its default filters; its time is compared with the
+   MIMIC-III ``ingest`` of this run.
 
 Usage::
 
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TABLES = ("ADMISSIONS.csv", "DIAGNOSES_ICD.csv", "PROCEDURES_ICD.csv", "PRESCRIPTIONS.csv")
+EXPORT_FORMATS = ("mimic4", "omop", "synthea", "fhir")
 
 
 def _peak_rss_mib() -> float:
@@ -66,7 +71,48 @@ def phase_ingest(work: Path) -> dict[str, object]:
     }
 
 
-def _child(phase: str, work: Path, patients: int, seed: int) -> dict[str, object]:
+def phase_write_format(work: Path, fmt: str, patients: int, seed: int) -> dict[str, object]:
+    from training.data.synth import SynthConfig, generate_patients
+    from training.data.writers.fhir import write_fhir_export
+    from training.data.writers.mimic4 import write_mimic4_export
+    from training.data.writers.omop import write_omop_export
+    from training.data.writers.synthea import write_synthea_export
+
+    start = time.perf_counter()
+    cohort, out = generate_patients(SynthConfig(patients=patients, seed=seed)), work / fmt
+    options: dict[str, str] = {}
+    if fmt == "mimic4":
+        options["atc_mapping"] = str(write_mimic4_export(cohort, out))
+    elif fmt == "omop":
+        write_omop_export(cohort, out)  # with concept tables: the vocabulary route
+    elif fmt == "synthea":
+        maps = write_synthea_export(cohort, out)
+        options = {"snomed_conditions": str(maps.conditions),
+                   "snomed_procedures": str(maps.procedures),
+                   "atc_mapping": str(maps.medications)}  # fmt: skip
+    else:
+        write_fhir_export(cohort, out)
+    (work / f"{fmt}.options.json").write_text(json.dumps(options))
+    return {"seconds": time.perf_counter() - start}
+
+
+def phase_ingest_format(work: Path, fmt: str) -> dict[str, object]:
+    from training.data.export_formats import ExportOptions, ingest_export
+
+    given = json.loads((work / f"{fmt}.options.json").read_text())
+    options = ExportOptions(**{k: Path(v) for k, v in given.items()})
+    start = time.perf_counter()
+    manifest = ingest_export(fmt, work / fmt, work / f"{fmt}.dataset", options, overwrite=True)
+    return {
+        "seconds": time.perf_counter() - start,
+        "patients_out": manifest.patients,
+        "visits_out": manifest.visits,
+    }
+
+
+def _child(
+    phase: str, work: Path, patients: int, seed: int, fmt: str | None = None
+) -> dict[str, object]:
     cmd = [
         sys.executable,
         __file__,
@@ -78,6 +124,7 @@ def _child(phase: str, work: Path, patients: int, seed: int) -> dict[str, object
         str(patients),
         "--seed",
         str(seed),
+        *(["--format", fmt] if fmt else []),
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
@@ -92,10 +139,21 @@ def _git_sha() -> str:
         return "unknown"
 
 
-def run(patients: int, seed: int, work: Path) -> dict[str, object]:
+def run(patients: int, seed: int, work: Path, formats: list[str]) -> dict[str, object]:
     gen = _child("generate", work, patients, seed)
     scan = _child("csv-scan", work, patients, seed)
     ing = _child("ingest", work, patients, seed)
+    per_format = {}
+    for fmt in formats:
+        written = _child("write-format", work, patients, seed, fmt)
+        read = _child("ingest-format", work, patients, seed, fmt)
+        shutil.rmtree(work / fmt, ignore_errors=True)
+        per_format[fmt] = {
+            "write": written,
+            **read,
+            "patients_per_s": patients / read["seconds"],  # type: ignore[operator]
+            "vs_mimic3_ingest": read["seconds"] / ing["seconds"],  # type: ignore[operator]
+        }
     visits = gen["rows"]["ADMISSIONS.csv"]  # type: ignore[index]
     results = {
         "patients": patients,
@@ -114,6 +172,7 @@ def run(patients: int, seed: int, work: Path) -> dict[str, object]:
             "visits_per_s": visits / ing["seconds"],
             "vs_csv_scan": ing["seconds"] / scan["seconds"],
         },
+        "formats": per_format,
         "env": {
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS"),
@@ -142,6 +201,25 @@ def _print_table(r: dict[str, object]) -> None:
         f"ingest / csv-scan time ratio: {ing['vs_csv_scan']:.2f} "
         f"(kept {ing['patients_out']} patients, {ing['visits_out']} visits)"
     )
+    formats = r.get("formats") or {}
+    assert isinstance(formats, dict)
+    if formats:
+        head = (
+            "reader",
+            "seconds",
+            "patients/s",
+            "t / mimic3",
+            "peak RSS MiB",
+            "kept pts",
+            "visits",
+        )
+        print("{:<16}{:>10}{:>12}{:>11}{:>14}{:>10}{:>13}".format(*head))
+    for fmt, f in formats.items():
+        print(
+            f"{'ingest-' + fmt:<16}{f['seconds']:>10.1f}{f['patients_per_s']:>12.0f}"
+            f"{f['vs_mimic3_ingest']:>10.2f}x{f['peak_rss_mib']:>14.0f}"
+            f"{f['patients_out']:>10}{f['visits_out']:>13}"
+        )
 
 
 def main() -> None:
@@ -150,20 +228,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
-    parser.add_argument("--phase", choices=("generate", "csv-scan", "ingest"), default=None)
+    parser.add_argument(
+        "--phase",
+        choices=("generate", "csv-scan", "ingest", "write-format", "ingest-format"),
+        default=None,
+    )
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default=None)
+    parser.add_argument("--formats", default=",".join(EXPORT_FORMATS), help="'' skips them")
     args = parser.parse_args()
     if args.phase:
         phases = {
             "generate": lambda: phase_generate(args.workdir, args.patients, args.seed),
             "csv-scan": lambda: phase_csv_scan(args.workdir),
             "ingest": lambda: phase_ingest(args.workdir),
+            "write-format": lambda: phase_write_format(
+                args.workdir, args.format, args.patients, args.seed
+            ),
+            "ingest-format": lambda: phase_ingest_format(args.workdir, args.format),
         }
         result = phases[args.phase]()
         print(json.dumps({**result, "peak_rss_mib": _peak_rss_mib()}))
         return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="medrec-bench-"))
     try:
-        results = run(args.patients, args.seed, work)
+        formats = [f for f in args.formats.split(",") if f]
+        results = run(args.patients, args.seed, work, formats)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -21,10 +21,12 @@ import typer
 
 from app.cli import register as register_service_commands
 from app.jobs import cli as jobs_cli
+from training import demo
 from training.data import cli as data_cli
 from training.errors import InputFileError
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
+from training.genn import cli as genn_cli
 
 cli = typer.Typer(
     name="medrec",
@@ -39,6 +41,9 @@ train_cli.callback()(jobs_cli.train)  # medrec train --from EXPORT: the whole jo
 cli.add_typer(train_cli, name="train")
 train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)
+cli.command("demo")(demo.demo)
+train_cli.command("genn")(genn_cli.train_command)
+cli.add_typer(genn_cli.app, name="genn")
 
 
 @cli.callback()

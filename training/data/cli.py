@@ -8,6 +8,10 @@ Examples::
     medrec ingest --format mimic3 --input mimic3-demo --out var/datasets/demo \\
         --atc-map mappings/ndc2atc.csv --ndc2rxcui mappings/ndc2rxcui.csv
     medrec ingest --format benchmark-json --input benchmark/ --out var/datasets/benchmark
+    medrec ingest --format mimic4 --input mimic-iv/ --atc-map ndc2atc.csv --out var/datasets/m4
+    medrec ingest --format omop --input cdm/ --out var/datasets/omop
+    medrec ingest --format synthea --input synthea/ --atc-map rxcui2atc.csv --out var/datasets/syn
+    medrec ingest --format fhir --input bulk/ --atc-map rxcui2atc.csv --out var/datasets/fhir
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +31,10 @@ class InputFormat(StrEnum):
 
     MIMIC3 = "mimic3"
     BENCHMARK_JSON = "benchmark-json"
+    MIMIC4 = "mimic4"
+    OMOP = "omop"
+    SYNTHEA = "synthea"
+    FHIR = "fhir"
 
 
 class MultiAtc(StrEnum):
@@ -58,7 +66,8 @@ def ingest(
     input_dir: Annotated[Path, typer.Option("--input", help="Export or benchmark directory.")],
     out: Annotated[Path, typer.Option("--out", help="Dataset directory to write (atomically).")],
     atc_map: Annotated[
-        Path | None, typer.Option("--atc-map", help="ndc,atc4 or rxcui,atc4 CSV.")
+        Path | None,
+        typer.Option("--atc-map", help="ndc,atc4 or rxcui,atc4 CSV (omop: drug_concept_id too)."),
     ] = None,
     ndc2rxcui: Annotated[Path | None, typer.Option("--ndc2rxcui", help="ndc,rxcui CSV.")] = None,
     multi_atc: Annotated[
@@ -76,8 +85,64 @@ def ingest(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing dataset.")
     ] = False,
+    snomed_conditions: Annotated[
+        Path | None, typer.Option(help="synthea: snomed,icd10cm (or snomed,system,code) CSV.")
+    ] = None,
+    snomed_procedures: Annotated[
+        Path | None, typer.Option(help="synthea: snomed,icd10pcs (or snomed,system,code) CSV.")
+    ] = None,
+    vocabulary: Annotated[
+        bool | None, typer.Option("--vocabulary/--no-vocabulary", help="omop: use concept tables.")
+    ] = None,
+    condition_source_system: Annotated[
+        str | None, typer.Option(help="omop without vocabulary: system of source values.")
+    ] = None,
+    procedure_source_system: Annotated[
+        str | None, typer.Option(help="omop without vocabulary: system of source values.")
+    ] = None,
+    encounter_class: Annotated[
+        list[str] | None, typer.Option(help="synthea: keep these ENCOUNTERCLASS values.")
+    ] = None,
+    all_tables: Annotated[
+        bool, typer.Option("--all-tables/--any-table", help="Visits need dx, proc and meds.")
+    ] = True,
 ) -> None:
     """Read an EHR export into a Dataset and print its data report."""
+    from training.data.export_formats import EXPORT_FORMATS, ExportOptions, ingest_export
+
+    reader_options: dict[str, Any] = {
+        "snomed_conditions": snomed_conditions,
+        "snomed_procedures": snomed_procedures,
+        "use_vocabulary": vocabulary,
+        "condition_source_system": condition_source_system,
+        "procedure_source_system": procedure_source_system,
+        "encounter_classes": tuple(encounter_class) if encounter_class else None,
+    }
+    if input_format.value in EXPORT_FORMATS:
+        from training.data.ehr_pipeline import EhrFilterConfig
+
+        options = ExportOptions(
+            filters=EhrFilterConfig(top_diagnoses or None, min_visits, all_tables),
+            atc_mapping=atc_map,
+            ndc2rxcui=ndc2rxcui,
+            multi_atc="first" if multi_atc is MultiAtc.FIRST else None,
+            first_24h=first_24h or None,
+            **reader_options,
+        )
+        try:
+            manifest = ingest_export(
+                input_format.value, input_dir, out, options, overwrite=overwrite
+            )
+        except ValueError as exc:
+            if type(exc) is not ValueError:
+                raise  # InputFileError: main() prints it as one line
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(f"wrote {out}: {manifest.patients} patients, {manifest.visits} visits")
+        report(out)
+        return
+    given = sorted(k for k, v in reader_options.items() if v is not None)
+    if given or not all_tables:
+        raise typer.BadParameter(f"{input_format.value} does not take: {given or 'any-table'}")
     if input_format is InputFormat.BENCHMARK_JSON:
         from training.data.literature import ingest_literature
 

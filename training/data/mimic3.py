@@ -34,6 +34,7 @@ from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
 from training.data.mimic3_mapping import load_ndc_to_atc3
 from training.data.mimic3_visits import assemble_patients
 from training.data.records import Patient
+from training.data.synth.export import SYNTHETIC_MARKER
 from training.errors import InputFileError
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,9 @@ def read_mimic3(export_dir: Path, config: Mimic3Config) -> Mimic3Result:
     result.extra["config"] = {
         k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()
     }
+    if (export_dir / SYNTHETIC_MARKER).is_file():
+        result.extra["synthetic"] = True
+        result.notes.append(f"synthetic export ({SYNTHETIC_MARKER} present): not patient data")
     return result
 
 

@@ -73,6 +73,8 @@ def export_onnx(
             dynamic_shapes=tuple(dynamic_shapes),
             opset_version=OPSET,
             dynamo=True,
+            # Weights inside model.onnx: the artifact is one file, hashed as one.
+            external_data=False,
             verbose=False,
         )
 

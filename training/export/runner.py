@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, get_args
 
-import onnx
-
 from app.inference.manifest import Manifest, ModelName
 from training.export.artifact import export_onnx, max_parity_error, write_artifact
 
@@ -36,17 +34,6 @@ class ExportError(RuntimeError):
     """The exported graph disagrees with the PyTorch model, or the run cannot be exported."""
 
 
-def _inline_weights(path: Path) -> None:
-    """Rewrite ``path`` with its weights inside (the exporter may put them in ``*.data``).
-
-    ``write_artifact`` copies ``model.onnx`` alone, so external data would be left behind.
-    """
-    model = onnx.load(str(path))  # also reads external data beside it
-    for extra in path.parent.glob(path.name + "*.data"):
-        extra.unlink()
-    onnx.save_model(model, str(path), save_as_external_data=False)
-
-
 def _exporter(model: str) -> Any:
     return importlib.import_module(f"training.{model}.export")
 
@@ -54,7 +41,6 @@ def _exporter(model: str) -> Any:
 def _export_child(model: str, run_dir: Path, onnx_path: Path) -> None:
     module, feeds, inputs, outputs, _ = _exporter(model).build(run_dir)
     export_onnx(module, feeds, inputs, outputs, onnx_path)
-    _inline_weights(onnx_path)
 
 
 def _export_in_fresh_process(model: str, run_dir: Path, onnx_path: Path) -> None:

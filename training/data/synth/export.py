@@ -10,7 +10,8 @@ start after the first day. Rows are streamed, so memory does not grow with the c
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -29,6 +30,7 @@ _TIME = "%Y-%m-%d %H:%M:%S"
 _FIRST_ICUSTAY = 200_000
 _PLACEHOLDER_DRUGS = ("NS", "D5W", "Sodium Chloride 0.9%  Flush", "SW")
 
+SYNTHETIC_MARKER = "SYNTHETIC.json"
 HEADERS = {
     "ADMISSIONS.csv": [
         "ROW_ID",
@@ -114,6 +116,9 @@ def write_mimic3_export(config: SynthConfig, out_dir: Path) -> dict[str, int]:
     finally:
         for fh in files.values():
             fh.close()
+    # Written last: its presence marks a complete export, and readers label the data synthetic.
+    marker = {"generator": "medrec synth", "config": asdict(config), "rows": counts}
+    (out_dir / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return counts
 
 

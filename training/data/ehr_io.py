@@ -1,0 +1,213 @@
+"""Reading export tables for the MIMIC-IV, OMOP, Synthea and FHIR readers.
+
+Every table is read with polars with all columns as strings (codes keep their leading zeros), header
+names lower-cased, and a ``_row`` column holding the 1-based data row (the header is row 0), so that
+any later check can name the file, the row and the column at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from training.errors import InputFileError
+
+ROW = "_row"
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def find_table(
+    directory: Path, name: str, *, suffixes: Sequence[str] = TABLE_SUFFIXES
+) -> Path | None:
+    """Return the file holding table ``name`` in ``directory`` (any case, any suffix), if any."""
+    if not directory.is_dir():
+        return None
+    wanted = {name.lower() + s for s in suffixes}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.name.lower() in wanted:
+            return path
+    return None
+
+
+def require_table(directory: Path, name: str, *, suffixes: Sequence[str] = TABLE_SUFFIXES) -> Path:
+    """Return the file of table ``name``; raises ``InputFileError`` naming the missing table."""
+    path = find_table(directory, name, suffixes=suffixes)
+    if path is None:
+        shown = "|".join(suffixes)
+        raise InputFileError(directory / f"{name}{{{shown}}}", "required table is missing")
+    return path
+
+
+def read_table(
+    path: Path,
+    required: Iterable[str],
+    optional: Iterable[str] = (),
+    *,
+    allow_empty: bool = False,
+) -> pl.DataFrame:
+    """Read ``path`` (CSV, gzip CSV or Parquet) as strings with lower-case headers and a row index.
+
+    Only the ``required`` and present ``optional`` columns are kept; missing optional columns are
+    added as nulls. Comma and tab separated files are both accepted (OMOP vocabularies use tabs).
+
+    Raises:
+        InputFileError: if the file is empty, not UTF-8, unparsable, lacks a required column, or has
+            no data rows (unless ``allow_empty``).
+    """
+    required = list(required)
+    optional = [c for c in optional if c not in required]
+    header = header_columns(path)
+    for column in required:
+        if column not in header:
+            raise InputFileError(path, "required column is missing", column=column)
+    present = [c for c in optional if c in header]
+    wanted = required + present
+    frame = _read_raw(path, [header.index(c) for c in wanted])
+    frame = frame.rename(dict(zip(frame.columns, wanted, strict=True)))
+    if frame.height == 0 and not allow_empty:
+        raise InputFileError(path, "the table has a header but no data rows")
+    frame = frame.select([pl.col(c).cast(pl.String) for c in wanted])
+    frame = frame.with_columns(
+        [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in present]
+    )
+    return frame.with_row_index(ROW, offset=1)
+
+
+def header_columns(path: Path) -> list[str]:
+    """Return the lower-cased column names of a table file, in file order.
+
+    Raises:
+        InputFileError: if the file is empty or its header cannot be read.
+    """
+    try:
+        if path.name.lower().endswith(".parquet"):
+            names = list(pl.read_parquet_schema(path))
+        else:
+            line = _first_line(path).decode("utf-8")
+            names = next(csv.reader([line], delimiter=_separator(line)), [])
+    except UnicodeDecodeError:
+        raise InputFileError(path, "the header is not valid UTF-8") from None
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        raise InputFileError(path, f"the file cannot be read ({type(exc).__name__})") from None
+    if not names or names == [""]:
+        raise InputFileError(path, "the file is empty")
+    return [n.strip().lstrip("\ufeff").lower() for n in names]
+
+
+def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
+    """Read only the ``columns`` (by position) of ``path``, every value as a string."""
+    try:
+        if path.name.lower().endswith(".parquet"):
+            return pl.read_parquet(path, columns=columns)
+        separator = _separator(_first_line(path).decode("utf-8"))
+        return pl.read_csv(
+            path,
+            columns=columns,
+            infer_schema=False,
+            separator=separator,
+            quote_char='"',
+            encoding="utf8",
+        )
+    except pl.exceptions.NoDataError:
+        raise InputFileError(path, "the file is empty") from None
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        if path.name.lower().endswith(".parquet"):
+            raise InputFileError(path, f"cannot be read ({type(exc).__name__})") from None
+        row, column, reason = _locate_bad_row(path)
+        raise InputFileError(path, reason, row=row, column=column) from None
+
+
+def _locate_bad_row(path: Path) -> tuple[int | None, str | None, str]:
+    """Find the data row (and column) that made a CSV unparsable: bad UTF-8 or ragged fields."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    header = header_columns(path)
+    separator = _separator(_first_line(path).decode("utf-8"))
+    with opener(path, "rb") as fh:
+        for row, line in enumerate(fh):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                fields = line.split(separator.encode())
+                bad = [i for i, f in enumerate(fields) if not _is_utf8(f) and i < len(header)]
+                return row, header[bad[0]] if bad else None, "not valid UTF-8"
+    with opener(path, "rt", encoding="utf-8", newline="") as text:
+        reader = csv.reader(text, delimiter=separator, strict=True)
+        next(reader, None)
+        row = 0
+        try:
+            for row, cells in enumerate(reader, start=1):
+                if cells and len(cells) > len(header):
+                    return row, None, f"{len(cells)} fields where the header has {len(header)}"
+        except csv.Error:
+            return row + 1, None, "malformed quoting"
+    return None, None, "cannot be parsed as CSV"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _first_line(path: Path) -> bytes:
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            return fh.readline().rstrip(b"\r\n")
+    with open(path, "rb") as fh:
+        return fh.readline().rstrip(b"\r\n")
+
+
+def _separator(header: str) -> str:
+    return "\t" if header.count("\t") > header.count(",") else ","
+
+
+def fail_first(frame: pl.DataFrame, bad: pl.Expr, path: Path, column: str, message: str) -> None:
+    """Raise ``InputFileError`` at the first row of ``frame`` where ``bad`` holds, if any."""
+    hits = frame.filter(bad)
+    if hits.height:
+        raise InputFileError(path, message, row=int(hits[ROW][0]), column=column)
+
+
+def require_values(frame: pl.DataFrame, path: Path, columns: Iterable[str]) -> None:
+    """Raise ``InputFileError`` at the first empty cell of any of ``columns``."""
+    for column in columns:
+        col = pl.col(column)
+        fail_first(
+            frame, col.is_null() | (col.str.strip_chars() == ""), path, column, "empty value"
+        )
+
+
+def check_pattern(
+    frame: pl.DataFrame, path: Path, column: str, pattern: str, what: str, *, shown: str = ""
+) -> None:
+    """Raise ``InputFileError`` at the first non-null ``column`` value not matching ``pattern``.
+
+    ``shown`` is the source column to name when ``column`` was derived from it.
+    """
+    col = pl.col(column)
+    bad = col.is_not_null() & ~col.str.contains(pattern)
+    fail_first(frame, bad, path, shown or column, f"not a valid {what}")
+
+
+def normalized_code(column: str) -> pl.Expr:
+    """Expression normalising a code column as ``codes.normalize_code`` does (no dots, upper)."""
+    return (
+        pl.col(column).str.strip_chars().str.replace_all(".", "", literal=True).str.to_uppercase()
+    )
+
+
+ICD_PATTERN = r"^[A-Z0-9]{1,8}$"
+SNOMED_PATTERN = r"^[0-9]{6,18}$"
+ATC_PATTERN = r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$"
+
+
+def is_atc(code: str) -> bool:
+    """Return whether ``code`` is an ATC code of level 3, 4 or 5."""
+    return re.match(ATC_PATTERN, code) is not None
