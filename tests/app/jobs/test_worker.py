@@ -71,3 +71,25 @@ def test_a_format_without_a_reader_in_this_build(
     monkeypatch.setitem(worker.READERS, "hl7", ("training.data.hl7", "read_hl7", None))
     with pytest.raises(JobInputError, match="format 'hl7' has no reader in this build"):
         _ingest(export, tmp_path / "ds", "hl7")
+
+
+@pytest.mark.parametrize("fmt", ["mimic4", "omop", "fhir"])
+def test_the_other_export_formats_are_dispatched_to_their_readers(fmt: str, tmp_path: Path) -> None:
+    from tests.training.data.ehr_factory import random_patients
+    from training.data.writers.fhir import write_fhir_export
+    from training.data.writers.mimic4 import write_mimic4_export
+    from training.data.writers.omop import write_omop_export
+
+    patients = random_patients(8, seed=2)
+    export = tmp_path / "export"
+    options: dict[str, object] = {}
+    if fmt == "fhir":
+        write_fhir_export(patients, export)
+    else:
+        writer = write_mimic4_export if fmt == "mimic4" else write_omop_export
+        mapping = writer(patients, export)
+        if fmt == "mimic4":
+            (export / "map.csv").write_bytes(mapping.read_bytes())
+            options["atc_mapping"] = "map.csv"  # a file of the upload, named relatively
+    summary = GamenetToolkit().ingest(fmt, export, tmp_path / "ds", options)
+    assert summary["patients"] == 8
