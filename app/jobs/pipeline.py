@@ -23,12 +23,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.crud import model_versions as versions_crud
 from app.db.base import utcnow
 from app.db.models import DdiInteraction, ModelVersion, TrainingJob
-from app.inference.onnx import read_manifest
+from app.inference.onnx import MANIFEST_FILE, read_manifest
 from app.inference.recommender import RawVisit
 from app.jobs.context import JobContext
 from app.jobs.evaluation import load_recommender, score_patients
@@ -37,6 +38,7 @@ from app.jobs.promotion import activate_candidate
 from app.jobs.queue import fenced_update
 
 logger = logging.getLogger(__name__)
+_VERSION_TRIES = 5
 COMPARISON_FILE = "comparison.json"  # beside the artifact; also in the job row
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
@@ -124,7 +126,8 @@ def _reader_options(ctx: JobContext) -> dict[str, Any]:
     options = dict(ctx.job.params.get("reader", {}))
     mappings = ctx.job.job_dir / "mappings"
     for key, value in list(options.items()):
-        if isinstance(value, str) and (mappings / value).is_file():
+        # Only a plain file name may point into the mappings (no separators, no "..").
+        if isinstance(value, str) and value == Path(value).name and (mappings / value).is_file():
             options[key] = mappings / value
     return options
 
@@ -212,44 +215,26 @@ def _active_row(session: Session, name: str) -> ModelVersion | None:
 
 
 def _commit(ctx: JobContext, candidate: Path, version: int, comparison: dict[str, Any]) -> None:
-    """Move the artifact into place, then finish the job and register the version atomically."""
-    final = ctx.settings.artifacts_dir / (
-        f"{ctx.job.model}-v{version}-{ctx.job.id.hex[:8]}-a{ctx.lease.attempt}"
+    """Move the artifact into place, then finish the job and register the version atomically.
+
+    Another job may register the same version number first (unique name + version): the
+    manifest's ``version`` is then moved to the next free number and the commit retried.
+    """
+    final = (
+        ctx.settings.artifacts_dir / f"{ctx.job.model}-{ctx.job.id.hex[:8]}-a{ctx.lease.attempt}"
     )
     final.parent.mkdir(parents=True, exist_ok=True)
     (candidate / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n")
     shutil.move(candidate, final)
     try:
-        manifest = read_manifest(final)
-        with ctx.sessions() as session:
-            fenced_update(
-                session=session,
-                lease=ctx.lease,
-                commit=False,
-                state="succeeded",
-                progress=100.0,
-                comparison=comparison,
-                finished_at=utcnow(),
-                lease_owner=None,
-                log_tail=ctx.tail.text(),
-            )
-            row = ModelVersion(
-                name=manifest.name,
-                version=manifest.version,
-                sha256=manifest.onnx_sha256,
-                path=str(final),
-                manifest=manifest.model_dump(mode="json", by_alias=True),
-                metrics=manifest.model_dump(mode="json")["metrics"],
-                status="registered",
-            )
-            session.add(row)
-            session.flush()
-            session.execute(
-                update(TrainingJob)
-                .where(TrainingJob.id == ctx.job.id)
-                .values(result_model_version_id=row.id)
-            )
-            session.commit()
+        for _ in range(_VERSION_TRIES):
+            try:
+                row = _register(ctx, final, version, comparison)
+                break
+            except IntegrityError:
+                version = _next_version(ctx, ctx.job.model)
+        else:
+            raise RuntimeError("no free version number after retries")
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
@@ -257,3 +242,47 @@ def _commit(ctx: JobContext, candidate: Path, version: int, comparison: dict[str
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
     if comparison["gate"]["activate"]:
         activate_candidate(ctx, row)
+
+
+def _register(
+    ctx: JobContext, final: Path, version: int, comparison: dict[str, Any]
+) -> ModelVersion:
+    manifest = read_manifest(final)
+    if manifest.version != version:
+        manifest = manifest.model_copy(update={"version": version})
+        text = json.dumps(manifest.model_dump(mode="json", by_alias=True), indent=2)
+        (final / MANIFEST_FILE).write_text(text + "\n")
+    with ctx.sessions() as session:
+        fenced_update(
+            session=session,
+            lease=ctx.lease,
+            commit=False,
+            state="succeeded",
+            progress=100.0,
+            comparison=comparison,
+            finished_at=utcnow(),
+            lease_owner=None,
+            log_tail=ctx.tail.text(),
+        )
+        row = ModelVersion(
+            name=manifest.name,
+            version=manifest.version,
+            sha256=manifest.onnx_sha256,
+            path=str(final),
+            manifest=manifest.model_dump(mode="json", by_alias=True),
+            metrics=manifest.model_dump(mode="json")["metrics"],
+            status="registered",
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == ctx.job.id)
+            .values(result_model_version_id=row.id)
+        )
+        session.commit()
+        return row

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.crud.model_versions import get_model_version, set_active
 from app.db.models import AuditEvent, ModelVersion, TrainingJob
+from app.inference.onnx import read_manifest
 from app.jobs.child import run_child
 from app.jobs.pipeline import run_attempt
 from app.jobs.promotion import AUTO_ACTIVATE_ROUTE
@@ -104,3 +105,27 @@ def test_a_stale_attempt_cannot_commit(job_settings: Settings, db: Session) -> N
     job = db.get(TrainingJob, fresh.job_id)
     assert job is not None and job.state == "succeeded", job.error
     assert {r.version for r in db.scalars(select(ModelVersion))} == {1, 2}
+
+
+def test_a_version_number_taken_meanwhile_moves_to_the_next(
+    job_settings: Settings, db: Session
+) -> None:
+    truth = _active_v1(job_settings, db)
+    other = job_settings.artifacts_dir / "other-v2"
+
+    class Racing(FakeToolkit):
+        def export(self, run_dir: Path, artifact_dir: Path, version: int) -> None:
+            super().export(run_dir, artifact_dir, version)
+            write_recommender_artifact(other, version=version)  # another job registers v2 first
+            register_artifact(session=db, path=other)
+            db.rollback()  # end the refresh's transaction (SQLite: one writer at a time)
+
+    queue_job(db, job_settings, {"truth": str(truth)})
+    lease = claim_next(session=db, owner="w", lease_seconds=30, max_attempts=3)
+    assert lease is not None
+    run_child(job_settings, lease.job_id, "w", lease.attempt, Racing(), run_attempt)
+    job = db.get(TrainingJob, lease.job_id, populate_existing=True)
+    assert job is not None and job.state == "succeeded", job.error
+    result = db.get(ModelVersion, job.result_model_version_id)
+    assert result is not None and result.version == 3
+    assert read_manifest(Path(result.path)).version == 3
