@@ -1,4 +1,5 @@
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def test_files_and_upper_case_headers(export: Path) -> None:
         "ndc2atc.csv",
         "ndc2rxcui.csv",
         "ddi.csv",
+        "SYNTHETIC.json",
     }
 
 
@@ -56,3 +58,13 @@ def test_first_day_filter_bites(export: Path) -> None:
     result = read_mimic3(export, Mimic3Config(first_24h=True, min_visits=1))
     effect = next(f for f in result.filters if f.name == "prescriptions.first_24h")
     assert 0.7 * effect.rows_before < effect.rows_after < effect.rows_before
+
+
+def test_datasets_read_from_a_synthetic_export_are_labelled_synthetic(
+    export: Path, tmp_path: Path
+) -> None:
+    assert read_mimic3(export, Mimic3Config(min_visits=1)).extra["synthetic"] is True
+    plain = tmp_path / "plain"
+    shutil.copytree(export, plain)
+    (plain / "SYNTHETIC.json").unlink()
+    assert "synthetic" not in read_mimic3(plain, Mimic3Config(min_visits=1)).extra
