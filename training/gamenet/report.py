@@ -23,7 +23,7 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> None:
 
     epochs = [int(h["epoch"]) for h in history]
     panels = (
-        ("train_loss", "training loss"),
+        ("train_loss", "training loss (each visit's chosen loss)"),
         ("val_jaccard", "validation Jaccard"),
         ("val_ddi_rate", "validation DDI rate"),
     )
@@ -62,19 +62,20 @@ def write_report(path: Path, metrics: Mapping[str, Any]) -> None:
     split = data["split"]
     ddi = metrics["ddi_source"]
     synthetic = "yes (demo data; not for clinical use)" if metrics["synthetic"] else "no"
+    batch = config["batch_size"] if config["mode"] == "batched" else 1
+    counts = split["counts"]
     text = f"""# GAMENet training report
 
-- dataset: `{data["source_format"]}`, {data["patients"]} patients, {data["visits"]} visits,
-  fingerprint `{data["fingerprint"][:16]}…`; synthetic: {synthetic}
-- split: {split["method"]}, patients train/val/test = {split["counts"]["train"]} /
-  {split["counts"]["val"]} / {split["counts"]["test"]}
+- dataset: `{data["source_format"]}`, {data["patients"]} patients, {data["visits"]} visits
+  (fingerprint `{data["fingerprint"][:16]}…`); synthetic: {synthetic}
+- split: {split["method"]}; patients train / val / test:
+  {counts["train"]} / {counts["val"]} / {counts["test"]}
 - DDI table: `{ddi["name"]}` ({ddi["pairs"]} pairs); ground-truth DDI rate of the test visits:
   {metrics["test_ground_truth_ddi_rate"]:.4f}
-- mode: {config["mode"]}, epochs {config["epochs"]}, Adam lr {config["lr"]}, batch size
-  {config["batch_size"] if config["mode"] == "batched" else 1}, threshold {config["threshold"]},
-  seed {config["seed"]}
-- best epoch (by validation Jaccard): {metrics["best_epoch"]}, validation Jaccard
-  {metrics["best_val_jaccard"]:.4f}; training time {metrics["train_seconds"]:.0f} s
+- training: mode {config["mode"]}, {config["epochs"]} epochs, Adam lr {config["lr"]},
+  batch size {batch}, threshold {config["threshold"]}, seed {config["seed"]}
+- best epoch by validation Jaccard: {metrics["best_epoch"]} (validation Jaccard
+  {metrics["best_val_jaccard"]:.4f}); training time {metrics["train_seconds"]:.0f} s
 
 ## Test split ({config["bootstrap_rounds"]} bootstrap rounds on 80% of patients, mean ± std)
 
