@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from app.errors import MedRecError
+from app.jobs import cli as jobs_cli
 from app.settings import get_settings
 
 serve_app = typer.Typer(help="Run the service.")
@@ -118,3 +119,4 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(ddi_app, name="ddi")
     cli.add_typer(models_app, name="models")
     cli.add_typer(db_app, name="db")
+    cli.command("worker")(jobs_cli.worker)

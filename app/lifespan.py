@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.session import make_engine, make_sessionmaker
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
+from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
@@ -33,10 +34,15 @@ def make_lifespan(
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         with open_resources(settings, metrics) as state:
             poller = asyncio.create_task(poll_registry(settings, state))
+            worker = EmbeddedWorker(settings) if settings.runs_embedded_worker else None
+            if worker is not None:
+                worker.start()
             try:
                 yield state
             finally:
                 poller.cancel()
+                if worker is not None:
+                    worker.stop()
 
     return lifespan
 

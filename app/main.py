@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api_router, prefix="/v1")
     add_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    uploads = {"/v1/training-jobs": settings.max_upload_bytes}  # streamed, counted as read
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=uploads)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app

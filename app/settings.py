@@ -55,6 +55,23 @@ class Settings(BaseSettings):
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
 
+    # Training jobs (app.jobs). ``embedded_worker`` None: on, except when environment is "test".
+    embedded_worker: bool | None = None
+    import_dir: Path | None = None  # server-side exports a job may name with ``source_path``
+    max_upload_bytes: int = Field(2 << 30, ge=1024)
+    max_extracted_bytes: int = Field(8 << 30, ge=1024)
+    max_archive_files: int = Field(10_000, ge=1)
+    max_active_jobs: int = Field(2, ge=1)  # queued + running; more answer 429
+    job_lease_seconds: float = Field(60.0, gt=0.0)
+    job_heartbeat_seconds: float = Field(10.0, gt=0.0)
+    job_poll_seconds: float = Field(2.0, gt=0.0)
+    job_max_attempts: int = Field(3, ge=1)
+    job_toolkit: str = "app.jobs.worker:GamenetToolkit"  # module:attribute, built in the child
+    # Promotion gate: the candidate may trail the active version by at most these margins.
+    gate_margin_jaccard: float = Field(0.01, ge=0.0)
+    gate_margin_prauc: float = Field(0.01, ge=0.0)
+    gate_margin_ddi_rate: float = Field(0.01, ge=0.0)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:
@@ -70,6 +87,18 @@ class Settings(BaseSettings):
     def artifacts_dir(self) -> Path:
         """Where uploaded and demo artifacts live."""
         return self.home / "artifacts"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where training jobs keep their uploads, datasets and runs."""
+        return self.home / "jobs"
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        """Whether the service runs a training-job worker in its lifespan."""
+        if self.embedded_worker is None:
+            return self.environment != "test"
+        return self.embedded_worker
 
     @property
     def is_sqlite(self) -> bool:

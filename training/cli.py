@@ -20,6 +20,7 @@ import sys
 import typer
 
 from app.cli import register as register_service_commands
+from app.jobs import cli as jobs_cli
 from training import demo
 from training.data import cli as data_cli
 from training.errors import InputFileError
@@ -35,7 +36,8 @@ cli = typer.Typer(
 )
 
 register_service_commands(cli)
-train_cli = typer.Typer(help="Train a model on a dataset.", no_args_is_help=True)
+train_cli = typer.Typer(help="Train a model on a dataset.", invoke_without_command=True)
+train_cli.callback()(jobs_cli.train)  # medrec train --from EXPORT: the whole job pipeline
 cli.add_typer(train_cli, name="train")
 train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+from fastapi import HTTPException
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,14 +79,19 @@ class BodyLimitMiddleware:
     ``Content-Length`` over the limit is refused without reading.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Upload routes (path -> limit) are not buffered: bytes are counted as the app reads them.
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.uploads:
+            await self._stream(scope, receive, send, self.uploads[scope["path"]])
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
@@ -116,8 +122,26 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, "Content too large", f"request bodies are limited to {self.max_bytes} bytes"
-        )
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, limit: int | None = None
+    ) -> None:
+        detail = f"request bodies are limited to {limit or self.max_bytes} bytes"
+        response = problem_response(413, "Content too large", detail)
         await response(scope, receive, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._refuse(scope, receive, send, limit)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:  # FastAPI re-raises HTTPException from body parsing: a 413 answer
+                raise HTTPException(413, f"request bodies are limited to {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -94,3 +95,51 @@ class AuditEvent(IdMixin, Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
     api_key: Mapped[ApiKey | None] = relationship(back_populates="audit_events")
+
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class TrainingJob(IdMixin, Base):
+    """A training job: input, parameters, lease (owner, expiry, attempt), progress and result.
+
+    A worker owns a running job while ``lease_expires_at`` is in the future; every write it makes
+    is conditional on ``lease_owner`` and ``attempt`` (fencing), so a worker that lost its lease
+    cannot commit a result.
+    """
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="state_known",
+        ),
+    )
+
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    input_path: Mapped[str] = mapped_column(String(1024))
+    job_dir: Mapped[str] = mapped_column(String(1024))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    val_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    result_model_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), unique=True
+    )
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    result_model_version: Mapped[ModelVersion | None] = relationship()

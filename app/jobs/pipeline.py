@@ -1,0 +1,288 @@
+"""One attempt of a training job: ingest → train → export → evaluate → gate → fenced commit.
+
+The steps that need ``training/`` (and torch) are methods of a :class:`Toolkit`, supplied by
+``app.jobs.worker`` (the one module of ``app`` allowed to import ``training``) or by tests. This
+module only orchestrates, so it stays torch-free and testable without training anything.
+
+Nothing is half-written: the dataset, run and artifact live in the attempt's own directory until
+the final transaction, which (fenced on lease owner and attempt) marks the job succeeded and
+registers the candidate version together. A failed or superseded attempt leaves no model
+version and its directory is removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.crud import model_versions as versions_crud
+from app.db.base import utcnow
+from app.db.models import DdiInteraction, ModelVersion, TrainingJob
+from app.inference.onnx import MANIFEST_FILE, read_manifest
+from app.inference.recommender import RawVisit
+from app.jobs.context import JobContext
+from app.jobs.evaluation import load_recommender, score_patients
+from app.jobs.gate import GateMargins, decide
+from app.jobs.promotion import activate_candidate
+from app.jobs.queue import fenced_update
+
+logger = logging.getLogger(__name__)
+_VERSION_TRIES = 5
+COMPARISON_FILE = "comparison.json"  # beside the artifact; also in the job row
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+class JobInputError(Exception):
+    """The job's input cannot be used; the message names file, column and filter counts."""
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The candidate's held-out (test) split, ready for scoring by any artifact."""
+
+    patients: Sequence[Sequence[RawVisit]]
+    meds: Sequence[str]
+    y_true: list[np.ndarray]
+    ddi_adj: np.ndarray
+    threshold: float
+    seed: int
+
+
+class Toolkit(Protocol):
+    """The training-side steps a job runs (implemented in ``app.jobs.worker``)."""
+
+    def ingest(
+        self, fmt: str, input_dir: Path, out_dir: Path, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Read the export into a dataset at ``out_dir``; return its summary (counts, filters)."""
+
+    def train(
+        self,
+        dataset_dir: Path,
+        run_dir: Path,
+        params: dict[str, Any],
+        ddi_path: Path | None,
+        on_epoch: EpochCallback,
+    ) -> dict[str, Any]:
+        """Train into ``run_dir``; call ``on_epoch(epoch, epochs, val_metrics)``."""
+
+    def export(self, run_dir: Path, artifact_dir: Path, version: int) -> None:
+        """Export the run as an artifact of ``version``."""
+
+    def held_out(self, dataset_dir: Path, params: dict[str, Any], ddi_path: Path | None) -> HeldOut:
+        """The test split the candidate was evaluated on."""
+
+    def metrics(self, held: HeldOut, y_prob: list[np.ndarray]) -> dict[str, Any]:
+        """``{"point": {...}, "bootstrap": {key: {"mean", "std"}}}`` on ``held``."""
+
+
+def run_attempt(ctx: JobContext, toolkit: Toolkit) -> None:
+    """Run every step of one attempt; the job ends succeeded, or an exception says why not.
+
+    Raises:
+        JobInputError: the input is unusable (the job fails with this message).
+        LeaseLost: the attempt lost its lease (it must not write anything more).
+    """
+    work = ctx.work_dir
+    for old in ctx.job.job_dir.glob("attempt-*"):
+        shutil.rmtree(old, ignore_errors=True)  # earlier attempts' leftovers: never registered
+    work.mkdir(parents=True)
+    params = ctx.job.params
+    ctx.report(1.0)
+    logger.info("attempt %d: reading the %s export", ctx.lease.attempt, ctx.job.format)
+    summary = toolkit.ingest(
+        ctx.job.format, ctx.job.input_path, work / "dataset", _reader_options(ctx)
+    )
+    ctx.report(5.0)
+    ddi_path = _ddi_table(ctx, work)
+    epochs = int(params.get("epochs", 1))
+
+    def on_epoch(epoch: int, total: int, val: dict[str, float]) -> None:
+        ctx.report(5.0 + 80.0 * epoch / max(total, 1), epoch=epoch, epochs=total, val_metrics=val)
+
+    ctx.report(5.0, epochs=epochs)
+    toolkit.train(work / "dataset", work / "run", params, ddi_path, on_epoch)
+    version = _next_version(ctx, ctx.job.model)
+    candidate = work / "artifact"
+    toolkit.export(work / "run", candidate, version)
+    ctx.report(90.0)
+    comparison = compare(ctx, toolkit, work, candidate, ddi_path)
+    comparison["dataset"] = summary
+    _commit(ctx, candidate, version, comparison)
+
+
+def _reader_options(ctx: JobContext) -> dict[str, Any]:
+    options = dict(ctx.job.params.get("reader", {}))
+    mappings = ctx.job.job_dir / "mappings"
+    for key, value in list(options.items()):
+        # Only a plain file name may point into the mappings (no separators, no "..").
+        if isinstance(value, str) and value == Path(value).name and (mappings / value).is_file():
+            options[key] = mappings / value
+    return options
+
+
+def _ddi_table(ctx: JobContext, work: Path) -> Path | None:
+    """The interaction table: the dataset's own, the upload's ``ddi.csv``, else the DB's."""
+    if (work / "dataset" / "ddi.csv").is_file():
+        return None
+    for folder in (ctx.job.job_dir / "mappings", ctx.job.input_path):
+        if (folder / "ddi.csv").is_file():
+            return folder / "ddi.csv"
+    with ctx.sessions() as session:
+        rows = list(session.scalars(select(DdiInteraction).order_by(DdiInteraction.atc_a)))
+    if not rows:
+        raise JobInputError(
+            "no DDI table: upload ddi.csv (atc3_a,atc3_b) with the export or as a mapping file, "
+            "or load one into the service with `medrec ddi load FILE`"
+        )
+    path = work / "ddi.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["atc3_a", "atc3_b", "types", "severity", "source"])
+        for r in rows:
+            writer.writerow([r.atc_a, r.atc_b, ";".join(r.types), r.severity, r.source])
+    logger.info("using the service's DDI knowledge base (%d pairs)", len(rows))
+    return path
+
+
+def _next_version(ctx: JobContext, name: str) -> int:
+    with ctx.sessions() as session:
+        stmt = select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
+        return int(session.scalar(stmt) or 0) + 1
+
+
+def _summary(boot: dict[str, Any], point: dict[str, float]) -> dict[str, Any]:
+    out = {}
+    for key, value in point.items():
+        mean, std = boot[key]["mean"], boot[key]["std"]
+        out[key] = {
+            "point": value,
+            "mean": mean,
+            "std": std,
+            "ci95": [mean - 1.96 * std, mean + 1.96 * std],  # normal approximation
+        }
+    return out
+
+
+def compare(
+    ctx: JobContext, toolkit: Toolkit, work: Path, candidate: Path, ddi_path: Path | None
+) -> dict[str, Any]:
+    """Score the candidate and the active version on the candidate's test split, side by side."""
+    held = toolkit.held_out(work / "dataset", ctx.job.params, ddi_path)
+    rec = load_recommender(candidate)
+    scored = toolkit.metrics(held, score_patients(rec, held.patients, held.meds))
+    report: dict[str, Any] = {
+        "split": "test",
+        "patients": len(held.patients),
+        "visits": int(sum(len(p) for p in held.patients)),
+        "threshold": held.threshold,
+        "bootstrap": "10 rounds of 80% of the patients, seed as the run; ci95 = mean ± 1.96 std",
+        "candidate": _summary(scored["bootstrap"], scored["point"]),
+        "active": None,
+    }
+    with ctx.sessions() as session:
+        active = _active_row(session, ctx.job.model)
+    active_point = None
+    if active is not None:
+        rec = load_recommender(Path(active.path), active.sha256)  # verified like activation
+        act = toolkit.metrics(held, score_patients(rec, held.patients, held.meds))
+        active_point = act["point"]
+        report["active"] = {
+            "name": active.name,
+            "version": active.version,
+            **_summary(act["bootstrap"], act["point"]),
+        }
+    gate = decide(scored["point"], active_point, GateMargins.from_settings(ctx.settings))
+    # "activated": None until the activation has been tried (then True or False).
+    report["gate"] = {**gate.to_json(), "activated": None if gate.activate else False}
+    return report
+
+
+def _active_row(session: Session, name: str) -> ModelVersion | None:
+    rows = [r for r in versions_crud.get_active_versions(session=session) if r.name == name]
+    return rows[0] if rows else None
+
+
+def _commit(ctx: JobContext, candidate: Path, version: int, comparison: dict[str, Any]) -> None:
+    """Move the artifact into place, then finish the job and register the version atomically.
+
+    Another job may register the same version number first (unique name + version): the
+    manifest's ``version`` is then moved to the next free number and the commit retried.
+    """
+    final = (
+        ctx.settings.artifacts_dir / f"{ctx.job.model}-{ctx.job.id.hex[:8]}-a{ctx.lease.attempt}"
+    )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    (candidate / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n")
+    shutil.move(candidate, final)
+    try:
+        for _ in range(_VERSION_TRIES):
+            try:
+                row = _register(ctx, final, version, comparison)
+                break
+            except IntegrityError:
+                version = _next_version(ctx, ctx.job.model)
+        else:
+            raise RuntimeError("no free version number after retries")
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    logger.info("registered candidate %s v%d", row.name, row.version)
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    if comparison["gate"]["activate"]:
+        activate_candidate(ctx, row)
+
+
+def _register(
+    ctx: JobContext, final: Path, version: int, comparison: dict[str, Any]
+) -> ModelVersion:
+    manifest = read_manifest(final)
+    if manifest.version != version:
+        manifest = manifest.model_copy(update={"version": version})
+        text = json.dumps(manifest.model_dump(mode="json", by_alias=True), indent=2)
+        (final / MANIFEST_FILE).write_text(text + "\n")
+    with ctx.sessions() as session:
+        fenced_update(
+            session=session,
+            lease=ctx.lease,
+            commit=False,
+            state="succeeded",
+            progress=100.0,
+            comparison=comparison,
+            finished_at=utcnow(),
+            lease_owner=None,
+            log_tail=ctx.tail.text(),
+        )
+        row = ModelVersion(
+            name=manifest.name,
+            version=manifest.version,
+            sha256=manifest.onnx_sha256,
+            path=str(final),
+            manifest=manifest.model_dump(mode="json", by_alias=True),
+            metrics=manifest.model_dump(mode="json")["metrics"],
+            status="registered",
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == ctx.job.id)
+            .values(result_model_version_id=row.id)
+        )
+        session.commit()
+        return row

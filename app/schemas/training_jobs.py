@@ -1,0 +1,89 @@
+"""Schemas of training jobs: the submitted parameters and the job as the API shows it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.common import Strict
+
+JobFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "benchmark-json"]
+JobModel = Literal["gamenet"]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Scalar = str | int | float | bool | None
+ReaderValue = Scalar | list[str] | dict[str, Scalar]
+
+
+class TrainingParams(Strict):
+    """Training parameters (defaults: the trainer's) and reader options.
+
+    ``reader`` keys are the format reader's config fields (e.g. ``atc_mapping`` for mimic3). A
+    path option names an uploaded mapping file, or a file inside the uploaded export.
+    """
+
+    epochs: int = Field(10, ge=1, le=500)
+    mode: Literal["batched", "reference"] | None = None
+    split: Literal["literature", "random"] | None = None
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    lr: float | None = Field(None, gt=0.0, le=1.0)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    reader: dict[str, ReaderValue] = Field(default_factory=dict, max_length=32)
+
+
+class ModelVersionRef(BaseModel):
+    """The model version a job produced."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    version: int
+    status: Literal["registered", "active", "inactive"]
+    sha256: str
+
+
+class TrainingJobPublic(BaseModel):
+    """A training job: state, progress, validation metrics, log tail, result and comparison."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    state: JobState
+    format: str
+    model: str
+    params: dict[str, Any]
+    progress: float = Field(description="Percent done (0-100).")
+    epoch: int | None
+    epochs: int | None
+    val_metrics: dict[str, Any] | None = Field(description="Validation metrics of the last epoch.")
+    log_tail: str
+    attempt: int
+    error: str | None
+    result_model_version: ModelVersionRef | None
+    comparison: dict[str, Any] | None = Field(
+        description="Candidate vs active version on the candidate's test split, and the gate."
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TrainingJobsPublic(BaseModel):
+    """A list of jobs, newest first."""
+
+    data: list[TrainingJobPublic]
+    count: int
+
+
+class TrainingJobImport(Strict):
+    """A job on an export already on the server (``source_path`` under the import directory)."""
+
+    source_path: str = Field(
+        min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$", examples=["mimic3-demo"]
+    )
+    format: JobFormat
+    model: JobModel = "gamenet"
+    params: TrainingParams = Field(default_factory=TrainingParams)
