@@ -16,7 +16,6 @@ contract (``app.inference.pairs``), which the model registry calls on activation
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from app.inference.manifest import Manifest
+from app.inference.onnx import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +62,6 @@ class PairRiskResult:
     unknown: tuple[Literal["a", "b"], ...] = ()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class GennPairRisk:
     """Pair-risk scorer over one exported ``genn`` artifact.
 
@@ -95,7 +87,7 @@ class GennPairRisk:
             if not path.is_file():
                 raise PairRiskArtifactError(f"{path}: missing")
         manifest = Manifest.model_validate_json(manifest_path.read_text())
-        if _sha256(onnx_path) != manifest.onnx_sha256:
+        if sha256_file(onnx_path) != manifest.onnx_sha256:
             raise PairRiskArtifactError(f"{onnx_path}: sha256 does not match the manifest")
         session = ort.InferenceSession(
             str(onnx_path), sess_options=session_options, providers=["CPUExecutionProvider"]

@@ -6,7 +6,6 @@ all artifacts satisfy the contract in ``app.inference.manifest`` the same way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,21 +22,13 @@ import onnxruntime as ort
 import torch
 
 from app.inference.manifest import Manifest, TensorSpec
+from app.inference.onnx import sha256_file
 
 logger = logging.getLogger(__name__)
 
 OPSET = 18
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_onnx(

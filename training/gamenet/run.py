@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import random
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,6 +37,7 @@ from training.gamenet.loop import (
 from training.gamenet.report import plot_curves, write_report
 from training.graphs import edge_index
 from training.metrics import bootstrap_metrics, ddi_rate, recommendation_metrics
+from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
 
@@ -50,28 +49,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def git_sha() -> str:
-    """The repository's HEAD commit, or ``"unknown"`` outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip()
-
-
-def _versions() -> dict[str, str]:
-    import torch_geometric
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def build_model(data: PreparedData, seed: int) -> GAMENet:
@@ -263,7 +240,7 @@ def _write_run_json(
         "train_config": config.to_json(),
         "seed": config.seed,
         "git_sha": git_sha(),
-        "versions": _versions(),
+        "versions": versions(),
         "data_dir": str(data_dir),
         "dataset": data.dataset,
         "synthetic": data.synthetic,

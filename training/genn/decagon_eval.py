@@ -27,7 +27,8 @@ from training.genn.graph import decagon_split, read_split_ranks
 from training.genn.loop import TrainConfig
 from training.genn.pairs import read_typed_pairs
 from training.genn.report import mean_std_rows, metrics_table
-from training.genn.run import MODELS, git_sha, train_models, versions
+from training.genn.run import MODELS, train_models
+from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import platform
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from training.genn.loop import (
 from training.genn.metrics import bootstrap_type_metrics
 from training.genn.pairs import TypedPairs, read_pairs
 from training.genn.report import write_curves, write_report
+from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
 MODELS = ("genn", "gnn", "mlp")
@@ -98,33 +97,6 @@ def train_models(split: GraphSplit, model_config: GENNConfig, config: TrainConfi
         logger.info("%s test: %s", name, metrics[name]["test"])
     histories = {"mlp": h_mlp, "gnn": h_gnn, "genn": h_genn}
     return TrainResult(model, energy, mlp, histories, metrics, probs)
-
-
-def git_sha() -> str:
-    """Return HEAD (``+dirty`` with uncommitted changes), or ``"unknown"`` outside git."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty=+dirty", "--abbrev=40", "--match=none"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
-
-
-def versions() -> dict[str, str]:
-    """Return the versions of Python and the numeric packages used."""
-    import torch_geometric
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
