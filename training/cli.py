@@ -27,6 +27,21 @@ cli = typer.Typer(
 )
 
 
+train_app = typer.Typer(
+    help="Train a model; each stage writes a run directory.", no_args_is_help=True
+)
+cli.add_typer(train_app, name="train")
+
+
+def _register() -> None:
+    from training.gbert.cli import train_gbert_command
+
+    train_app.command("gbert")(train_gbert_command)
+
+
+_register()
+
+
 @cli.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces.")) -> None:
     logging.basicConfig(

@@ -151,8 +151,9 @@ class MoRLinear(nn.Module):
             raise ValueError("MoRLinear.merged: only constant routing can be merged into W")
         g = F.softmax(self.router_logits, dim=-1)  # [N]
         # Σ_i g_i diag(λB_i) B diag(λA_i) A, as one [d_out, d_in] matrix.
-        delta = torch.einsum("i,io,or,ir,rk->ok", g, self.lambda_b, self.lora_b,
-                             self.lambda_a, self.lora_a)  # fmt: skip
+        delta = torch.einsum(
+            "i,io,or,ir,rk->ok", g, self.lambda_b, self.lora_b, self.lambda_a, self.lora_a
+        )
         out = nn.Linear(self.base.in_features, self.base.out_features, self.base.bias is not None)
         out.weight.copy_(self.base.weight + self.scale * delta)
         if self.base.bias is not None:

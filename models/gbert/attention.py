@@ -167,8 +167,11 @@ class HeadFusion(nn.Module):
             self.omega[list(g)] = self.omega[list(g)].mean(0, keepdim=True)
 
 
-def add_fusion(attn: DecoupledHeadAttention, key_groups: Sequence[Sequence[int]],
-               value_groups: Sequence[Sequence[int]]) -> None:  # fmt: skip
+def add_fusion(
+    attn: DecoupledHeadAttention,
+    key_groups: Sequence[Sequence[int]],
+    value_groups: Sequence[Sequence[int]],
+) -> None:
     """Parametrize ``attn``'s K and V weights with :class:`HeadFusion` (MHA layers only).
 
     Raises:
@@ -197,8 +200,11 @@ def fusions(attn: DecoupledHeadAttention) -> list[HeadFusion]:
 
 
 @torch.no_grad()
-def collapse(attn: DecoupledHeadAttention, key_groups: Sequence[Sequence[int]] | None = None,
-             value_groups: Sequence[Sequence[int]] | None = None) -> None:  # fmt: skip
+def collapse(
+    attn: DecoupledHeadAttention,
+    key_groups: Sequence[Sequence[int]] | None = None,
+    value_groups: Sequence[Sequence[int]] | None = None,
+) -> None:
     """Collapse each group to one bank head, in place, and set the index maps.
 
     The group's head weight is the mean of its members' (fused) weights. When the fusion

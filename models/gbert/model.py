@@ -162,8 +162,10 @@ class GBertEncoder(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         for block in self.blocks:
-            for parent, names in ((block.attn, ("q_proj", "k_proj", "v_proj", "o_proj")),
-                                  (block.ffn, ("w1", "w2"))):  # fmt: skip
+            for parent, names in (
+                (block.attn, ("q_proj", "k_proj", "v_proj", "o_proj")),
+                (block.ffn, ("w1", "w2")),
+            ):
                 for name in names:
                     setattr(parent, name, wrap_linear(getattr(parent, name), adapter))
 
@@ -174,10 +176,16 @@ class GBertEncoder(nn.Module):
         self._wrap(adapter)
         self.config = replace(self.config, adapter=adapter)
 
+    def attention_layers(self) -> list[DecoupledHeadAttention]:
+        """Return the attention module of every block, first layer first."""
+        return [block.attn for block in self.blocks]  # type: ignore[misc]
+
     def tables(self) -> tuple[Tensor, Tensor]:
         """Return the diagnosis and medication token tables ``[SPECIAL + K, D]``."""
-        return (torch.cat([self.special, self.dx_onto()]),
-                torch.cat([self.special, self.rx_onto()]))  # fmt: skip
+        return (
+            torch.cat([self.special, self.dx_onto()]),
+            torch.cat([self.special, self.rx_onto()]),
+        )
 
     def forward(self, tokens: Tensor, table: Tensor, kind: int) -> Tensor:
         """Encode token sets; ``kind`` is 0 for diagnoses and 1 for medications."""
@@ -217,8 +225,9 @@ class GBertPretrain(nn.Module):
         self.encoder = GBertEncoder(config, dx_graph, rx_graph)
         self.dx_mlm = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, kd))
         self.rx_mlm = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, m))
-        self.heads = nn.ModuleList([_cls_head(d, kd), _cls_head(d, kd),
-                                    _cls_head(d, m), _cls_head(d, m)])  # fmt: skip
+        self.heads = nn.ModuleList(
+            [_cls_head(d, kd), _cls_head(d, kd), _cls_head(d, m), _cls_head(d, m)]
+        )
 
     def forward(self, dx_tokens: Tensor, rx_tokens: Tensor) -> tuple[Tensor, ...]:
         """Return (dx masked logits, rx masked logits, dx→dx, rx→dx, dx→rx, rx→rx)."""
@@ -258,8 +267,9 @@ class GBertRecommender(nn.Module):
         self.encoder = GBertEncoder(config, dx_graph, rx_graph)
         self.dx_map = nn.Sequential(nn.Linear(d, d), nn.ReLU())
         self.rx_map = nn.Sequential(nn.Linear(d, d), nn.ReLU())
-        self.head = nn.Sequential(nn.Linear(3 * d, 2 * d), nn.ReLU(),
-                                  nn.Linear(2 * d, config.num_meds))  # fmt: skip
+        self.head = nn.Sequential(
+            nn.Linear(3 * d, 2 * d), nn.ReLU(), nn.Linear(2 * d, config.num_meds)
+        )
 
     def visit_logits(self, dx_cls: Tensor, rx_cls: Tensor, visit_mask: Tensor) -> Tensor:
         """Return [B, V, M] logits from per-visit [CLS] vectors [B, V, D]."""
