@@ -215,8 +215,9 @@ class GBertPretrain(nn.Module):
 
     Shapes:
         - input: ``dx_tokens`` [B, Cd], ``rx_tokens`` [B, Cr]
-        - output: masked-code logits [B, Cd, Kd] and [B, Cr, M]; the four set logits [B, Kd] or
-          [B, M] in the order dx→dx, rx→dx, dx→rx, rx→rx
+        - output: encoder outputs [B, Cd, D] and [B, Cr, D] (apply ``dx_mlm`` / ``rx_mlm`` to the
+          masked positions only: decoding every position costs more than the encoder); the four
+          set logits [B, Kd] or [B, M] in the order dx→dx, rx→dx, dx→rx, rx→rx
     """
 
     def __init__(self, config: GBertConfig, dx_graph: CodeGraph, rx_graph: CodeGraph) -> None:
@@ -230,13 +231,13 @@ class GBertPretrain(nn.Module):
         )
 
     def forward(self, dx_tokens: Tensor, rx_tokens: Tensor) -> tuple[Tensor, ...]:
-        """Return (dx masked logits, rx masked logits, dx→dx, rx→dx, dx→rx, rx→rx)."""
+        """Return (dx outputs, rx outputs, dx→dx, rx→dx, dx→rx, rx→rx)."""
         dx_table, rx_table = self.encoder.tables()
         hd = self.encoder(dx_tokens, dx_table, 0)  # [B, Cd, D]
         hr = self.encoder(rx_tokens, rx_table, 1)  # [B, Cr, D]
         cd, cr = hd[:, 0], hr[:, 0]
         h = self.heads
-        return self.dx_mlm(hd), self.rx_mlm(hr), h[0](cd), h[1](cr), h[2](cd), h[3](cr)
+        return hd, hr, h[0](cd), h[1](cr), h[2](cd), h[3](cr)
 
 
 class GBertRecommender(nn.Module):

@@ -10,6 +10,7 @@ Token ids: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` for vocabulary inde
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,24 @@ def encode_patient(patient: Patient, vocabs: Vocabularies) -> list[EncodedVisit]
             )
         )
     return out
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Return shuffled batches of indices whose lengths are alike, so little padding is left.
+
+    Indices are shuffled, sorted by length inside windows of 50 batches, cut into batches, and
+    the batches are shuffled again (the usual length bucketing).
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [chunk[s : s + batch_size] for s in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def pad_tokens(sets: Sequence[Sequence[int]]) -> Tensor:

@@ -7,7 +7,6 @@ literature averaging, at G-BERT's threshold 0.3.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertRecommender
-from training.gbert.batches import EncodedVisit, recommend_batch
+from training.gbert.batches import EncodedVisit, bucketed_batches, recommend_batch
 from training.gbert.loop import FitResult, fit
 
 Patients = Sequence[Sequence[EncodedVisit]]
@@ -32,14 +31,16 @@ def multi_visit(patients: Patients) -> list[Sequence[EncodedVisit]]:
 def patient_batches(
     patients: Patients, *, batch_size: int, num_meds: int, seed: int, shuffle: bool
 ) -> list[dict[str, Tensor]]:
-    """Return padded batches of whole patients."""
-    order = list(range(len(patients)))
+    """Return padded batches of whole patients (length-bucketed when ``shuffle``)."""
     if shuffle:
-        random.Random(seed).shuffle(order)
-    return [
-        recommend_batch([patients[i] for i in order[s : s + batch_size]], num_meds)
-        for s in range(0, len(order), batch_size)
-    ]
+        lengths = [len(p) * 100 + max(len(v.dx) for v in p) for p in patients]
+        groups = bucketed_batches(lengths, batch_size, seed)
+    else:
+        groups = [
+            list(range(s, min(s + batch_size, len(patients))))
+            for s in range(0, len(patients), batch_size)
+        ]
+    return [recommend_batch([patients[i] for i in g], num_meds) for g in groups]
 
 
 def target_mask(visit_mask: Tensor) -> Tensor:

@@ -6,7 +6,6 @@ set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,26 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertPretrain
-from training.gbert.batches import EncodedVisit, pretrain_batch
+from training.gbert.batches import EncodedVisit, bucketed_batches, pretrain_batch
 from training.gbert.loop import FitResult, fit
 
 
 def pretrain_loss(model: GBertPretrain, batch: dict[str, Tensor]) -> Tensor:
     """Return the G-BERT pre-training loss of one batch."""
-    dx_mlm, rx_mlm, dx2dx, rx2dx, dx2rx, rx2rx = model(batch["dx_tokens"], batch["rx_tokens"])
+    hd, hr, dx2dx, rx2dx, dx2rx, rx2rx = model(batch["dx_tokens"], batch["rx_tokens"])
     loss = (
         F.binary_cross_entropy_with_logits(dx2dx, batch["dx_set"])
         + F.binary_cross_entropy_with_logits(rx2dx, batch["dx_set"])
         + F.binary_cross_entropy_with_logits(dx2rx, batch["rx_set"])
         + F.binary_cross_entropy_with_logits(rx2rx, batch["rx_set"])
     )
-    for logits, target in ((dx_mlm, batch["dx_masked"]), (rx_mlm, batch["rx_masked"])):
-        if bool((target >= 0).any()):
-            loss = loss + F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
+    for head, h, target in (
+        (model.dx_mlm, hd, batch["dx_masked"]),
+        (model.rx_mlm, hr, batch["rx_masked"]),
+    ):
+        chosen = target >= 0  # [B, C]
+        if bool(chosen.any()):
+            loss = loss + F.cross_entropy(head(h[chosen]), target[chosen])
     return loss
 
 
@@ -45,16 +48,22 @@ def visit_batches(
     seed: int,
     shuffle: bool,
 ) -> list[dict[str, Tensor]]:
-    """Return masked batches of ``visits``; the seed fixes both the order and the masks."""
-    order = list(range(len(visits)))
+    """Return masked batches of ``visits``; the seed fixes the order and the masks.
+
+    Training batches (``shuffle``) are length-bucketed; evaluation batches keep file order.
+    """
     if shuffle:
-        random.Random(seed).shuffle(order)
+        lengths = [max(len(v.dx), len(v.rx)) for v in visits]
+        groups = bucketed_batches(lengths, batch_size, seed)
+    else:
+        groups = [
+            list(range(s, min(s + batch_size, len(visits))))
+            for s in range(0, len(visits), batch_size)
+        ]
     generator = torch.Generator().manual_seed(seed)
     return [
-        pretrain_batch(
-            [visits[i] for i in order[s : s + batch_size]], num_diag, num_meds, mask_prob, generator
-        )
-        for s in range(0, len(order), batch_size)
+        pretrain_batch([visits[i] for i in g], num_diag, num_meds, mask_prob, generator)
+        for g in groups
     ]
 
 

@@ -18,8 +18,11 @@ def test_pretrain_shapes_and_finite_grads(tiny_config, graphs):
     model = GBertPretrain(tiny_config, *graphs)
     out = model(_tokens(3, 4, 7), _tokens(3, 3, 5))
     shapes = [o.shape for o in out]
-    assert shapes == [(3, 4, 7), (3, 3, 5), (3, 7), (3, 7), (3, 5), (3, 5)]
-    sum(o.sum() for o in out).backward()
+    assert shapes == [(3, 4, 16), (3, 3, 16), (3, 7), (3, 7), (3, 5), (3, 5)]
+    assert model.dx_mlm(out[0]).shape == (3, 4, 7)
+    (
+        sum(o.sum() for o in out[2:]) + model.dx_mlm(out[0]).sum() + model.rx_mlm(out[1]).sum()
+    ).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.encoder.dx_onto.embedding.grad.abs().sum() > 0

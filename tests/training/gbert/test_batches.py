@@ -49,3 +49,14 @@ def test_unknown_codes_are_left_out():
     enc = encode_patient(patients[2], vocabs)
     assert all(i < len(vocabs.diag) for v in enc for i in v.dx)
     assert isinstance(enc[0], EncodedVisit)
+
+
+def test_bucketed_batches_cover_all_and_group_lengths():
+    from training.gbert.batches import bucketed_batches
+
+    lengths = [i % 7 for i in range(100)]
+    batches = bucketed_batches(lengths, 10, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread < 20
+    assert batches == bucketed_batches(lengths, 10, seed=0)
