@@ -90,15 +90,20 @@ class DecoupledHeadAttention(nn.Module):
         b, c, _ = y.shape
         return y.view(b, c, banks, self.head_dim).transpose(1, 2)  # [B, G, C, d]
 
-    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
-        """Attend over the codes of each visit; ``bias`` masks padding keys."""
-        b, c, _ = x.shape
-        q = self._split(self.q_proj(x), self.heads)  # [B, H, C, d]
+    def forward(self, x: Tensor, bias: Tensor, queries: Tensor | None = None) -> Tensor:
+        """Attend over the codes of each visit; ``bias`` masks padding keys.
+
+        ``queries`` [B, Q, D] (default: ``x``) restricts the output to those positions; the
+        encoder passes the [CLS] row alone in its last layer when only [CLS] is read.
+        """
+        queries = x if queries is None else queries
+        b, c, _ = queries.shape
+        q = self._split(self.q_proj(queries), self.heads)  # [B, H, Q, d]
         k = self._split(self.k_proj(x), self.key_heads).index_select(1, self.key_map)  # [B,H,C,d]
         v = self._split(self.v_proj(x), self.value_heads).index_select(1, self.value_map)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim) + bias  # [B, H, C, C]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim) + bias  # [B, H, Q, C]
         p = self.dropout(F.softmax(scores, dim=-1))
-        out = (p @ v).transpose(1, 2).reshape(b, c, self.heads * self.head_dim)  # [B, C, H·d]
+        out = (p @ v).transpose(1, 2).reshape(b, c, self.heads * self.head_dim)  # [B, Q, H·d]
         return self.o_proj(out)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:

@@ -109,9 +109,18 @@ class Block(nn.Module):
         self.ffn = FeedForward(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
-        """Return the block output for ``x`` [B, C, D] and key mask ``bias`` [B, 1, 1, C]."""
-        x = x + self.dropout(self.attn(self.ln1(x), bias))
+    def forward(self, x: Tensor, bias: Tensor, cls_only: bool = False) -> Tensor:
+        """Return the block output for ``x`` [B, C, D] and key mask ``bias`` [B, 1, 1, C].
+
+        With ``cls_only`` only position 0 is computed (keys and values still see every code):
+        [B, 1, D], exactly the [CLS] row of the full output.
+        """
+        h = self.ln1(x)
+        if cls_only:
+            x = x[:, :1]  # [B, 1, D]
+            x = x + self.dropout(self.attn(h, bias, h[:, :1]))
+        else:
+            x = x + self.dropout(self.attn(h, bias))
         x = x + self.dropout(self.ffn(self.ln2(x)))
         return self.dropout(x)  # type: ignore[no-any-return]
 
@@ -187,13 +196,16 @@ class GBertEncoder(nn.Module):
             torch.cat([self.special, self.rx_onto()]),
         )
 
-    def forward(self, tokens: Tensor, table: Tensor, kind: int) -> Tensor:
-        """Encode token sets; ``kind`` is 0 for diagnoses and 1 for medications."""
+    def forward(self, tokens: Tensor, table: Tensor, kind: int, cls_only: bool = False) -> Tensor:
+        """Encode token sets; ``kind`` is 0 for diagnoses and 1 for medications.
+
+        With ``cls_only`` the last layer computes the [CLS] position alone: [B, 1, D].
+        """
         x = table.index_select(0, tokens.reshape(-1)).view(*tokens.shape, -1)  # [B, C, D]
         x = self.dropout(x + self.type_embedding.weight[kind])
         bias = (tokens == PAD).to(x.dtype)[:, None, None, :] * _NEG  # [B, 1, 1, C]
-        for block in self.blocks:
-            x = block(x, bias)
+        for i, block in enumerate(self.blocks):
+            x = block(x, bias, cls_only and i == len(self.blocks) - 1)
         return x  # type: ignore[no-any-return]
 
 
@@ -285,7 +297,7 @@ class GBertRecommender(nn.Module):
     def encode_visits(self, tokens: Tensor, table: Tensor, kind: int) -> Tensor:
         """Return the [CLS] vector of every visit: tokens [B, V, C] → [B, V, D]."""
         b, v, c = tokens.shape
-        cls: Tensor = self.encoder(tokens.reshape(b * v, c), table, kind)[:, 0]  # [B·V, D]
+        cls: Tensor = self.encoder(tokens.reshape(b * v, c), table, kind, True)[:, 0]  # [B·V, D]
         return cls.view(b, v, -1)
 
     def forward(self, dx_tokens: Tensor, rx_tokens: Tensor, visit_mask: Tensor) -> Tensor:

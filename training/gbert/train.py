@@ -52,7 +52,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _split(patients: list[Patient], cfg: GBertRunConfig) -> Any:
+def split_run(patients: list[Patient], cfg: GBertRunConfig) -> Any:
+    """Return the split of ``patients`` a run with ``cfg`` uses (data branch's splitter)."""
     from training.data.splits import SplitConfig, split_patients
 
     return split_patients(patients, SplitConfig(method=cfg.split, seed=cfg.seed))
@@ -76,7 +77,7 @@ def train_gbert(cfg: GBertRunConfig) -> dict[str, Any]:
     seed_everything(cfg.seed)
     dataset = Dataset(Path(cfg.data))
     patients = dataset.load()
-    split = _split(patients, cfg)
+    split = split_run(patients, cfg)
     init = read_run(Path(cfg.init)) if cfg.init else None
     if cfg.stage != "pretrain" and init is None:
         raise ValueError(f"stage {cfg.stage} needs --init RUN_DIR")

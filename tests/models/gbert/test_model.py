@@ -85,3 +85,12 @@ def test_config_json_roundtrip():
     assert GBertConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="key_maps"):
         GBertConfig(3, 4, key_maps=((0, 1),))
+
+
+def test_cls_only_equals_full_cls_row(tiny_config, graphs):
+    model = GBertPretrain(tiny_config, *graphs).eval()
+    model.encoder.add_adapters(AdapterConfig(kind="mor", rank=2, experts=2, routing="visit"))
+    tokens = _tokens(3, 5, 7)
+    table = model.encoder.tables()[0]
+    full = model.encoder(tokens, table, 0)[:, :1]
+    torch.testing.assert_close(model.encoder(tokens, table, 0, cls_only=True), full)
