@@ -123,6 +123,21 @@ def _visits(patients: list[list[EncodedVisit]]) -> list[EncodedVisit]:
     return [v for p in patients for v in p]
 
 
+def pretraining_visits(enc: dict[str, Any]) -> list[EncodedVisit]:
+    """Every train visit plus the visits of single-visit patients of val and test.
+
+    As G-BERT: single-visit patients are never predicted (fine-tuning and evaluation need two
+    visits), so their visits add pre-training data without touching what is evaluated.
+    """
+    singles = [p for name in ("val", "test") for p in enc[name] if len(p) == 1]
+    return _visits(enc["train"]) + _visits(singles)
+
+
+def validation_visits(enc: dict[str, Any]) -> list[EncodedVisit]:
+    """Visits of multi-visit validation patients (single-visit ones are pre-training data)."""
+    return _visits([p for p in enc["val"] if len(p) >= 2])
+
+
 def _extra(cfg: GBertRunConfig, config: GBertConfig) -> dict[str, Any]:
     return {"config": config.to_json(), "run_config": run_config_json(cfg)}
 
@@ -143,20 +158,20 @@ def _pretrain(
     assert isinstance(model, GBertPretrain)
     result = run_pretraining(
         model,
-        _visits(enc["train"]),
-        _visits(enc["val"]),
+        pretraining_visits(enc),
+        validation_visits(enc),
         **_train_kwargs(cfg),
         run_dir=run_dir,
         extra=_extra(cfg, config),
     )
-    singles = sum(len(p) == 1 for p in enc["train"])
+    singles = sum(len(p) == 1 for name in ("train", "val", "test") for p in enc[name])
     return (
         config,
         result,
         {
             "best_val_loss": result.best,
-            "train_visits": len(_visits(enc["train"])),
-            "single_visit_train_patients": singles,
+            "pretraining_visits": len(pretraining_visits(enc)),
+            "single_visit_patients": singles,
         },
     )
 
@@ -184,7 +199,7 @@ def _dha(
 ) -> tuple[GBertConfig, FitResult, dict[str, Any]]:
     model = _load_pretrain(Path(cfg.init or ""), vocabs)
     encoder, heads, layers = model.encoder, model.encoder.config.heads, model.encoder.config.layers
-    train, val = _visits(enc["train"]), _visits(enc["val"])
+    train, val = pretraining_visits(enc), validation_visits(enc)
     sizes = {"num_diag": len(vocabs.diag), "num_meds": len(vocabs.med)}
     val_batches = visit_batches(
         val,

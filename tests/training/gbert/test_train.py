@@ -57,7 +57,7 @@ def _cfg(dataset, out, **kw):
 def test_stages_chain_through_run_dirs(runs):
     tmp_path, out = runs
     pre = out["pre"]
-    assert pre["single_visit_train_patients"] > 0 and pre["best_val_loss"] > 0
+    assert pre["single_visit_patients"] > 0 and pre["best_val_loss"] > 0
     run = json.loads((tmp_path / "pre" / "run.json").read_text())
     assert run["model"] == "gbert" and run["lineage"] == ["pretrain"]
     for name in ("best.ckpt", "last.ckpt", "metrics.json", "curves.png", "report.md"):
