@@ -73,6 +73,9 @@ def export_onnx(
             dynamic_shapes=tuple(dynamic_shapes),
             opset_version=OPSET,
             dynamo=True,
+            # One self-contained file: by default large constants (G-BERT's precomputed ontology
+            # tables) go to ``model.onnx.data``, which write_artifact would not copy.
+            external_data=False,
             verbose=False,
         )
 

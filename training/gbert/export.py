@@ -150,6 +150,7 @@ def build(run_dir: Path) -> ExportBundle:
         "vocab": run["vocab"],
         "threshold": THRESHOLD,
         "metrics": {"test": _summary(metrics.get("test_bootstrap", {}))},
+        "baselines": {k: _summary(v) for k, v in metrics.get("baselines", {}).items()},
         "dataset": {
             "fingerprint": data["fingerprint"],
             "source_format": data["source_format"],

@@ -92,6 +92,8 @@ def train_gbert(cfg: GBertRunConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = {"pretrain": _pretrain, "dha": _dha, "finetune": _finetune}
     config, result, metrics = stages[cfg.stage](cfg, vocabs, enc, init, run_dir)
+    if cfg.stage == "finetune":
+        metrics["baselines"] = baselines(split, vocabs, cfg)
     run = {
         "model": "gbert",
         "stage": cfg.stage,
@@ -117,6 +119,36 @@ def train_gbert(cfg: GBertRunConfig) -> dict[str, Any]:
     write_curves(result.history, run_dir / "curves.png")
     (run_dir / "report.md").write_text(_report(run, metrics))
     return metrics
+
+
+def baselines(split: Any, vocabs: Vocabularies, cfg: GBertRunConfig) -> dict[str, Any]:
+    """Bootstrap metrics of the ``training.baselines`` on the visits G-BERT predicts.
+
+    The baselines score every visit; G-BERT predicts visits 2..V of multi-visit test patients,
+    so each baseline's first row is dropped to compare on the same visits.
+    """
+    from training.baselines import (
+        frequency_baseline,
+        logistic_baseline,
+        med_targets,
+        nearest_baseline,
+    )
+    from training.metrics import bootstrap_metrics
+
+    ddi_adj, _ = _ddi(cfg, vocabs)
+    test = [p for p in split.test if len(p.visits) >= 2]
+    y_true = [t[1:] for t in med_targets(test, vocabs.med)]
+    scores = {
+        "frequency": frequency_baseline(split.train, test, vocabs, threshold=cfg.threshold),
+        "nearest": nearest_baseline(split.train, test, vocabs, threshold=cfg.threshold),
+        "logistic_regression": logistic_baseline(split.train, test, vocabs, seed=cfg.seed),
+    }
+    return {
+        name: bootstrap_metrics(
+            y_true, [p[1:] for p in prob], threshold=cfg.threshold, ddi_adj=ddi_adj, seed=cfg.seed
+        )
+        for name, prob in scores.items()
+    }
 
 
 def _visits(patients: list[list[EncodedVisit]]) -> list[EncodedVisit]:

@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 from models.gbert.adapters import MoRLinear
@@ -6,7 +5,7 @@ from models.gbert.config import AdapterConfig, GBertConfig
 from models.gbert.model import GBertRecommender
 from tests.models.gbert.conftest import chain_graph
 from training.gbert.batches import EncodedVisit, contract_feeds, recommend_batch
-from training.gbert.export import GBertServing, example_feeds, specs
+from training.gbert.export import GBertServing
 
 
 def _model(routing="token"):
@@ -49,18 +48,3 @@ def test_constant_routing_is_merged_in_the_wrapper():
     wrapper = GBertServing(_model("constant"))
     assert not any(isinstance(m, MoRLinear) for m in wrapper.modules())
     assert not hasattr(wrapper.model.encoder, "dx_onto")
-
-
-@pytest.mark.slow
-def test_onnx_parity(tmp_path):
-    from training.export.artifact import export_onnx, max_parity_error
-
-    wrapper = GBertServing(_model())
-    feeds = example_feeds(7, 5)
-    inputs, outputs = specs(5)
-    export_onnx(wrapper, feeds, inputs, outputs, tmp_path / "model.onnx")
-    assert max_parity_error(wrapper, tmp_path / "model.onnx", feeds) < 1e-4
-    other = {k: v[:2, :2] for k, v in example_feeds(7, 5, seed=4).items()}
-    other["diag_ids"] = other["diag_ids"].repeat(1, 1, 2)
-    other["diag_mask"] = other["diag_mask"].repeat(1, 1, 2)
-    assert max_parity_error(wrapper, tmp_path / "model.onnx", other) < 1e-4

@@ -91,3 +91,14 @@ def test_export_run_writes_a_gbert_artifact(runs):
     assert roles == ["diag_ids", "diag_mask", "med_history", "visit_mask"]
     assert manifest.synthetic and (root / "artifact" / "model.onnx").is_file()
     assert set(manifest.metrics["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
+    assert set(manifest.baselines) == {"frequency", "nearest", "logistic_regression"}
+    # another batch / visit / code count than the export's example: the axes are dynamic
+    from training.export.artifact import max_parity_error
+    from training.gbert.export import GBertServing, example_feeds
+
+    model, _ = load_model(root / "ft")
+    cfg = model.encoder.config
+    other = {k: v[:2, :2] for k, v in example_feeds(cfg.num_diag_codes, cfg.num_meds, 4).items()}
+    other["diag_ids"] = other["diag_ids"].repeat(1, 1, 3)
+    other["diag_mask"] = other["diag_mask"].repeat(1, 1, 3)
+    assert max_parity_error(GBertServing(model), root / "artifact" / "model.onnx", other) < 1e-4
