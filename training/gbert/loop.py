@@ -41,6 +41,7 @@ def fit(
     run_dir: Path,
     extra: dict[str, Any],
     after_step: Callable[[], None] | None = None,
+    lr_by_param: dict[nn.Parameter, float] | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs``; write ``last.ckpt`` each epoch and ``best.ckpt`` on a gain.
 
@@ -56,9 +57,13 @@ def fit(
         run_dir: where checkpoints go.
         extra: plain-JSON fields stored in every checkpoint (configs).
         after_step: called after each optimiser step (e.g. to raise Lagrange multipliers).
+        lr_by_param: learning rates that differ from ``lr`` (DHA's fusion weights ω).
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr) if params else None
+    special = lr_by_param or {}
+    groups = [{"params": [p for p in params if p not in special], "lr": lr}]
+    groups += [{"params": [p], "lr": rate} for p, rate in special.items() if p.requires_grad]
+    optimizer = torch.optim.Adam(groups, lr=lr) if params else None
     result = FitResult(best=math.inf if mode == "min" else -math.inf)
     for epoch in range(max(epochs, 1)):
         train_loss = math.nan

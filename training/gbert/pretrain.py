@@ -91,10 +91,12 @@ def run_pretraining(
     extra: dict[str, Any],
     step_loss: Callable[[GBertPretrain, dict[str, Tensor]], Tensor] | None = None,
     after_step: Callable[[], None] | None = None,
+    lr_by_param: dict[torch.nn.Parameter, float] | None = None,
 ) -> FitResult:
     """Pre-train ``model``; the validation loss (fixed masks) picks ``best.ckpt``.
 
-    ``step_loss`` replaces the training loss (DHA fusion adds its penalty there).
+    ``step_loss`` replaces the training loss (DHA fusion adds its penalty there);
+    ``lr_by_param`` gives some parameters their own learning rate.
     """
     sizes = {
         "num_diag": model.encoder.config.num_diag_codes,
@@ -123,4 +125,5 @@ def run_pretraining(
         run_dir=run_dir,
         extra=extra,
         after_step=after_step,
+        lr_by_param=lr_by_param,
     )

@@ -47,6 +47,9 @@ class GBertRunConfig:
         dha_method: ``dha`` (searched groups + fusion) or ``gqa`` (contiguous groups,
             mean-pooled, no fusion): the GQA ablation.
         fusion_epochs: DHA: epochs of heads fusion before collapse.
+        fusion_lr: DHA: Adam learning rate of the fusion weights ω (they must travel from the
+            identity to their group means, ~0.5, within the fusion epochs).
+        fusion_eta: DHA: gradient-ascent step of the Lagrange multipliers.
         adapter: ``none`` (full fine-tuning), ``lora`` or ``mor``.
         rank, experts, alpha, routing: adapter options.
         threshold: decision threshold for the metrics (G-BERT: 0.3).
@@ -72,6 +75,8 @@ class GBertRunConfig:
     kv_budget: float = 0.5
     dha_method: Literal["dha", "gqa"] = "dha"
     fusion_epochs: int = 3
+    fusion_lr: float = 2e-2
+    fusion_eta: float = 0.1
     adapter: Literal["none", "lora", "mor"] = "none"
     rank: int = 8
     experts: int = 4

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.gbert.attention import fusions
 from models.gbert.config import GBertConfig
 from models.gbert.model import GBertPretrain, GBertRecommender
 from training.data.dataset import Dataset
@@ -262,7 +263,8 @@ def _dha(
         choices = dha.search(encoder, dha.calibration_inputs(encoder, token_batches), cfg.kv_budget)
         info["search"] = [c.__dict__ for c in choices]
         dha.start_fusion(encoder, dha.plan_by_layer(choices, layers))
-        lagrangian = dha.AugmentedLagrangian()
+        lagrangian = dha.AugmentedLagrangian(cfg.fusion_eta)
+        omegas = [f.omega for a in encoder.attention_layers() for f in fusions(a)]
 
         def fused_loss(m: GBertPretrain, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             return pretrain_loss(m, batch) + lagrangian.penalty(dha.fusion_loss(m.encoder))
@@ -278,6 +280,7 @@ def _dha(
             extra={"run_config": run_config_json(cfg)},
             step_loss=fused_loss,
             after_step=lagrangian.ascend,
+            lr_by_param=dict.fromkeys(omegas, cfg.fusion_lr),
         )
         model.eval()
         with torch.no_grad():
