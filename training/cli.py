@@ -17,6 +17,7 @@ import sys
 
 import typer
 
+from training.data import cli as data_cli
 from training.errors import InputFileError
 
 cli = typer.Typer(
@@ -48,6 +49,11 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces."
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+cli.command("synth")(data_cli.synth)
+cli.command("ingest")(data_cli.ingest)
+cli.add_typer(data_cli.data_app, name="data")
 
 
 def main() -> None:
