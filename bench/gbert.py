@@ -15,6 +15,9 @@ seeds). ONNX files for latency are written with the TorchScript exporter (``dyna
 faster to export than the artifact path; the graph computes the same function (checked against
 torch below each export).
 
+Caveat: rows are timed one after another, so on a shared machine a change of load between rows
+shows up as a latency difference; compare latencies only from a quiet machine, or by FLOPs.
+
 Usage (one line)::
 
     OMP_NUM_THREADS=1 python bench/gbert.py --synthetic 500 --workdir var/bench-gbert
