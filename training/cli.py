@@ -26,6 +26,7 @@ from training.data import cli as data_cli
 from training.errors import InputFileError
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
+from training.gbert import cli as gbert_cli
 from training.genn import cli as genn_cli
 
 cli = typer.Typer(
@@ -43,6 +44,7 @@ train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)
 cli.command("demo")(demo.demo)
 train_cli.command("genn")(genn_cli.train_command)
+train_cli.command("gbert")(gbert_cli.train_gbert_command)
 cli.add_typer(genn_cli.app, name="genn")
 
 

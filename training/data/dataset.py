@@ -58,6 +58,15 @@ class DatasetManifest:
     extra: dict[str, Any] = field(default_factory=dict)
     schema: int = DATASET_SCHEMA
 
+    @property
+    def is_synthetic(self) -> bool:
+        """Whether the dataset holds generated patients, not patient data.
+
+        True when ``source_format`` names the generator or the reader marked it so in
+        ``extra["synthetic"]`` (a ``medrec synth`` export carries ``SYNTHETIC.json``).
+        """
+        return "synth" in self.source_format.lower() or bool(self.extra.get("synthetic"))
+
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> DatasetManifest:
         """Build a manifest from its JSON form."""

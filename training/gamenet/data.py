@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from training.batching import EncodedPatient, encode_patients
-from training.data.dataset import Dataset, DatasetManifest
+from training.data.dataset import Dataset
 from training.data.ddi import DdiTable, read_ddi_csv
 from training.data.records import Patient
 from training.data.splits import Split, SplitConfig, split_patients
@@ -55,22 +55,13 @@ class PreparedData:
 
     @property
     def synthetic(self) -> bool:
-        """Whether the dataset was generated: ``dataset["synthetic"]``, see :func:`is_synthetic`."""
+        """Whether the dataset was generated (``DatasetManifest.is_synthetic``)."""
         return bool(self.dataset.get("synthetic", False))
 
     def ddi_source(self) -> dict[str, Any]:
         """The manifest's ``ddi_source`` record."""
         t = self.ddi_table
         return {"name": t.name, "fingerprint": t.fingerprint, "pairs": len(t.pairs)}
-
-
-def is_synthetic(manifest: DatasetManifest) -> bool:
-    """Whether a dataset holds generated patients.
-
-    True when its ``source_format`` names the generator (``synthetic``...) or its reader marked
-    it so in ``extra["synthetic"]`` (e.g. a synthetic export read by the MIMIC-III reader).
-    """
-    return "synth" in manifest.source_format.lower() or bool(manifest.extra.get("synthetic"))
 
 
 def resolve_ddi_table(data_dir: Path, ddi_path: Path | None) -> DdiTable:
@@ -121,7 +112,7 @@ def prepare_data(
         "split": split.describe(),
         "patients": manifest.patients,
         "visits": manifest.visits,
-        "synthetic": is_synthetic(manifest),
+        "synthetic": manifest.is_synthetic,
     }
     return PreparedData(
         split=split,

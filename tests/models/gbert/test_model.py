@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from models.gbert.config import AdapterConfig, GBertConfig
+from models.gbert.model import CLS, PAD, GBertPretrain, GBertRecommender
+
+
+def _tokens(b, c, k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(3, 3 + k, (b, c), generator=g)
+    t[:, 0] = CLS
+    t[0, 2:] = PAD
+    return t
+
+
+def test_pretrain_shapes_and_finite_grads(tiny_config, graphs):
+    torch.manual_seed(0)
+    model = GBertPretrain(tiny_config, *graphs)
+    out = model(_tokens(3, 4, 7), _tokens(3, 3, 5))
+    shapes = [o.shape for o in out]
+    assert shapes == [(3, 4, 16), (3, 3, 16), (3, 7), (3, 7), (3, 5), (3, 5)]
+    assert model.dx_mlm(out[0]).shape == (3, 4, 7)
+    (
+        sum(o.sum() for o in out[2:]) + model.dx_mlm(out[0]).sum() + model.rx_mlm(out[1]).sum()
+    ).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.encoder.dx_onto.embedding.grad.abs().sum() > 0
+
+
+def test_padding_does_not_change_cls(tiny_config, graphs):
+    model = GBertPretrain(tiny_config, *graphs).eval()
+    short = _tokens(1, 3, 7)
+    long = torch.cat([short, torch.zeros(1, 4, dtype=torch.long)], 1)
+    table = model.encoder.tables()[0]
+    a = model.encoder(short, table, 0)[:, 0]
+    b = model.encoder(long, table, 0)[:, 0]
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_recommender_shapes_and_past_means(tiny_config, graphs):
+    torch.manual_seed(0)
+    model = GBertRecommender(tiny_config, *graphs).eval()
+    dx = _tokens(6, 4, 7).view(2, 3, 4)
+    rx = _tokens(6, 3, 5).view(2, 3, 3)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    out = model(dx, rx, mask)
+    assert out.shape == (2, 3, 5)
+    # visit 1 of patient 1 must not depend on its padded visit 2
+    rx2 = rx.clone()
+    rx2[1, 2] = CLS
+    torch.testing.assert_close(model(dx, rx2, mask)[1, :2], out[1, :2])
+
+
+def test_seeded_determinism(tiny_config, graphs):
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        model = GBertRecommender(tiny_config, *graphs).train()
+        outs.append(
+            model(_tokens(2, 4, 7).view(1, 2, 4), _tokens(2, 3, 5).view(1, 2, 3), torch.ones(1, 2))
+        )
+    torch.testing.assert_close(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("kind", ["lora", "mor"])
+def test_adapters_freeze_base(tiny_config, graphs, kind):
+    model = GBertRecommender(tiny_config, *graphs)
+    model.encoder.add_adapters(AdapterConfig(kind=kind, rank=2, experts=3))
+    trainable = {n for n, p in model.encoder.named_parameters() if p.requires_grad}
+    assert trainable and all("lora" in n or "lambda" in n or "router" in n for n in trainable)
+    assert model.encoder.config.adapter.kind == kind
+    rebuilt = GBertRecommender(model.encoder.config, *graphs)
+    rebuilt.load_state_dict(model.state_dict())
+
+
+def test_config_json_roundtrip():
+    cfg = GBertConfig(
+        3,
+        4,
+        key_maps=((0, 0, 1, 1), (0, 1, 2, 3)),
+        value_maps=((0, 0, 0, 0), (0, 1, 1, 1)),
+        adapter=AdapterConfig(),
+    )
+    assert GBertConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="key_maps"):
+        GBertConfig(3, 4, key_maps=((0, 1),))
+
+
+def test_cls_only_equals_full_cls_row(tiny_config, graphs):
+    model = GBertPretrain(tiny_config, *graphs).eval()
+    model.encoder.add_adapters(AdapterConfig(kind="mor", rank=2, experts=2, routing="visit"))
+    tokens = _tokens(3, 5, 7)
+    table = model.encoder.tables()[0]
+    full = model.encoder(tokens, table, 0)[:, :1]
+    torch.testing.assert_close(model.encoder(tokens, table, 0, cls_only=True), full)

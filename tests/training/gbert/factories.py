@@ -1,0 +1,26 @@
+"""Tiny synthetic patients for G-BERT training tests (no real data)."""
+
+from __future__ import annotations
+
+import random
+
+from training.data.records import Code, Patient, Visit
+
+DX = ["4019", "25000", "4280", "42731", "5849", "V4581", "E8782", "0389", "2724", "51881"]
+MEDS = ["N02B", "C07A", "A02B", "B01A", "C03C", "A12C", "N05B"]
+
+
+def tiny_patients(n: int = 40, seed: int = 0) -> list[Patient]:
+    """Patients of 1-4 visits whose meds follow their diagnoses loosely."""
+    rng = random.Random(seed)
+    out = []
+    for p in range(n):
+        visits = []
+        for v in range(rng.randint(1, 4)):
+            dx = rng.sample(DX, rng.randint(1, 4))
+            meds = sorted({MEDS[DX.index(c) % len(MEDS)] for c in dx} | {rng.choice(MEDS)})
+            visits.append(
+                Visit(f"{p}-{v}", None, tuple(Code("icd9cm", c) for c in dx), (), tuple(meds))
+            )
+        out.append(Patient(str(p), tuple(visits)))
+    return out

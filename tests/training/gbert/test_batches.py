@@ -1,0 +1,62 @@
+import torch
+
+from models.gbert.model import CLS, MASK, PAD
+from tests.training.gbert.factories import tiny_patients
+from training.data.vocab import Vocabularies
+from training.gbert.batches import (
+    EncodedVisit,
+    contract_feeds,
+    encode_patient,
+    mask_tokens,
+    pad_tokens,
+    recommend_batch,
+)
+
+
+def test_pad_tokens_trims_to_longest():
+    t = pad_tokens([(0, 4), (), (1, 2, 3)])
+    assert t.tolist() == [[CLS, 3, 7, PAD], [CLS, PAD, PAD, PAD], [CLS, 4, 5, 6]]
+
+
+def test_mask_tokens_never_masks_cls_or_pad():
+    tokens = pad_tokens([tuple(range(50)), (1,)])
+    inputs, targets = mask_tokens(tokens, 60, 0.5, torch.Generator().manual_seed(0))
+    assert (inputs[:, 0] == CLS).all() and (targets[:, 0] == -100).all()
+    assert (targets[tokens == PAD] == -100).all()
+    chosen = targets >= 0
+    assert chosen.any() and (inputs[chosen] == MASK).float().mean() > 0.5
+    assert (targets[chosen] == tokens[chosen] - 3).all()
+
+
+def test_encode_and_batches():
+    patients = tiny_patients(6)
+    vocabs = Vocabularies.fit(patients)
+    enc = [encode_patient(p, vocabs) for p in patients]
+    batch = recommend_batch(enc, len(vocabs.med))
+    v = max(len(p) for p in enc)
+    assert batch["dx_tokens"].shape[:2] == (6, v) and batch["visit_mask"].sum() == sum(
+        map(len, enc)
+    )
+    assert batch["targets"].shape == (6, v, len(vocabs.med))
+    feeds = contract_feeds(enc, len(vocabs.med))
+    last = [len(p) - 1 for p in enc]
+    assert all(feeds["med_history"][i, last[i]].sum() == 0 for i in range(6))
+
+
+def test_unknown_codes_are_left_out():
+    patients = tiny_patients(3)
+    vocabs = Vocabularies.fit(patients[:1])
+    enc = encode_patient(patients[2], vocabs)
+    assert all(i < len(vocabs.diag) for v in enc for i in v.dx)
+    assert isinstance(enc[0], EncodedVisit)
+
+
+def test_bucketed_batches_cover_all_and_group_lengths():
+    from training.gbert.batches import bucketed_batches
+
+    lengths = [i % 7 for i in range(100)]
+    batches = bucketed_batches(lengths, 10, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread < 20
+    assert batches == bucketed_batches(lengths, 10, seed=0)

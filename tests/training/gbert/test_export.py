@@ -1,0 +1,50 @@
+import torch
+
+from models.gbert.adapters import MoRLinear
+from models.gbert.config import AdapterConfig, GBertConfig
+from models.gbert.model import GBertRecommender
+from tests.models.gbert.conftest import chain_graph
+from training.gbert.batches import EncodedVisit, contract_feeds, recommend_batch
+from training.gbert.export import GBertServing
+
+
+def _model(routing="token"):
+    torch.manual_seed(0)
+    cfg = GBertConfig(
+        num_diag_codes=7,
+        num_meds=5,
+        hidden=16,
+        heads=4,
+        head_dim=4,
+        intermediate=16,
+        key_maps=((0, 0, 1, 1), (0, 1, 2, 0)),
+        value_maps=((0, 0, 0, 0), (0, 1, 1, 1)),
+    )
+    model = GBertRecommender(cfg, chain_graph(7), chain_graph(5))
+    model.encoder.add_adapters(AdapterConfig(kind="mor", rank=2, experts=3, routing=routing))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+def test_serving_wrapper_matches_training_path():
+    model = _model()
+    patients = [
+        [EncodedVisit((0, 3), (1, 2)), EncodedVisit((4,), (0,)), EncodedVisit((5, 6, 1), (3,))],
+        [EncodedVisit((2,), (4,)), EncodedVisit((1, 0), ())],
+        [EncodedVisit((6,), ())],
+    ]
+    with torch.no_grad():
+        batch = recommend_batch(patients, 5)
+        probs = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
+        served = GBertServing(model)(**contract_feeds(patients, 5))
+    expected = torch.stack([probs[i, len(p) - 1] for i, p in enumerate(patients)])
+    torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_constant_routing_is_merged_in_the_wrapper():
+    wrapper = GBertServing(_model("constant"))
+    assert not any(isinstance(m, MoRLinear) for m in wrapper.modules())
+    assert not hasattr(wrapper.model.encoder, "dx_onto")

@@ -1,0 +1,105 @@
+import json
+
+import pytest
+
+from tests.training.gbert.factories import tiny_patients
+from training.data.dataset import write_dataset
+
+pytest.importorskip("training.data.splits", reason="needs the data branch's splits")
+
+from training.gbert.runs import GBertRunConfig, load_model  # noqa: E402
+from training.gbert.train import train_gbert  # noqa: E402
+
+TINY = {"hidden": 16, "heads": 4, "head_dim": 4, "intermediate": 16, "batch_size": 16, "epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gbert") / "data"
+    write_dataset(tiny_patients(60), path, source_format="synthetic")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(dataset):
+    """pretrain → dha (50%) → finetune (MoR), in one temporary folder."""
+    root = dataset.parent
+    out = {"pre": train_gbert(_cfg(dataset, root / "pre"))}
+    out["dha"] = train_gbert(
+        _cfg(
+            dataset,
+            root / "dha",
+            stage="dha",
+            init=str(root / "pre"),
+            kv_budget=0.5,
+            fusion_epochs=1,
+        )
+    )
+    out["ft"] = train_gbert(
+        _cfg(
+            dataset,
+            root / "ft",
+            stage="finetune",
+            init=str(root / "dha"),
+            adapter="mor",
+            rank=2,
+            experts=2,
+        )
+    )
+    return root, out
+
+
+def _cfg(dataset, out, **kw):
+    return GBertRunConfig(data=str(dataset), out=str(out), **{**TINY, **kw})
+
+
+@pytest.mark.slow
+def test_stages_chain_through_run_dirs(runs):
+    tmp_path, out = runs
+    pre = out["pre"]
+    assert pre["single_visit_patients"] > 0 and pre["best_val_loss"] > 0
+    run = json.loads((tmp_path / "pre" / "run.json").read_text())
+    assert run["model"] == "gbert" and run["lineage"] == ["pretrain"]
+    for name in ("best.ckpt", "last.ckpt", "metrics.json", "curves.png", "report.md"):
+        assert (tmp_path / "pre" / name).is_file()
+
+    d = out["dha"]
+    assert d["kv_heads"] == 8 and d["kv_heads_mha"] == 16
+    assert d["fusion_loss_final"] >= 0 and len(d["search"]) == 4
+
+    ft = out["ft"]
+    assert set(ft["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
+    assert 0.0 <= ft["test"]["jaccard"] <= 1.0
+    model, run = load_model(tmp_path / "ft")
+    assert run["lineage"] == ["pretrain", "dha", "finetune"]
+    assert model.encoder.config.key_maps is not None and model.encoder.config.adapter.kind == "mor"
+
+
+def test_finetune_needs_init(dataset, tmp_path):
+    with pytest.raises(ValueError, match="--init"):
+        train_gbert(_cfg(dataset, tmp_path / "ft", stage="finetune"))
+
+
+@pytest.mark.slow
+def test_export_run_writes_a_gbert_artifact(runs):
+    from training.export.runner import export_run
+
+    root, _ = runs
+    manifest = export_run(root / "ft", root / "artifact")
+    error = manifest.training["parity_max_abs_error"]
+    assert error < 1e-4 and manifest.name == "gbert" and manifest.threshold == 0.3
+    roles = [i.role for i in manifest.inputs]
+    assert roles == ["diag_ids", "diag_mask", "med_history", "visit_mask"]
+    assert manifest.synthetic and (root / "artifact" / "model.onnx").is_file()
+    assert set(manifest.metrics["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
+    assert set(manifest.baselines) == {"frequency", "nearest", "logistic_regression"}
+    # another batch / visit / code count than the export's example: the axes are dynamic
+    from training.export.artifact import max_parity_error
+    from training.gbert.export import GBertServing, example_feeds
+
+    model, _ = load_model(root / "ft")
+    cfg = model.encoder.config
+    other = {k: v[:2, :2] for k, v in example_feeds(cfg.num_diag_codes, cfg.num_meds, 4).items()}
+    other["diag_ids"] = other["diag_ids"].repeat(1, 1, 3)
+    other["diag_mask"] = other["diag_mask"].repeat(1, 1, 3)
+    assert max_parity_error(GBertServing(model), root / "artifact" / "model.onnx", other) < 1e-4

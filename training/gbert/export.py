@@ -1,0 +1,171 @@
+"""Export a fine-tuned G-BERT run to the recommender ONNX contract of ``app.inference.manifest``.
+
+The wrapper takes roles ``diag_ids``, ``diag_mask``, ``med_history`` and ``visit_mask`` and returns
+``probabilities`` [B, M] for each patient's last real visit. What has no patient input is
+constant in the graph: the ontology (GAT) embeddings are precomputed into two tables, the DHA
+head maps are buffers (Gather), and adapters with constant routing are merged into W. Visits and
+codes are dynamic axes, so padding is trimmed per request.
+
+The medications of a past visit enter the rx encoder as ``[CLS]`` + all M medication tokens with
+the multi-hot row as the key mask; masked keys get exactly zero attention weight, so the [CLS]
+output equals the trimmed-set encoding used in training (up to summation order).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from app.inference.manifest import TensorSpec
+from models.gbert.adapters import merge_adapters
+from models.gbert.model import CLS, SPECIAL, GBertRecommender
+from training.gbert.runs import load_model
+
+NAME = "gbert"
+THRESHOLD = 0.3
+PARITY_TOLERANCE = 1e-4
+
+
+class GBertServing(nn.Module):
+    """The serving wrapper: contract tensors in, last-visit probabilities out.
+
+    Shapes:
+        - input: ``diag_ids`` [B, V, C] int64, ``diag_mask`` [B, V, C], ``med_history``
+          [B, V, M], ``visit_mask`` [B, V]
+        - output: [B, M]
+    """
+
+    dx_table: Tensor
+    rx_table: Tensor
+    med_tokens: Tensor
+
+    def __init__(self, model: GBertRecommender) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval()
+        merge_adapters(self.model.encoder)
+        with torch.no_grad():
+            dx_table, rx_table = self.model.encoder.tables()
+        self.register_buffer("dx_table", dx_table.detach().clone())
+        self.register_buffer("rx_table", rx_table.detach().clone())
+        m = self.model.encoder.config.num_meds
+        self.register_buffer("med_tokens", torch.arange(m, dtype=torch.long) + SPECIAL)
+        # The GATs are not part of the serving graph: drop them so the export stays small.
+        del self.model.encoder.dx_onto, self.model.encoder.rx_onto
+
+    def forward(
+        self, diag_ids: Tensor, diag_mask: Tensor, med_history: Tensor, visit_mask: Tensor
+    ) -> Tensor:
+        """Return the probabilities of every medication for each patient's last real visit."""
+        b = diag_ids.shape[0]
+        cls = torch.ones_like(diag_ids[..., :1]) * CLS  # [B, V, 1]
+        dx = (diag_ids + SPECIAL) * (diag_mask > 0).long()  # [B, V, C], PAD = 0
+        rx = torch.where(med_history > 0, self.med_tokens, torch.zeros_like(self.med_tokens))
+        dx_cls = self.model.encode_visits(torch.cat([cls, dx], -1), self.dx_table, 0)
+        rx_cls = self.model.encode_visits(torch.cat([cls, rx], -1), self.rx_table, 1)
+        logits = self.model.visit_logits(dx_cls, rx_cls, visit_mask)  # [B, V, M]
+        last = (visit_mask.sum(1) - 1).clamp(min=0).long()  # [B]
+        index = last.view(b, 1, 1).expand(b, 1, logits.shape[2])  # [B, 1, M]
+        return torch.sigmoid(logits.gather(1, index).squeeze(1))
+
+
+class ExportBundle(NamedTuple):
+    """What :func:`build` returns to ``medrec export``."""
+
+    module: nn.Module
+    feeds: dict[str, Tensor]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    fields: dict[str, Any]
+
+
+def specs(num_meds: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Return the input and output specs (dynamic batch, visits and codes)."""
+    codes, visits = ["batch", "visits", "codes"], ["batch", "visits"]
+    inputs = [
+        TensorSpec(name="diag_ids", role="diag_ids", dtype="int64", shape=list(codes)),
+        TensorSpec(name="diag_mask", role="diag_mask", dtype="float32", shape=list(codes)),
+        TensorSpec(
+            name="med_history", role="med_history", dtype="float32", shape=[*visits, num_meds]
+        ),
+        TensorSpec(name="visit_mask", role="visit_mask", dtype="float32", shape=list(visits)),
+    ]
+    outputs = [
+        TensorSpec(
+            name="probabilities", role="probabilities", dtype="float32", shape=["batch", num_meds]
+        )
+    ]
+    return inputs, outputs
+
+
+def example_feeds(num_diag: int, num_meds: int, seed: int = 0) -> dict[str, Tensor]:
+    """Return a small random batch in the contract (3 patients of 3, 2 and 1 visits)."""
+    g = torch.Generator().manual_seed(seed)
+    b, v, c = 3, 3, 4
+    visit_mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    diag_mask = (torch.rand(b, v, c, generator=g) < 0.7).float()
+    diag_mask[..., 0] = 1.0
+    diag_mask = diag_mask * visit_mask.unsqueeze(-1)
+    diag_ids = torch.randint(0, num_diag, (b, v, c), generator=g) * diag_mask.long()
+    med_history = (torch.rand(b, v, num_meds, generator=g) < 0.3).float()
+    last = (visit_mask.sum(1) - 1).long()
+    med_history = med_history * visit_mask.unsqueeze(-1)
+    med_history[torch.arange(b), last] = 0.0
+    return {
+        "diag_ids": diag_ids,
+        "diag_mask": diag_mask,
+        "med_history": med_history,
+        "visit_mask": visit_mask,
+    }
+
+
+def _summary(figures: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {k: {"mean": float(v["mean"]), "std": float(v["std"])} for k, v in figures.items()}
+
+
+def build(run_dir: Path) -> ExportBundle:
+    """Return the serving wrapper, example feeds, specs and manifest fields of a fine-tuned run.
+
+    Raises:
+        ValueError: if the run is not a fine-tuning run.
+    """
+    import json
+
+    model, run = load_model(Path(run_dir))
+    if run["stage"] != "finetune" or not isinstance(model, GBertRecommender):
+        raise ValueError(f"{run_dir}: only a finetune run can be exported (stage {run['stage']})")
+    config = model.encoder.config
+    inputs, outputs = specs(config.num_meds)
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    data = run["data"]
+    fields: dict[str, Any] = {
+        "name": NAME,
+        "version": 1,
+        "inputs": [s.model_dump() for s in inputs],
+        "outputs": [s.model_dump() for s in outputs],
+        "vocab": run["vocab"],
+        "threshold": THRESHOLD,
+        "metrics": {"test": _summary(metrics.get("test_bootstrap", {}))},
+        "baselines": {k: _summary(v) for k, v in metrics.get("baselines", {}).items()},
+        "dataset": {
+            "fingerprint": data["fingerprint"],
+            "source_format": data["source_format"],
+            "split": run.get("split", {}),
+            "patients": data["patients"],
+            "visits": data["visits"],
+        },
+        "ddi_source": metrics.get("ddi_source"),
+        "intended_use": "Research demo of medication recommendation; not for clinical use.",
+        "synthetic": bool(data.get("synthetic", False)),
+        "training": {
+            "lineage": run["lineage"],
+            "git_sha": run["git_sha"],
+            "seed": run["seed"],
+            "model_config": config.to_json(),
+        },
+    }
+    feeds = example_feeds(config.num_diag_codes, config.num_meds, seed=run["seed"])
+    return ExportBundle(GBertServing(model).eval(), feeds, inputs, outputs, fields)

@@ -1,0 +1,132 @@
+"""G-BERT fine-tuning for medication recommendation (patients with at least two visits).
+
+Visit t ≥ 1 of each patient is predicted from its past visits' dx and rx [CLS] and its own dx
+[CLS]; the loss is BCE over those visits. Metrics come from ``training.metrics`` with the
+literature averaging, at G-BERT's threshold 0.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from models.gbert.model import GBertRecommender
+from training.gbert.batches import EncodedVisit, bucketed_batches, recommend_batch
+from training.gbert.loop import FitResult, fit
+
+Patients = Sequence[Sequence[EncodedVisit]]
+
+
+def multi_visit(patients: Patients) -> list[Sequence[EncodedVisit]]:
+    """Return the patients with at least two visits (the ones G-BERT fine-tunes on)."""
+    return [p for p in patients if len(p) >= 2]
+
+
+def patient_batches(
+    patients: Patients, *, batch_size: int, num_meds: int, seed: int, shuffle: bool
+) -> list[dict[str, Tensor]]:
+    """Return padded batches of whole patients (length-bucketed when ``shuffle``)."""
+    if shuffle:
+        lengths = [len(p) * 100 + max(len(v.dx) for v in p) for p in patients]
+        groups = bucketed_batches(lengths, batch_size, seed)
+    else:
+        groups = [
+            list(range(s, min(s + batch_size, len(patients))))
+            for s in range(0, len(patients), batch_size)
+        ]
+    return [recommend_batch([patients[i] for i in g], num_meds) for g in groups]
+
+
+def target_mask(visit_mask: Tensor) -> Tensor:
+    """Return [B, V] 1.0 for the visits that are predicted: real visits after the first."""
+    predicted = visit_mask.clone()
+    predicted[:, 0] = 0.0
+    return predicted
+
+
+def finetune_loss(model: GBertRecommender, batch: dict[str, Tensor]) -> Tensor:
+    """Return the mean BCE over predicted visits."""
+    logits = model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"])  # [B, V, M]
+    weight = target_mask(batch["visit_mask"]).unsqueeze(-1).expand_as(logits)
+    loss = F.binary_cross_entropy_with_logits(
+        logits, batch["targets"], weight=weight, reduction="sum"
+    )
+    return loss / (weight.sum() + 1e-9)
+
+
+@torch.no_grad()
+def predict(
+    model: GBertRecommender, patients: Patients, *, batch_size: int, num_meds: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Return per-patient ``y_true`` (bool) and ``y_prob`` ``[V_p - 1, M]`` for visits 1..V_p-1."""
+    model.eval()
+    y_true: list[np.ndarray] = []
+    y_prob: list[np.ndarray] = []
+    batches = patient_batches(
+        patients, batch_size=batch_size, num_meds=num_meds, seed=0, shuffle=False
+    )
+    for batch in batches:
+        prob = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
+        lengths = batch["visit_mask"].sum(1).long().tolist()
+        for row, n in enumerate(lengths):
+            y_true.append(batch["targets"][row, 1:n].numpy().astype(bool))
+            y_prob.append(prob[row, 1:n].numpy())
+    return y_true, y_prob
+
+
+def recommendation_figures(
+    y_true: Sequence[np.ndarray],
+    y_prob: Sequence[np.ndarray],
+    *,
+    threshold: float,
+    ddi_adj: np.ndarray,
+) -> dict[str, float]:
+    """Return Jaccard, PR-AUC, F1, DDI rate and average #meds (``training.metrics``)."""
+    from training.metrics import recommendation_metrics
+
+    return dict(recommendation_metrics(y_true, y_prob, threshold=threshold, ddi_adj=ddi_adj))
+
+
+def run_finetuning(
+    model: GBertRecommender,
+    train: Patients,
+    val: Patients,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    threshold: float,
+    ddi_adj: np.ndarray,
+    run_dir: Path,
+    extra: dict[str, Any],
+) -> FitResult:
+    """Fine-tune ``model`` (its trainable parameters); validation Jaccard picks ``best.ckpt``."""
+    m = model.encoder.config.num_meds
+    train, val = multi_visit(train), multi_visit(val)
+
+    def evaluate() -> dict[str, float]:
+        y_true, y_prob = predict(model, val, batch_size=batch_size, num_meds=m)
+        figures = recommendation_figures(y_true, y_prob, threshold=threshold, ddi_adj=ddi_adj)
+        return {f"val_{k}": v for k, v in figures.items()}
+
+    return fit(
+        model,
+        step=lambda batch: finetune_loss(model, batch),
+        batches=lambda epoch: patient_batches(
+            train, batch_size=batch_size, num_meds=m, seed=seed * 1000 + epoch + 1, shuffle=True
+        ),
+        evaluate=evaluate,
+        monitor="val_jaccard",
+        mode="max",
+        epochs=epochs,
+        lr=lr,
+        run_dir=run_dir,
+        extra=extra,
+    )
