@@ -4,11 +4,8 @@ import pytest
 
 from tests.training.gbert.factories import tiny_patients
 from training.data.dataset import write_dataset
-
-pytest.importorskip("training.data.splits", reason="needs the data branch's splits")
-
-from training.gbert.runs import GBertRunConfig, load_model  # noqa: E402
-from training.gbert.train import train_gbert  # noqa: E402
+from training.gbert.runs import GBertRunConfig, load_model
+from training.gbert.train import train_gbert
 
 TINY = {"hidden": 16, "heads": 4, "head_dim": 4, "intermediate": 16, "batch_size": 16, "epochs": 1}
 
@@ -103,3 +100,28 @@ def test_export_run_writes_a_gbert_artifact(runs):
     other["diag_ids"] = other["diag_ids"].repeat(1, 1, 3)
     other["diag_mask"] = other["diag_mask"].repeat(1, 1, 3)
     assert max_parity_error(GBertServing(model), root / "artifact" / "model.onnx", other) < 1e-4
+
+
+@pytest.mark.slow
+def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
+    from app.inference.onnx import read_manifest
+    from app.inference.recommender import RawVisit
+    from app.inference.registry import ModelRegistry
+    from training.export.runner import export_run
+
+    root, _ = runs
+    artifact = root / "served"
+    export_run(root / "ft", artifact)
+    m = read_manifest(artifact)
+    registry = ModelRegistry()
+    loaded = registry.prepare(name=m.name, version=m.version, sha256=m.onnx_sha256, path=artifact)
+    assert loaded.recommender is not None
+    known = [(s, c) for s, c in m.vocab["diag"][:4]]
+    visits = [RawVisit(diagnoses=known[:2], medications=m.vocab["med"][:2]), RawVisit(known[2:])]
+    result = loaded.recommender.recommend(visits, threshold=0.0)
+    probabilities = [med.probability for med in result.medications]
+    assert len(probabilities) == len(m.vocab["med"])
+    assert probabilities == sorted(probabilities, reverse=True)
+    # Occlusion of the current visit's codes moves G-BERT's scores: evidence names those codes.
+    cited = {(e.system, e.code) for med in result.medications for e in med.evidence}
+    assert cited and cited <= set(known[2:])
