@@ -140,24 +140,21 @@ class GamenetToolkit:
         ddi_path: Path | None,
         on_epoch: EpochCallback,
     ) -> dict[str, Any]:
-        """Train GAMENet; epochs are reported from the trainer's per-epoch log record."""
+        """Train GAMENet, reporting each epoch through ``on_epoch``."""
         from training.gamenet.run import train_gamenet
 
         config = self._train_config(params)
-        watcher = _EpochWatcher(on_epoch)
-        trainer_log = logging.getLogger("training.gamenet.run")
-        trainer_log.addHandler(watcher)
-        level = trainer_log.level
-        trainer_log.setLevel(logging.INFO)  # the per-epoch record drives progress
         try:
             metrics: dict[str, Any] = train_gamenet(
-                dataset_dir, run_dir, config, ddi_path=ddi_path, show_progress=False
+                dataset_dir,
+                run_dir,
+                config,
+                ddi_path=ddi_path,
+                show_progress=False,
+                on_epoch=on_epoch,
             )
         except ValueError as exc:  # e.g. an empty split part
             raise JobInputError(str(exc).replace(f"{dataset_dir}", "dataset")) from None
-        finally:
-            trainer_log.removeHandler(watcher)
-            trainer_log.setLevel(level)
         return metrics
 
     def export(self, run_dir: Path, artifact_dir: Path, version: int) -> None:
@@ -200,30 +197,6 @@ class GamenetToolkit:
             "point": recommendation_metrics(held.y_true, y_prob, **kw),
             "bootstrap": bootstrap_metrics(held.y_true, y_prob, seed=held.seed, **kw),
         }
-
-
-class _EpochWatcher(logging.Handler):
-    """Turns the trainer's ``epoch %d/%d ... val jaccard %.4f ddi %.4f`` record into a report.
-
-    An exception here (e.g. ``LeaseLost``) propagates out of the trainer's ``logger.info`` call
-    and stops the training.
-    """
-
-    def __init__(self, on_epoch: EpochCallback) -> None:
-        super().__init__(logging.INFO)
-        self.on_epoch = on_epoch
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        """Report the epoch (not swallowed: ``emit`` errors must stop training)."""
-        args = record.args
-        if isinstance(record.msg, str) and record.msg.startswith("epoch %d/%d") and args:
-            assert isinstance(args, tuple) and len(args) >= 6
-            epoch, total, _, _, jaccard, ddi = (float(a) for a in args[:6])  # type: ignore[arg-type]
-            self.on_epoch(int(epoch), int(total), {"jaccard": jaccard, "ddi_rate": ddi})
-        return True
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Unused: :meth:`handle` does the work."""
 
 
 def _die_with_parent() -> None:

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from training.metrics import bootstrap_metrics, ddi_rate, recommendation_metrics
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
+# (epoch, epochs, validation metrics) after each epoch.
+EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 MODEL_NAME = "gamenet"
 
@@ -74,8 +77,12 @@ def train_gamenet(
     ddi_path: Path | None = None,
     device: str = "cpu",
     show_progress: bool = True,
+    on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Train, select by validation Jaccard, evaluate on test, and write ``out_dir``.
+
+    ``on_epoch(epoch, epochs, val_metrics)`` is called after each epoch's validation (the job
+    runner reports progress through it); an exception it raises stops the training.
 
     Returns:
         The ``metrics.json`` content.
@@ -95,7 +102,7 @@ def train_gamenet(
     model = build_model(data, config.seed).to(device)
     _write_run_json(out_dir, data_dir, data, model, config)
     (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
-    history, train_seconds = _fit(model, data, config, out_dir, device, show_progress)
+    history, train_seconds = _fit(model, data, config, out_dir, device, show_progress, on_epoch)
     return _finish(out_dir, data, config, history, train_seconds, device)
 
 
@@ -106,6 +113,7 @@ def _fit(
     out_dir: Path,
     device: str,
     show_progress: bool,
+    on_epoch: EpochCallback | None,
 ) -> tuple[list[dict[str, float]], float]:
     # fused: one kernel for all parameters instead of a loop over them (same update rule).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
@@ -157,6 +165,8 @@ def _fit(
             val["ddi_rate"],
             stats.seconds,
         )
+        if on_epoch is not None:
+            on_epoch(epoch, config.epochs, val)
         names = ["last.ckpt"]
         if val["jaccard"] > best:
             best = val["jaccard"]

@@ -50,8 +50,16 @@ def test_batched_training_writes_the_run_directory(tmp_path: Path) -> None:
 def test_runs_are_reproducible_from_the_seed(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     config = TrainConfig(**{**QUICK, "epochs": 1})
-    a = train_gamenet(data, tmp_path / "a", config, show_progress=False)
+    reported: list[tuple[int, int, float]] = []
+    a = train_gamenet(
+        data,
+        tmp_path / "a",
+        config,
+        show_progress=False,
+        on_epoch=lambda epoch, epochs, val: reported.append((epoch, epochs, val["jaccard"])),
+    )
     b = train_gamenet(data, tmp_path / "b", config, show_progress=False)
+    assert reported == [(1, 1, a["history"][0]["val_jaccard"])]
     assert a["history"][0]["val_jaccard"] == b["history"][0]["val_jaccard"]
     assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]
 

@@ -189,7 +189,8 @@ def _end_to_end(settings: Settings, data: bytes, tmp_path: Path) -> None:
         models = client.get("/v1/models/gamenet", headers=headers).json()["data"]
     assert job["state"] == "succeeded", (job["error"], job["log_tail"][-2000:])
     assert (job["progress"], job["epoch"], job["epochs"], job["attempt"]) == (100.0, 1, 1, 1)
-    assert set(job["val_metrics"]) == {"jaccard", "ddi_rate"} and job["log_tail"]
+    assert set(job["val_metrics"]) == {"jaccard", "prauc", "f1", "ddi_rate", "avg_meds"}
+    assert job["log_tail"]
     assert job["result_model_version"]["version"] == 1
     report = job["comparison"]
     assert report["active"] is None and report["gate"]["activated"] is True
