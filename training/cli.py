@@ -65,7 +65,8 @@ def main() -> None:
     """Entry point of the ``medrec`` console script: one clear line on bad input, unless --debug."""
     try:
         cli()
-    except (InputFileError, FileNotFoundError, FileExistsError) as exc:
+    # ValueError: bad options or data a command refuses (e.g. an empty split); --debug traces.
+    except (InputFileError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if "--debug" in sys.argv:
             raise
         typer.echo(f"error: {exc}", err=True)

@@ -89,9 +89,16 @@ def prepare_data(
 
     Raises:
         FileNotFoundError: if ``data_dir`` is not a dataset or no DDI table is found.
-        ValueError: if a split part is empty.
+        ValueError: if a split part is empty, or the medications are not ATC3 classes (a Synthea
+            export read without an RxNorm→ATC map), so no ATC3 DDI table could match them.
     """
     dataset = Dataset(Path(data_dir))
+    med_system = dataset.manifest.extra.get("medication_system", "atc3")
+    if med_system != "atc3":
+        raise ValueError(
+            f"{data_dir}: medications are {med_system} codes, not ATC3 classes; re-ingest with an "
+            "ATC mapping (--atc-map) so the DDI table and the DDI loss apply"
+        )
     patients = _with_visits(dataset.load())
     split = split_patients(patients, split_config)
     for name in ("train", "val", "test"):

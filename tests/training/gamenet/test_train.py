@@ -107,3 +107,14 @@ def test_an_existing_run_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "run" / "run.json").write_text("{}")
     with pytest.raises(FileExistsError):
         train_gamenet(tmp_path, tmp_path / "run", TrainConfig(), show_progress=False)
+
+
+def test_refuses_a_dataset_whose_medications_are_not_atc3(tmp_path: Path) -> None:
+    write_dataset(
+        random_patients(20),
+        tmp_path / "rx",
+        source_format="synthea",
+        extra={"medication_system": "rxnorm"},
+    )
+    with pytest.raises(ValueError, match="not ATC3 classes"):
+        prepare_data(tmp_path / "rx", SplitConfig(method="literature"))
