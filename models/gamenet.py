@@ -125,7 +125,7 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     """
     index, weight = gcn_norm(edge_index.long(), None, num_nodes, add_self_loops=True)
     assert weight is not None
-    adj = torch.zeros(num_nodes, num_nodes)
+    adj = torch.zeros(num_nodes, num_nodes, device=weight.device)
     adj.index_put_((index[1], index[0]), weight, accumulate=True)  # target row, source column
     return adj
 
