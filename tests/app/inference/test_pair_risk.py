@@ -69,56 +69,18 @@ def test_rejects_tampered_or_foreign_artifacts(artifact: Path, tmp_path: Path) -
         GennPairRisk(tmp_path / "nowhere")
 
 
-def _contract(monkeypatch: pytest.MonkeyPatch) -> object:
-    """The service's contract module, or a stand-in with its dataclasses where it is absent."""
-    import importlib
-
-    try:
-        return importlib.import_module("app.inference.pairs")
-    except ModuleNotFoundError:
-        import sys
-        import types
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class TypeScore:
-            type: str
-            probability: float
-
-        @dataclass(frozen=True)
-        class PairRisk:
-            atc3_a: str
-            atc3_b: str
-            risk: float
-            top_types: tuple[TypeScore, ...] = ()
-
-        @dataclass(frozen=True)
-        class UnknownDrug:
-            atc3_a: str
-            atc3_b: str
-            drugs: tuple[str, ...]
-            reason: str = "not_in_model_vocabulary"
-
-        fake = types.ModuleType("app.inference.pairs")
-        fake.TypeScore, fake.PairRisk, fake.UnknownDrug = TypeScore, PairRisk, UnknownDrug  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "app.inference.pairs", fake)
-        return fake
-
-
-def test_build_pair_risk_speaks_the_service_contract(
-    artifact: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_build_pair_risk_speaks_the_service_contract(artifact: Path) -> None:
     import onnxruntime as ort
 
+    from app.inference import pairs as contract
     from app.inference.manifest import Manifest
     from app.inference.pair_risk import build_pair_risk
 
-    contract = _contract(monkeypatch)
     manifest = Manifest.model_validate_json((artifact / "manifest.json").read_text())
     session = ort.InferenceSession(str(artifact / "model.onnx"))
     predictor = build_pair_risk(manifest, session)
     a, b = manifest.vocab["drug"][:2]
     risk, unknown = predictor.predict([(a, b), (a, "Z99Z")])
-    assert isinstance(risk, contract.PairRisk) and 0.0 <= risk.risk <= 1.0  # type: ignore[attr-defined]
-    assert risk.top_types and isinstance(risk.top_types[0], contract.TypeScore)  # type: ignore[attr-defined]
-    assert isinstance(unknown, contract.UnknownDrug) and unknown.drugs == ("Z99Z",)  # type: ignore[attr-defined]
+    assert isinstance(risk, contract.PairRisk) and 0.0 <= risk.risk <= 1.0
+    assert risk.top_types and isinstance(risk.top_types[0], contract.TypeScore)
+    assert isinstance(unknown, contract.UnknownDrug) and unknown.drugs == ("Z99Z",)
