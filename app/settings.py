@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(10.0, gt=0.0)
     job_poll_seconds: float = Field(2.0, gt=0.0)
     job_max_attempts: int = Field(3, ge=1)
-    job_toolkit: str = "app.jobs.worker:GamenetToolkit"  # module:attribute, built in the child
+    job_toolkit: str = "training.jobs:Toolkit"  # module:attribute, built in the child
     # Promotion gate: the candidate may trail the active version by at most these margins.
     gate_margin_jaccard: float = Field(0.01, ge=0.0)
     gate_margin_prauc: float = Field(0.01, ge=0.0)

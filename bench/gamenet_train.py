@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.contract.ddi_table import write_ddi_csv
 from training.data.dataset import write_dataset
-from training.data.ddi import write_ddi_csv
 from training.data.splits import SplitConfig
 from training.data.synth import SynthConfig, generate_patients, synthetic_ddi_table
 from training.gamenet.config import TrainConfig

@@ -77,8 +77,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def synthetic(n: int, workdir: Path) -> tuple[Path, Path]:
+    from app.contract.ddi_table import write_ddi_csv
     from training.data.dataset import write_dataset
-    from training.data.ddi import write_ddi_csv
     from training.data.synth import SynthConfig, generate_patients, synthetic_ddi_table
 
     data, ddi = workdir / "data", workdir / "ddi.csv"

@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from app.inference.manifest import TensorSpec
+from app.contract.manifest import TensorSpec
 from models.genn import GENNConfig
 from training.export.artifact import export_onnx
 from training.genn.export import PairScorer

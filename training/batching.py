@@ -1,4 +1,4 @@
-"""Patients → padded id/mask tensors in the ONNX input contract of ``app.inference.manifest``.
+"""Patients → padded id/mask tensors in the ONNX input contract of ``app.contract.manifest``.
 
 Encoding maps each code through the frozen vocabularies once; codes the vocabularies do not know
 (fitted on the training split, so validation and test patients have some) are dropped and counted

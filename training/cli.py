@@ -20,10 +20,10 @@ import sys
 import typer
 
 from app.cli import register as register_service_commands
+from app.contract.errors import InputFileError
 from app.jobs import cli as jobs_cli
 from training import demo
 from training.data import cli as data_cli
-from training.errors import InputFileError
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
 from training.gbert import cli as gbert_cli

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.data.ddi import DdiTable
+from app.contract.ddi_table import DdiTable
 from training.data.records import Patient
 from training.data.vocab import Vocabulary
 

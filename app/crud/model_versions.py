@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.contract.manifest import Manifest
 from app.db.base import utcnow
 from app.db.models import ModelVersion
-from app.inference.manifest import Manifest
 
 
 def create_model_version(

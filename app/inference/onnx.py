@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -11,23 +10,13 @@ from pathlib import Path
 import onnxruntime as ort
 from pydantic import ValidationError
 
+from app.contract.artifact import MANIFEST_FILE, ONNX_FILE, sha256_file
+from app.contract.manifest import Manifest
 from app.errors import ArtifactError, ArtifactNotFound
-from app.inference.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
 _ORT_DTYPES = {"tensor(int64)": "int64", "tensor(float)": "float32"}
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(artifact_dir: Path) -> Manifest:

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 
-from app.inference.manifest import Manifest
-from app.inference.onnx import sha256_file
+from app.contract.artifact import sha256_file
+from app.contract.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 

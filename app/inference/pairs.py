@@ -15,8 +15,8 @@ from typing import Protocol, cast
 
 import onnxruntime as ort
 
+from app.contract.manifest import Manifest
 from app.errors import ArtifactError
-from app.inference.manifest import Manifest
 
 
 @dataclass(frozen=True)

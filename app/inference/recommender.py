@@ -1,6 +1,6 @@
 """The recommender: raw visits in, ranked ATC3 medications with evidence out, via onnxruntime.
 
-Feeds are built by the input roles of ``app.inference.manifest`` (a model declares the roles it
+Feeds are built by the input roles of ``app.contract.manifest`` (a model declares the roles it
 uses), so GAMENet and G-BERT artifacts are served by the same code.
 
 Evidence is computed by **occlusion** (leave one code out): for each known code of the current
@@ -14,26 +14,26 @@ prediction through the patient's history and is not attributed to single codes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnxruntime as ort
 
+from app.contract.codes import atc3, normalize_code
+from app.contract.manifest import Manifest
+from app.contract.visits import RawVisit
 from app.errors import ArtifactError
-from app.inference.codes import atc3, normalize_code
-from app.inference.manifest import Manifest
 
 CodeField = str  # "diagnoses" | "procedures" | "medications"
 
 
-@dataclass(frozen=True)
-class RawVisit:
-    """One visit as received: ``(system, code)`` pairs and ATC codes (past visits only)."""
-
-    diagnoses: Sequence[tuple[str, str]] = ()
-    procedures: Sequence[tuple[str, str]] = ()
-    medications: Sequence[str] = ()
+def _or_none(normalise: Callable[[str], str], raw: str) -> str | None:
+    """``normalise(raw)``, or ``None`` where the contract refuses ``raw``."""
+    try:
+        return normalise(raw)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class Recommender:
         used = fld == "diagnoses" or "proc_ids" in self.roles
         ids: list[int] = []
         for j, (system, raw) in enumerate(codes):
-            code = normalize_code(raw)
+            code = _or_none(normalize_code, raw)
             reason = None
             if code is None:
                 reason = "malformed_code"
@@ -211,7 +211,7 @@ class Recommender:
             return []
         ids: list[int] = []
         for j, raw in enumerate(meds):
-            code = atc3(raw)
+            code = _or_none(atc3, raw)
             if code is None or code not in self.med_index:
                 reason = "malformed_code" if code is None else "not_in_model_vocabulary"
                 enc.unknown.append(UnknownCode(v, "medications", j, code or raw, None, reason))

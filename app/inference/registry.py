@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.contract.manifest import Manifest
 from app.errors import ActivationError, ArtifactError, ModelNotLoaded
-from app.inference.manifest import Manifest
 from app.inference.onnx import OrtOptions, open_session, read_manifest
 from app.inference.pairs import PairRiskFactory, PairRiskPredictor, load_pair_risk_factory
 from app.inference.recommender import Recommender

@@ -4,7 +4,7 @@ Flow (one attempt; a job may take several when workers die)::
 
     POST /v1/training-jobs            submit.py    stage the upload safely (uploads.py), queue a row
     worker loop (runner.py)           queue.py     claim with a lease; heartbeat; fenced writes
-      └─ python -m app.jobs.worker    worker.py    the only module importing training/ (torch)
+      └─ python -m app.jobs.worker    worker.py    builds the toolkit named by ``job_toolkit``
            pipeline.py: ingest → train → export → compare (evaluation.py) → gate (gate.py)
                         → one fenced commit: job succeeded + candidate version registered
                         → promotion.py: activate if the gate allows, audited

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.contract.visits import RawVisit
 from app.inference.onnx import OrtOptions, open_session, read_manifest
-from app.inference.recommender import RawVisit, Recommender
+from app.inference.recommender import Recommender
 
 
 def load_recommender(artifact_dir: Path, sha256: str | None = None) -> Recommender:

@@ -1,7 +1,7 @@
 """One attempt of a training job: ingest → train → export → evaluate → gate → fenced commit.
 
 The steps that need ``training/`` (and torch) are methods of a :class:`Toolkit`, supplied by
-``app.jobs.worker`` (the one module of ``app`` allowed to import ``training``) or by tests. This
+the toolkit named by the ``job_toolkit`` setting (``app.contract.jobs``), or by tests. This
 module only orchestrates, so it stays torch-free and testable without training anything.
 
 Nothing is half-written: the dataset, run and artifact live in the attempt's own directory until
@@ -12,25 +12,24 @@ version and its directory is removed.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.contract.artifact import MANIFEST_FILE
+from app.contract.ddi_table import DdiPair, DdiTable, write_ddi_csv
+from app.contract.errors import JobInputError
+from app.contract.jobs import Toolkit
 from app.crud import model_versions as versions_crud
 from app.db.base import utcnow
 from app.db.models import DdiInteraction, ModelVersion, TrainingJob
-from app.inference.onnx import MANIFEST_FILE, read_manifest
-from app.inference.recommender import RawVisit
+from app.inference.onnx import read_manifest
 from app.jobs.context import JobContext
 from app.jobs.evaluation import load_recommender, score_patients
 from app.jobs.gate import GateMargins, decide
@@ -40,51 +39,6 @@ from app.jobs.queue import fenced_update
 logger = logging.getLogger(__name__)
 _VERSION_TRIES = 5
 COMPARISON_FILE = "comparison.json"  # beside the artifact; also in the job row
-EpochCallback = Callable[[int, int, dict[str, float]], None]
-
-
-class JobInputError(Exception):
-    """The job's input cannot be used; the message names file, column and filter counts."""
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The candidate's held-out (test) split, ready for scoring by any artifact."""
-
-    patients: Sequence[Sequence[RawVisit]]
-    meds: Sequence[str]
-    y_true: list[np.ndarray]
-    ddi_adj: np.ndarray
-    threshold: float
-    seed: int
-
-
-class Toolkit(Protocol):
-    """The training-side steps a job runs (implemented in ``app.jobs.worker``)."""
-
-    def ingest(
-        self, fmt: str, input_dir: Path, out_dir: Path, options: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Read the export into a dataset at ``out_dir``; return its summary (counts, filters)."""
-
-    def train(
-        self,
-        dataset_dir: Path,
-        run_dir: Path,
-        params: dict[str, Any],
-        ddi_path: Path | None,
-        on_epoch: EpochCallback,
-    ) -> dict[str, Any]:
-        """Train into ``run_dir``; call ``on_epoch(epoch, epochs, val_metrics)``."""
-
-    def export(self, run_dir: Path, artifact_dir: Path, version: int) -> None:
-        """Export the run as an artifact of ``version``."""
-
-    def held_out(self, dataset_dir: Path, params: dict[str, Any], ddi_path: Path | None) -> HeldOut:
-        """The test split the candidate was evaluated on."""
-
-    def metrics(self, held: HeldOut, y_prob: list[np.ndarray]) -> dict[str, Any]:
-        """``{"point": {...}, "bootstrap": {key: {"mean", "std"}}}`` on ``held``."""
 
 
 def run_attempt(ctx: JobContext, toolkit: Toolkit) -> None:
@@ -147,11 +101,8 @@ def _ddi_table(ctx: JobContext, work: Path) -> Path | None:
             "or load one into the service with `medrec ddi load FILE`"
         )
     path = work / "ddi.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["atc3_a", "atc3_b", "types", "severity", "source"])
-        for r in rows:
-            writer.writerow([r.atc_a, r.atc_b, ";".join(r.types), r.severity, r.source])
+    pairs = (DdiPair(r.atc_a, r.atc_b, tuple(r.types), r.severity, r.source) for r in rows)
+    write_ddi_csv(DdiTable.from_pairs(pairs, name="knowledge-base"), path)
     logger.info("using the service's DDI knowledge base (%d pairs)", len(rows))
     return path
 

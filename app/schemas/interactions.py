@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.inference.codes import ATC_PATTERN
+from app.contract.codes import ATC_PATTERN
 from app.schemas.common import ModelRef, Strict
 
 AtcCode = Annotated[str, StringConstraints(pattern=ATC_PATTERN, min_length=4, max_length=7)]

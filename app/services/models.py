@@ -7,11 +7,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.contract.artifact import ONNX_FILE, sha256_file
 from app.crud import model_versions as crud
 from app.db.models import ModelVersion
 from app.db.session import begin_write
 from app.errors import ArtifactError, ConflictError, ModelNotFound
-from app.inference.onnx import ONNX_FILE, read_manifest, sha256_file
+from app.inference.onnx import read_manifest
 from app.inference.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)

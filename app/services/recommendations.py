@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
-from app.inference.recommender import RawVisit, Recommendation
+from app.inference.recommender import Recommendation
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.schemas.recommendations import (
     DdiBlock,

@@ -2,7 +2,7 @@
 
 The recommender is a logistic layer over mean-pooled diagnosis (and procedure) embeddings of all
 real visits plus a linear term on the medication history, following the ONNX role contract of
-``app.inference.manifest``. Weights are seeded, so tests are deterministic.
+``app.contract.manifest``. Weights are seeded, so tests are deterministic.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from app.inference.manifest import Manifest
+from app.contract.manifest import Manifest
 
 DIAG = [["icd9cm", "4019"], ["icd9cm", "25000"], ["icd9cm", "4280"], ["icd10cm", "E1165"]]
 PROC = [["icd9proc", "3893"], ["icd9proc", "9604"]]

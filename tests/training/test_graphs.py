@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.contract.ddi_table import DdiPair, DdiTable, read_ddi_csv
 from tests.factories import make_visit, random_patients
-from training.data.ddi import DdiPair, DdiTable, read_ddi_csv
 from training.data.records import Patient
 from training.data.vocab import Vocabulary
 from training.graphs import ddi_adjacency, edge_index, ehr_adjacency

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from training.errors import InputFileError
+from app.contract.errors import InputFileError
 
-ICD_PATTERN = r"^[A-Z0-9]{1,8}$"  # training.data.codes.normalize_code, as a polars regex
+ICD_PATTERN = r"^[A-Z0-9]{1,8}$"  # app.contract.codes.normalize_code, as a polars regex
 
 
 def read_strict_csv(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from training.errors import InputFileError
+from app.contract.errors import InputFileError
 
 ROW = "_row"
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")

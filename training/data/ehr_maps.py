@@ -17,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
-from training.data.codes import CodeSystem, atc3, normalize_code
+from app.contract.codes import CodeSystem, atc3, normalize_code
+from app.contract.errors import InputFileError
 from training.data.ehr_io import ROW, read_table
 from training.data.records import Code
-from training.errors import InputFileError
 
 ATC_COLUMNS = ("atc4", "atc5", "atc", "atc3")
 AtcMap = dict[str, tuple[str, ...]]

@@ -21,9 +21,9 @@ from typing import Any
 
 import polars as pl
 
+from app.contract.errors import InputFileError
 from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
 from training.data.records import Code, Patient, Visit
-from training.errors import InputFileError
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from typing import Any
 
 import polars as pl
 
-from training.data.codes import atc3
+from app.contract.codes import atc3
+from app.contract.errors import InputFileError
 from training.data.dataset import DatasetManifest, FilterEffect
 from training.data.ehr_io import ICD_PATTERN, header_columns
 from training.data.ehr_maps import AtcMap, load_atc_map
@@ -45,7 +46,6 @@ from training.data.ehr_pipeline import (
     count_unmapped,
     write_result,
 )
-from training.errors import InputFileError
 
 SOURCE_FORMAT = "fhir"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.data.codes import CodeSystem, normalize_code
+from app.contract.codes import CodeSystem, normalize_code
+from app.contract.ddi_table import DdiPair, DdiTable, write_ddi_csv
+from app.contract.errors import InputFileError
 from training.data.dataset import DatasetManifest, write_dataset
-from training.data.ddi import DdiPair, DdiTable, write_ddi_csv
 from training.data.records import Code, Patient, Visit
-from training.errors import InputFileError
 
 KINDS = ("diag", "proc", "med")
 _SYSTEMS = {"diag": CodeSystem.ICD9CM.value, "proc": CodeSystem.ICD9PROC.value}

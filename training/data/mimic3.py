@@ -29,13 +29,13 @@ from typing import Any, Literal
 
 import polars as pl
 
+from app.contract.errors import InputFileError
 from training.data.csvio import first_bad_row, normalized_codes, read_strict_csv, require_integers
 from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
 from training.data.mimic3_mapping import load_ndc_to_atc3
 from training.data.mimic3_visits import assemble_patients
 from training.data.records import Patient
 from training.data.synth.export import SYNTHETIC_MARKER
-from training.errors import InputFileError
 
 logger = logging.getLogger(__name__)
 KEYS = ["SUBJECT_ID", "HADM_ID"]

@@ -14,8 +14,8 @@ from typing import Literal
 
 import polars as pl
 
+from app.contract.errors import InputFileError
 from training.data.csvio import csv_header, first_bad_row, read_strict_csv
-from training.errors import InputFileError
 
 ATC_PATTERN = r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$"  # level 3, 4 or 5
 

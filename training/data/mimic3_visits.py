@@ -8,7 +8,7 @@ from functools import cache
 
 import polars as pl
 
-from training.data.codes import CodeSystem
+from app.contract.codes import CodeSystem
 from training.data.records import Code, Patient, Visit
 
 KEYS = ["SUBJECT_ID", "HADM_ID"]

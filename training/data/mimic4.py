@@ -20,7 +20,8 @@ from typing import Literal
 
 import polars as pl
 
-from training.data.codes import CodeSystem
+from app.contract.codes import CodeSystem
+from app.contract.errors import InputFileError
 from training.data.dataset import DatasetManifest, FilterEffect
 from training.data.ehr_io import (
     ICD_PATTERN,
@@ -43,7 +44,6 @@ from training.data.ehr_pipeline import (
     write_result,
 )
 from training.data.mimic3_mapping import load_ndc_to_atc3
-from training.errors import InputFileError
 
 SOURCE_FORMAT = "mimic4"
 _SYSTEMS = {

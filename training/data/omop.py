@@ -21,7 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
-from training.data.codes import CodeSystem
+from app.contract.codes import CodeSystem
+from app.contract.errors import InputFileError
 from training.data.dataset import DatasetManifest, FilterEffect
 from training.data.ehr_io import (
     ICD_PATTERN,
@@ -47,7 +48,6 @@ from training.data.ehr_pipeline import (
     write_result,
 )
 from training.data.omop_vocab import OmopVocabulary
-from training.errors import InputFileError
 
 SOURCE_FORMAT = "omop"
 DRUG_KEYS = ("drug_concept_id", "drug_source_value", "rxcui", "ndc")

@@ -1,7 +1,7 @@
 """Writing a model artifact: ONNX export, the torch↔onnxruntime parity check, and ``manifest.json``.
 
 Every model's exporter builds its wrapper module and its manifest fields, then calls these, so that
-all artifacts satisfy the contract in ``app.inference.manifest`` the same way.
+all artifacts satisfy the contract in ``app.contract.manifest`` the same way.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from app.inference.manifest import Manifest, TensorSpec
-from app.inference.onnx import sha256_file
+from app.contract.artifact import MANIFEST_FILE, ONNX_FILE, sha256_file
+from app.contract.manifest import MANIFEST_SCHEMA, Manifest, TensorSpec
 
 logger = logging.getLogger(__name__)
 
 OPSET = 18
-ONNX_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
 
 
 def export_onnx(
@@ -100,7 +98,7 @@ def write_artifact(onnx_path: Path, fields: dict[str, Any], out_dir: Path) -> Ma
         raise FileExistsError(f"{out_dir}: artifact directory already exists")
     manifest = Manifest.model_validate(
         {
-            "schema": 1,
+            "schema": MANIFEST_SCHEMA,
             **fields,
             "onnx_sha256": sha256_file(onnx_path),
             "opset": OPSET,

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, get_args
 
-from app.inference.manifest import Manifest, ModelName
+from app.contract.manifest import Manifest, ModelName
 from training.export.artifact import export_onnx, max_parity_error, write_artifact
 
 logger = logging.getLogger(__name__)

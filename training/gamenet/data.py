@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from app.contract.ddi_table import DdiTable, read_ddi_csv
 from training.batching import EncodedPatient, encode_patients
 from training.data.dataset import Dataset
-from training.data.ddi import DdiTable, read_ddi_csv
 from training.data.records import Patient
 from training.data.splits import Split, SplitConfig, split_patients
 from training.data.vocab import Vocabularies

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from app.inference.manifest import TensorSpec
+from app.contract.manifest import TensorSpec
 from models.gamenet import GAMENet
 from training.gamenet.loop import load_model
 
@@ -32,7 +32,7 @@ class GAMENetInference(nn.Module):
         model: a trained :class:`GAMENet` (put in eval mode).
 
     Shapes:
-        inputs: the six roles of ``app.inference.manifest`` (``[B, V, C]``, ``[B, V, M]``,
+        inputs: the six roles of ``app.contract.manifest`` (``[B, V, C]``, ``[B, V, M]``,
         ``[B, V]``); output: probabilities ``[B, M]``.
     """
 

@@ -1,4 +1,4 @@
-"""Export a fine-tuned G-BERT run to the recommender ONNX contract of ``app.inference.manifest``.
+"""Export a fine-tuned G-BERT run to the recommender ONNX contract of ``app.contract.manifest``.
 
 The wrapper takes roles ``diag_ids``, ``diag_mask``, ``med_history`` and ``visit_mask`` and returns
 ``probabilities`` [B, M] for each patient's last real visit. What has no patient input is
@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from app.inference.manifest import TensorSpec
+from app.contract.manifest import TensorSpec
 from models.gbert.adapters import merge_adapters
 from models.gbert.model import CLS, SPECIAL, GBertRecommender
 from training.gbert.runs import load_model

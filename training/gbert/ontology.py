@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.codes import CodeSystem
+from app.contract.codes import CodeSystem
 from training.data.records import Code
 
 # ICD-9-CM chapters (Tabular List), inclusive 3-digit ranges; V and E are the supplementary

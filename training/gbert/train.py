@@ -65,7 +65,7 @@ def _ddi(cfg: GBertRunConfig, vocabs: Vocabularies) -> tuple[np.ndarray, dict[st
     if cfg.ddi is None:
         logger.warning("no --ddi table: the DDI rate is reported as 0")
         return np.zeros((m, m), dtype=np.float32), None
-    from training.data.ddi import read_ddi_csv
+    from app.contract.ddi_table import read_ddi_csv
     from training.graphs import ddi_adjacency
 
     table = read_ddi_csv(Path(cfg.ddi))

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from app.inference.manifest import TensorSpec
+from app.contract.manifest import TensorSpec
 from models.genn import EdgeDecoder, GENNConfig, GENNInference
 
 PARITY_TOLERANCE = 1e-5

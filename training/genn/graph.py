@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.errors import InputFileError
+from app.contract.errors import InputFileError
 from training.genn.pairs import TypedPairs, read_typed_pairs
 
 

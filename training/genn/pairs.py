@@ -4,7 +4,7 @@ Accepted headers (extra columns such as ``severity``, ``source`` or ``edge_id`` 
 
 - ``drug_a,drug_b[,types]``: the typed-pairs format (Decagon's ``pairs.csv``);
 - ``atc3_a,atc3_b[,types,severity,source]``: the service's DDI table (DESIGN.md);
-  :func:`read_pairs` reads it with ``training.data.ddi.read_ddi_csv`` (ATC3 checks, the
+  :func:`read_pairs` reads it with ``app.contract.ddi_table.read_ddi_csv`` (ATC3 checks, the
   table's own fingerprint), :func:`read_typed_pairs` without those checks.
 
 ``types`` holds ``;``-separated type names. A table without a ``types`` column, and a row whose
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.ddi import DdiTable, read_ddi_csv
-from training.errors import InputFileError
+from app.contract.ddi_table import DdiTable, read_ddi_csv
+from app.contract.errors import InputFileError
 
 DEFAULT_TYPE = "interacts"
 _DRUG_COLUMNS = (("drug_a", "drug_b"), ("atc3_a", "atc3_b"))
@@ -93,7 +93,7 @@ def _parse_types(path: Path, row: int, cell: str | None) -> tuple[str, ...]:
 def from_ddi_table(table: DdiTable) -> TypedPairs:
     """Convert the service's DDI table; an untyped pair gets :data:`DEFAULT_TYPE`.
 
-    The fingerprint is the table's own (``training.data.ddi.ddi_fingerprint``), so a manifest's
+    The fingerprint is the table's own (``app.contract.ddi_table.ddi_fingerprint``), so a manifest's
     ``ddi_source`` matches what the service computes for the same table.
     """
     rows = [(p.atc3_a, p.atc3_b, p.types or (DEFAULT_TYPE,)) for p in table.pairs]

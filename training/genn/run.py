@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.contract.errors import InputFileError
 from models.genn import GENNConfig, GENNEnergy, GENNInference, PairMLP
-from training.errors import InputFileError
 from training.genn.graph import GraphSplit, table_split
 from training.genn.loop import (
     GraphTensors,

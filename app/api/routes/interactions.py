@@ -17,8 +17,8 @@ from app.api.deps import (
     require_clinician,
     writes,
 )
+from app.contract.codes import ATC_PATTERN
 from app.crud.ddi import count_interactions, load_interactions
-from app.inference.codes import ATC_PATTERN
 from app.schemas.interactions import (
     DdiTableCreate,
     DdiTablePublic,

@@ -72,8 +72,8 @@ def test_rejects_tampered_or_foreign_artifacts(artifact: Path, tmp_path: Path) -
 def test_build_pair_risk_speaks_the_service_contract(artifact: Path) -> None:
     import onnxruntime as ort
 
+    from app.contract.manifest import Manifest
     from app.inference import pairs as contract
-    from app.inference.manifest import Manifest
     from app.inference.pair_risk import build_pair_risk
 
     manifest = Manifest.model_validate_json((artifact / "manifest.json").read_text())

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.inference.recommender import RawVisit, Recommender
+from app.contract.visits import RawVisit
+from app.inference.recommender import Recommender
 from app.inference.registry import ModelRegistry
 from tests.app.conftest import prepare
 from tests.app.factories import MEDS, write_recommender_artifact

@@ -8,8 +8,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from app.contract.manifest import Manifest
 from app.errors import ActivationError, ArtifactError, ModelNotLoaded
-from app.inference.manifest import Manifest
 from app.inference.pairs import PairRisk, TypeScore, UnknownDrug
 from app.inference.registry import ModelRegistry
 from tests.app.conftest import prepare

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from app.inference.recommender import RawVisit
+from app.contract.errors import JobInputError
+from app.contract.jobs import EpochCallback, HeldOut
+from app.contract.visits import RawVisit
 from app.jobs.evaluation import load_recommender, score_patients
-from app.jobs.pipeline import EpochCallback, HeldOut, JobInputError
 from tests.app.factories import DIAG, MEDS, PROC, write_recommender_artifact
 from training.metrics import bootstrap_metrics, recommendation_metrics
 

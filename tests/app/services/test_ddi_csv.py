@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.ddi_table import DdiPair, DdiTable, read_ddi_csv, write_ddi_csv
 from app.errors import DdiFileError
 from app.services.ddi_csv import parse_ddi_csv
-from training.data.ddi import DdiPair, DdiTable, read_ddi_csv, write_ddi_csv
 
 
 def test_rows_are_ordered_normalised_and_merged() -> None:

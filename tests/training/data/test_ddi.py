@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data.ddi import DdiPair, DdiTable, ddi_fingerprint, read_ddi_csv, write_ddi_csv
-from training.errors import InputFileError
+from app.contract.ddi_table import DdiPair, DdiTable, ddi_fingerprint, read_ddi_csv, write_ddi_csv
+from app.contract.errors import InputFileError
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "ddi.csv") -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.fhir import FhirConfig, ingest_fhir, read_fhir
 from training.data.writers.fhir import write_fhir_export
-from training.errors import InputFileError
 
 NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
 

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.ddi_table import read_ddi_csv
+from app.contract.errors import InputFileError
 from training.data.dataset import Dataset
-from training.data.ddi import read_ddi_csv
 from training.data.literature import ingest_literature, read_literature
 from training.data.records import Code
 from training.data.splits import SplitConfig, split_patients
-from training.errors import InputFileError
 
 VOCAB = {
     "diag": ["4019", "250.00", "<pad>"],

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.errors import InputFileError
 from training.data.csvio import read_strict_csv
 from training.data.mimic3 import Mimic3Config, ingest_mimic3, read_mimic3
 from training.data.synth import SynthConfig, write_mimic3_export
-from training.errors import InputFileError
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.dataset import Dataset
 from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.mimic4 import Mimic4Config, ingest_mimic4, read_mimic4
 from training.data.writers.mimic4 import write_mimic4_export
-from training.errors import InputFileError
 
 NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
 

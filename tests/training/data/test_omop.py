@@ -5,12 +5,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.omop import OmopConfig, ingest_omop, read_omop
 from training.data.records import Code
 from training.data.writers.omop import write_omop_export
-from training.errors import InputFileError
 
 NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
 

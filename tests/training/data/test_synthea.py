@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.data.ehr_factory import random_patients, synthetic_cohort
 from training.data.dataset import Dataset
 from training.data.ehr_pipeline import KEEP_ALL, EhrFilterConfig
 from training.data.synthea import SyntheaConfig, ingest_synthea, read_synthea
 from training.data.writers.synthea import write_synthea_export
-from training.errors import InputFileError
 
 ONE_VISIT = EhrFilterConfig(min_visits=1)
 

@@ -104,8 +104,8 @@ def test_export_run_writes_a_gbert_artifact(runs):
 
 @pytest.mark.slow
 def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
+    from app.contract.visits import RawVisit
     from app.inference.onnx import read_manifest
-    from app.inference.recommender import RawVisit
     from app.inference.registry import ModelRegistry
     from training.export.runner import export_run
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.genn.factories import write_tiny_ddi
-from training.errors import InputFileError
 from training.genn.decagon_eval import DecagonConfig, run_decagon
 from training.genn.loop import TrainConfig
 from training.genn.run import RunConfig, train_table_run

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from app.inference.manifest import Manifest
+from app.contract.manifest import Manifest
 from tests.training.genn.factories import tiny_run
 from training.export.artifact import max_parity_error
 from training.export.runner import export_run

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.contract.errors import InputFileError
 from tests.training.genn.factories import write_tiny_ddi
-from training.errors import InputFileError
 from training.genn.graph import (
     decagon_split,
     random_projection_features,

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.errors import InputFileError
+from app.contract.errors import InputFileError
 from training.genn.pairs import DEFAULT_TYPE, read_typed_pairs
 
 
@@ -61,7 +61,7 @@ def test_empty_table_is_an_error(tmp_path: Path) -> None:
 
 
 def test_ddi_table_uses_the_table_fingerprint(tmp_path: Path) -> None:
-    from training.data.ddi import read_ddi_csv
+    from app.contract.ddi_table import read_ddi_csv
     from training.genn.pairs import read_pairs
 
     path = _write(

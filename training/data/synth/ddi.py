@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 
-from training.data.ddi import DdiPair, DdiTable
+from app.contract.ddi_table import DdiPair, DdiTable
 from training.data.records import Patient
 from training.data.synth.catalog import ATC3_CLASSES
 from training.data.synth.generator import SynthConfig, generate_patients

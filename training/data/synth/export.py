@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from training.data.ddi import write_ddi_csv
+from app.contract.ddi_table import write_ddi_csv
 from training.data.records import Patient, Visit
 from training.data.synth.catalog import ATC3_CLASSES
 from training.data.synth.ddi import synthetic_ddi_table

@@ -7,7 +7,7 @@ from functools import cache
 
 import numpy as np
 
-from training.data.codes import CodeSystem
+from app.contract.codes import CodeSystem
 from training.data.records import Code
 from training.data.synth.catalog import (
     ACUTE,

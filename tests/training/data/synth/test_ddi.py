@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.ddi import read_ddi_csv
+from app.contract.ddi_table import read_ddi_csv
 from training.data.synth import SynthConfig, generate_patients, pooled_ddi_rate, synthetic_ddi_table
 from training.data.synth.catalog import ATC3_CLASSES
 from training.data.synth.ddi import interaction_types

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from training.data.codes import atc3, normalize_code
+from app.contract.codes import atc3, normalize_code
 from training.data.records import Patient
 from training.data.synth import SynthConfig, generate_patients
 from training.data.synth.catalog import ATC3_CLASSES

@@ -20,17 +20,20 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data.codes import atc3
-from training.errors import InputFileError
+from app.contract.codes import atc3
+from app.contract.errors import InputFileError
 
 SEVERITIES = ("high", "moderate", "low", "unknown")  # most to least severe
 REQUIRED_COLUMNS = ("atc3_a", "atc3_b")
 OPTIONAL_COLUMNS = ("types", "severity", "source")
+MAX_SOURCE_CHARS = 128
+_TYPE = re.compile(r"^[^;\x00-\x1f]{1,128}$")  # no separator, no control characters
 
 
 def _atc3_class(raw: str) -> str:
@@ -154,7 +157,7 @@ class DdiTable:
         return tuple(sorted({c for p in self.pairs for c in p.key}))
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _decode(path: Path | str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -162,7 +165,7 @@ def _decode(path: Path, data: bytes) -> str:
         raise InputFileError(path, "not UTF-8 text", row=row) from None
 
 
-def _check_header(path: Path, header: list[str]) -> list[str]:
+def _check_header(path: Path | str, header: list[str]) -> list[str]:
     columns = [c.strip().lower() for c in header]
     for name in REQUIRED_COLUMNS:
         if name not in columns:
@@ -175,7 +178,7 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
     return columns
 
 
-def _parse_row(path: Path, row: int, columns: list[str], cells: list[str]) -> DdiPair:
+def _parse_row(path: Path | str, row: int, columns: list[str], cells: list[str]) -> DdiPair:
     if len(cells) != len(columns):
         raise InputFileError(path, f"expected {len(columns)} fields, got {len(cells)}", row=row)
     rec = dict(zip(columns, cells, strict=True))
@@ -191,31 +194,30 @@ def _parse_row(path: Path, row: int, columns: list[str], cells: list[str]) -> Dd
     if severity not in SEVERITIES:
         msg = f"severity must be one of {', '.join(SEVERITIES)}"
         raise InputFileError(path, msg, row=row, column="severity")
-    types = tuple(rec.get("types", "").split(";"))
-    return DdiPair(codes[0], codes[1], types, severity, rec.get("source", "").strip())
+    types = tuple(t.strip() for t in rec.get("types", "").split(";") if t.strip())
+    if not all(_TYPE.match(t) for t in types):
+        raise InputFileError(
+            path, "interaction type has unexpected characters", row=row, column="types"
+        )
+    source = rec.get("source", "").strip()
+    if len(source) > MAX_SOURCE_CHARS:
+        msg = f"source has more than {MAX_SOURCE_CHARS} characters"
+        raise InputFileError(path, msg, row=row, column="source")
+    return DdiPair(codes[0], codes[1], types, severity, source)
 
 
-def read_ddi_csv(path: Path, *, name: str | None = None) -> DdiTable:
-    """Read an interaction table from CSV (see the module docstring for the columns).
+def parse_ddi_rows(path: Path | str, text: str) -> list[DdiPair]:
+    """Return the validated rows of DDI CSV ``text``, in file order, not merged.
 
-    Blank lines are skipped; duplicate pairs (in either order) are merged.
-
-    Args:
-        path: the CSV file (UTF-8, optional BOM).
-        name: the table's name; defaults to the file stem.
+    ``path`` only names the input in errors (a file, or a label such as an upload's name).
+    Blank lines are skipped.
 
     Raises:
-        InputFileError: naming the file, row and column, for an unreadable file, undecodable
-            bytes, an empty file, malformed CSV, a missing, unknown or repeated column, a wrong
-            field count, a code that is not an ATC3 class, a self-pair, an unknown severity, or a
-            file without any pair.
+        InputFileError: naming ``path``, row and column, for an empty text, malformed CSV, a
+            missing, unknown or repeated column, a wrong field count, a code that is not an ATC3
+            class, a self-pair, an unknown severity, a bad type or source, or no pair at all.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputFileError(path, f"cannot read the file ({err.strerror})") from None
-    reader = csv.reader(io.StringIO(_decode(path, data)))
+    reader = csv.reader(io.StringIO(text))
     pairs = []
     try:
         header = next(reader, None)
@@ -229,6 +231,28 @@ def read_ddi_csv(path: Path, *, name: str | None = None) -> DdiTable:
         raise InputFileError(path, f"malformed CSV ({err})", row=reader.line_num - 1) from None
     if not pairs:
         raise InputFileError(path, "no interaction rows after the header", row=1)
+    return pairs
+
+
+def read_ddi_csv(path: Path, *, name: str | None = None) -> DdiTable:
+    """Read an interaction table from a CSV file (see the module docstring for the columns).
+
+    Duplicate pairs (in either order) are merged.
+
+    Args:
+        path: the CSV file (UTF-8, optional BOM).
+        name: the table's name; defaults to the file stem.
+
+    Raises:
+        InputFileError: naming the file, row and column: an unreadable file, undecodable bytes,
+            or any error of :func:`parse_ddi_rows`.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputFileError(path, f"cannot read the file ({err.strerror})") from None
+    pairs = parse_ddi_rows(path, _decode(path, data))
     return DdiTable.from_pairs(pairs, name=path.stem if name is None else name)
 
 

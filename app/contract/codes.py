@@ -1,4 +1,4 @@
-"""Clinical code systems and the normalisation every reader applies.
+"""Clinical code systems and the normalisation every reader and the service apply.
 
 Codes are stored as MIMIC stores them: no dots, no spaces, upper case. Medications are ATC level-3
 classes: the first four characters of any ATC code of level 3 or deeper.
@@ -23,8 +23,10 @@ DIAGNOSIS_SYSTEMS = frozenset({CodeSystem.ICD9CM, CodeSystem.ICD10CM})
 PROCEDURE_SYSTEMS = frozenset({CodeSystem.ICD9PROC, CodeSystem.ICD10PCS})
 
 _CODE_CHARS = re.compile(r"^[A-Z0-9]{1,8}$")
-# ATC: anatomical group letter, two digits, then letters (level 3 = 4 characters, e.g. "N02B").
-_ATC = re.compile(r"^[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?$")
+# ATC: anatomical group letter, two digits, then letters (level 3 = 4 characters, e.g. "N02B"),
+# in either case: request schemas validate with this pattern before normalising.
+ATC_PATTERN = r"^[A-Za-z][0-9]{2}[A-Za-z]([A-Za-z]([0-9]{2})?)?$"
+_ATC = re.compile(ATC_PATTERN)
 
 
 def normalize_code(raw: str) -> str:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs import worker
-from app.jobs.pipeline import JobInputError
-from app.jobs.worker import GamenetToolkit
+from app.contract.errors import JobInputError
+from training import jobs
 from training.data.synth import SynthConfig, write_mimic3_export
+from training.jobs import Toolkit
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,11 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _ingest(export: Path, out: Path, fmt: str = "mimic3", **options: object) -> None:
-    GamenetToolkit().ingest(fmt, export, out, dict(options))
+    Toolkit().ingest(fmt, export, out, dict(options))
 
 
 def test_a_good_export_is_ingested_with_its_report(export: Path, tmp_path: Path) -> None:
-    summary = GamenetToolkit().ingest("mimic3", export, tmp_path / "ds", {"top_diagnoses": 500})
+    summary = Toolkit().ingest("mimic3", export, tmp_path / "ds", {"top_diagnoses": 500})
     assert summary["patients"] > 0 and (tmp_path / "ds" / "patients.jsonl").is_file()
     assert any(f["name"] == "diagnoses.top_n" for f in summary["filters"])
 
@@ -68,7 +68,7 @@ def test_reader_options_are_checked(export: Path, tmp_path: Path) -> None:
 def test_a_format_without_a_reader_in_this_build(
     export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(worker.READERS, "hl7", ("training.data.hl7", "read_hl7", None))
+    monkeypatch.setitem(jobs.READERS, "hl7", ("training.data.hl7", "read_hl7", None))
     with pytest.raises(JobInputError, match="format 'hl7' has no reader in this build"):
         _ingest(export, tmp_path / "ds", "hl7")
 
@@ -91,5 +91,5 @@ def test_the_other_export_formats_are_dispatched_to_their_readers(fmt: str, tmp_
         if fmt == "mimic4":
             (export / "map.csv").write_bytes(mapping.read_bytes())
             options["atc_mapping"] = "map.csv"  # a file of the upload, named relatively
-    summary = GamenetToolkit().ingest(fmt, export, tmp_path / "ds", options)
+    summary = Toolkit().ingest(fmt, export, tmp_path / "ds", options)
     assert summary["patients"] == 8

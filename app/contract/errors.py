@@ -1,4 +1,7 @@
-"""Errors a person can act on: each names the file, row and column at fault."""
+"""Input errors a person can act on, raised by training and reported by the service.
+
+Each names the file, row and column at fault, never a cell value (it may be patient data).
+"""
 
 from __future__ import annotations
 
@@ -34,3 +37,7 @@ class InputFileError(ValueError):
 
     def __repr__(self) -> str:
         return f"InputFileError(path={str(self.path)!r}, row={self.row!r}, column={self.column!r})"
+
+
+class JobInputError(Exception):
+    """A training job's input cannot be used; the message names file, column and filter counts."""

@@ -1,0 +1,13 @@
+"""The one list of input formats and model names."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+InputFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "benchmark-json"]
+INPUT_FORMATS: tuple[InputFormat, ...] = get_args(InputFormat)
+
+ModelName = Literal["gamenet", "gbert", "genn"]
+MODEL_NAMES: tuple[ModelName, ...] = get_args(ModelName)
+RecommenderName = Literal["gamenet", "gbert"]
+RECOMMENDER_NAMES: tuple[RecommenderName, ...] = get_args(RecommenderName)
