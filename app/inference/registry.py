@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.contract.manifest import Manifest
 from app.errors import ActivationError, ArtifactError, ModelNotLoaded
 from app.inference.onnx import OrtOptions, open_session, read_manifest
-from app.inference.pairs import PairRiskFactory, PairRiskPredictor, load_pair_risk_factory
+from app.inference.pair_risk import GennPairRisk, PairRiskFactory, PairRiskPredictor
 from app.inference.recommender import Recommender
 
 logger = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ class ModelRegistry:
         options: onnxruntime thread options for every session.
         evidence_per_medication: passed to each :class:`Recommender`.
         occlusion_budget: passed to each :class:`Recommender`.
-        pair_risk_factory: builds GENN predictors (default: ``app.inference.pair_risk``).
+        pair_risk_factory: builds pair-risk predictors (default: :class:`GennPairRisk`).
     """
 
     def __init__(
@@ -52,7 +51,7 @@ class ModelRegistry:
         *,
         evidence_per_medication: int = 3,
         occlusion_budget: int = 2_000_000,
-        pair_risk_factory: Callable[[], PairRiskFactory] = load_pair_risk_factory,
+        pair_risk_factory: PairRiskFactory = GennPairRisk,
     ) -> None:
         self.options = options or OrtOptions()
         self.evidence_per_medication = evidence_per_medication
@@ -81,7 +80,7 @@ class ModelRegistry:
                 )
                 rec.golden_check()
                 return LoadedModel(name, version, sha256, manifest, recommender=rec)
-            predictor = self._pair_risk_factory()(manifest, session)
+            predictor = self._pair_risk_factory(manifest, session)
             _golden_pairs(manifest, predictor)
             return LoadedModel(name, version, sha256, manifest, pair_risk=predictor)
         except ArtifactError as exc:

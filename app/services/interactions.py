@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from app.inference.pairs import PairRisk
+from app.inference.pair_risk import PairRisk
 from app.inference.registry import LoadedModel
 from app.schemas.common import ModelRef
 from app.schemas.interactions import (

@@ -255,7 +255,7 @@ def write_pair_risk_artifact(out: Path, *, version: int = 1) -> Manifest:
                     "shape": ["P", n_types],
                 }
             ],
-            "vocab": {"drug": MEDS, "type": ["bleeding", "hypotension", "qt"]},
+            "vocab": {"drug": MEDS, "types": ["bleeding", "hypotension", "qt"]},
             "threshold": 0.5,
             "dataset": {
                 "fingerprint": "sha256:t",

@@ -4,13 +4,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 
 from app.contract.manifest import Manifest
 from app.errors import ActivationError, ArtifactError, ModelNotLoaded
-from app.inference.pairs import PairRisk, TypeScore, UnknownDrug
+from app.inference.pair_risk import PairRisk, UnknownDrug
 from app.inference.registry import ModelRegistry
 from tests.app.conftest import prepare
 from tests.app.factories import write_pair_risk_artifact, write_recommender_artifact
@@ -66,42 +65,23 @@ def test_install_swaps_and_get_without_model_raises(tmp_path: Path) -> None:
     assert held.version == 1 and held.recommender is not None  # in-flight holders keep v1
 
 
-class _OrtPairRisk:
-    """What app/inference/pair_risk.py (genn engineer) provides, reduced to the protocol."""
-
-    def __init__(self, manifest: Manifest, session: ort.InferenceSession) -> None:
-        self.index = {d: i for i, d in enumerate(manifest.vocab["drug"])}
-        self.types = manifest.vocab["type"]
-        self.session = session
-
-    def predict(self, pairs: list[tuple[str, str]]) -> list[PairRisk | UnknownDrug]:
-        ids = np.array([[self.index.get(a, 0), self.index.get(b, 0)] for a, b in pairs], np.int64)
-        probs = self.session.run(None, {"pairs": ids.reshape(-1, 2)})[0]
-        out: list[PairRisk | UnknownDrug] = []
-        for (a, b), p in zip(pairs, probs, strict=True):
-            missing = tuple(d for d in (a, b) if d not in self.index)
-            top = tuple(TypeScore(self.types[i], float(p[i])) for i in np.argsort(-p)[:2])
-            out.append(
-                UnknownDrug(a, b, missing) if missing else PairRisk(a, b, float(p.max()), top)
-            )
-        return out
-
-
-def test_pair_risk_model_is_built_through_the_factory(tmp_path: Path) -> None:
+def test_a_genn_artifact_is_served_by_the_pair_risk_scorer(tmp_path: Path) -> None:
     write_pair_risk_artifact(tmp_path / "genn")
-    registry = ModelRegistry(pair_risk_factory=lambda: _OrtPairRisk)
+    registry = ModelRegistry()
     loaded = prepare(registry, tmp_path / "genn")
     assert loaded.pair_risk is not None and loaded.recommender is None
     [risk, unknown] = loaded.pair_risk.predict([("A02B", "B01A"), ("A02B", "Z99Z")])
-    assert isinstance(risk, PairRisk) and 0 < risk.risk < 1 and len(risk.top_types) == 2
+    assert isinstance(risk, PairRisk) and 0 < risk.risk < 1 and len(risk.top_types) == 3
     assert isinstance(unknown, UnknownDrug) and unknown.drugs == ("Z99Z",)
 
 
-def test_pair_risk_without_an_implementation_is_a_clear_activation_error(tmp_path: Path) -> None:
+def test_a_pair_risk_factory_that_refuses_the_artifact_is_an_activation_error(
+    tmp_path: Path,
+) -> None:
     write_pair_risk_artifact(tmp_path / "genn")
-    with pytest.raises(ActivationError, match="pair-risk"):
-        prepare(ModelRegistry(pair_risk_factory=_missing), tmp_path / "genn")
+    with pytest.raises(ActivationError, match="refused"):
+        prepare(ModelRegistry(pair_risk_factory=_refuses), tmp_path / "genn")
 
 
-def _missing() -> Any:
-    raise ArtifactError("this build has no pair-risk support (app.inference.pair_risk)")
+def _refuses(manifest: Manifest, session: ort.InferenceSession) -> Any:
+    raise ArtifactError("refused")

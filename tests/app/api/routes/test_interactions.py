@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_registry
 from app.crud.ddi import DdiRow, load_interactions
-from app.inference.pairs import PairRisk, TypeScore, UnknownDrug
+from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
 from app.inference.registry import LoadedModel, ModelRegistry
 
 URL = "/v1/interactions"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from app.db.models import ModelVersion
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.settings import Settings
-from tests.app.factories import patient, write_recommender_artifact
+from tests.app.factories import patient, write_pair_risk_artifact, write_recommender_artifact
 
 URL = "/v1/models"
 
@@ -127,3 +128,15 @@ def test_hot_swap_under_concurrent_requests_has_no_errors(
     assert final.json()["model"]["version"] == 102
     with session_scope(settings) as s:
         assert s.query(ModelVersion).filter_by(name="gbert", status="active").one().version == 102
+
+
+def test_activating_a_malformed_genn_artifact_is_a_409(
+    client: TestClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    write_pair_risk_artifact(tmp_path / "genn", version=4)
+    manifest = json.loads((tmp_path / "genn" / "manifest.json").read_text())
+    del manifest["vocab"]["types"]
+    (tmp_path / "genn" / "manifest.json").write_text(json.dumps(manifest))
+    assert client.post(URL, json={"path": str(tmp_path / "genn")}, headers=admin).status_code == 201
+    r = client.post(f"{URL}/genn/versions/4/activate", headers=admin)
+    assert r.status_code == 409 and "types" in r.json()["detail"]
