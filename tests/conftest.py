@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The training-job fixtures serve tests/app/jobs and tests/app/crud (the job queue).
+pytest_plugins = ["tests.app.job_fixtures"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.contract.manifest import Manifest
@@ -11,9 +11,15 @@ from app.db.models import ModelVersion
 
 
 def create_model_version(
-    *, session: Session, manifest: Manifest, sha256: str, path: str
+    *, session: Session, manifest: Manifest, sha256: str, path: str, commit: bool = True
 ) -> ModelVersion:
-    """Register one artifact (status ``registered``) and commit."""
+    """Register one artifact (status ``registered``) and commit, or only flush.
+
+    With ``commit=False`` the row joins the caller's transaction (a job's fenced commit).
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the name and version are registered already.
+    """
     row = ModelVersion(
         name=manifest.name,
         version=manifest.version,
@@ -24,9 +30,18 @@ def create_model_version(
         status="registered",
     )
     session.add(row)
+    if not commit:
+        session.flush()
+        return row
     session.commit()
     session.refresh(row)
     return row
+
+
+def get_next_version(*, session: Session, name: str) -> int:
+    """Return one more than the highest registered version of ``name`` (1 for a new name)."""
+    stmt = select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
+    return int(session.scalar(stmt) or 0) + 1
 
 
 def get_model_versions(*, session: Session, name: str | None = None) -> list[ModelVersion]:

@@ -1,4 +1,4 @@
-"""Training jobs in the queue table (claiming and fenced writes live in ``app.jobs.queue``)."""
+"""Training jobs in the queue table (claiming and fenced writes live in ``app.crud.job_queue``)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,15 @@ def count_active_jobs(*, session: Session) -> int:
     """Return the number of queued or running jobs."""
     stmt = select(func.count()).where(TrainingJob.state.in_(ACTIVE_STATES))
     return int(session.scalar(stmt) or 0)
+
+
+def set_result_version(*, session: Session, job_id: uuid.UUID, model_version_id: uuid.UUID) -> None:
+    """Link the job to the model version it registered, in the caller's transaction."""
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id)
+        .values(result_model_version_id=model_version_id)
+    )
 
 
 def cancel_training_job(*, session: Session, job_id: uuid.UUID) -> TrainingJob | None:

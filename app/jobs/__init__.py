@@ -3,7 +3,7 @@ r"""Training jobs: retrain from an EHR export through the API or ``medrec train 
 Flow (one attempt; a job may take several when workers die)::
 
     POST /v1/training-jobs            submit.py    stage the upload safely (uploads.py), queue a row
-    worker loop (runner.py)           queue.py     claim with a lease; heartbeat; fenced writes
+    worker loop (runner.py)           crud/job_queue.py  claim with a lease; heartbeat; fences
       └─ python -m app.jobs.worker    worker.py    builds the toolkit named by ``job_toolkit``
            pipeline.py: ingest → train → export → compare (evaluation.py) → gate (gate.py)
                         → one fenced commit: job succeeded + candidate version registered

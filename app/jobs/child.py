@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from app.contract.errors import JobInputError
 from app.contract.jobs import Toolkit
+from app.crud.job_queue import Lease, LeaseLost, fail
 from app.db.models import TrainingJob
 from app.db.session import make_engine, make_sessionmaker
 from app.jobs.context import JobContext, JobSpec, LogTail
-from app.jobs.queue import Lease, LeaseLost, fail
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What a job's training process knows: its lease, its job, and how to report progress.
 
 Progress, epoch, validation metrics and the log tail are written with fenced updates, so a
-process whose lease was taken over fails its next report (:class:`~app.jobs.queue.LeaseLost`).
+process whose lease was taken over fails its next report (:class:`~app.crud.job_queue.LeaseLost`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.crud.job_queue import Lease, fenced_update
 from app.db.base import utcnow
 from app.db.models import TrainingJob
-from app.jobs.queue import Lease, fenced_update
 from app.settings import Settings
 
 LOG_TAIL_LINES = 60

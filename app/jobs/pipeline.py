@@ -18,7 +18,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,15 +25,17 @@ from app.contract.artifact import MANIFEST_FILE
 from app.contract.ddi_table import DdiPair, DdiTable, write_ddi_csv
 from app.contract.errors import JobInputError
 from app.contract.jobs import Toolkit
+from app.crud import ddi as ddi_crud
 from app.crud import model_versions as versions_crud
+from app.crud import training_jobs as jobs_crud
+from app.crud.job_queue import fenced_update
 from app.db.base import utcnow
-from app.db.models import DdiInteraction, ModelVersion, TrainingJob
+from app.db.models import ModelVersion
 from app.inference.onnx import read_manifest
 from app.jobs.context import JobContext
 from app.jobs.evaluation import load_recommender, score_patients
 from app.jobs.gate import GateMargins, decide
 from app.jobs.promotion import activate_candidate
-from app.jobs.queue import fenced_update
 
 logger = logging.getLogger(__name__)
 _VERSION_TRIES = 5
@@ -94,7 +95,7 @@ def _ddi_table(ctx: JobContext, work: Path) -> Path | None:
         if (folder / "ddi.csv").is_file():
             return folder / "ddi.csv"
     with ctx.sessions() as session:
-        rows = list(session.scalars(select(DdiInteraction).order_by(DdiInteraction.atc_a)))
+        rows = list(ddi_crud.get_all_interactions(session=session))
     if not rows:
         raise JobInputError(
             "no DDI table: upload ddi.csv (atc3_a,atc3_b) with the export or as a mapping file, "
@@ -109,8 +110,7 @@ def _ddi_table(ctx: JobContext, work: Path) -> Path | None:
 
 def _next_version(ctx: JobContext, name: str) -> int:
     with ctx.sessions() as session:
-        stmt = select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
-        return int(session.scalar(stmt) or 0) + 1
+        return versions_crud.get_next_version(session=session, name=name)
 
 
 def _summary(boot: dict[str, Any], point: dict[str, float]) -> dict[str, Any]:
@@ -215,25 +215,17 @@ def _register(
             lease_owner=None,
             log_tail=ctx.tail.text(),
         )
-        row = ModelVersion(
-            name=manifest.name,
-            version=manifest.version,
-            sha256=manifest.onnx_sha256,
-            path=str(final),
-            manifest=manifest.model_dump(mode="json", by_alias=True),
-            metrics=manifest.model_dump(mode="json")["metrics"],
-            status="registered",
-        )
-        session.add(row)
         try:
-            session.flush()
+            row = versions_crud.create_model_version(
+                session=session,
+                manifest=manifest,
+                sha256=manifest.onnx_sha256,
+                path=str(final),
+                commit=False,
+            )
         except IntegrityError:
             session.rollback()
             raise
-        session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == ctx.job.id)
-            .values(result_model_version_id=row.id)
-        )
+        jobs_crud.set_result_version(session=session, job_id=ctx.job.id, model_version_id=row.id)
         session.commit()
         return row

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.crud.job_queue import Lease, LeaseLost, claim_next, fail, heartbeat
 from app.db.models import TrainingJob
 from app.db.session import make_engine, make_sessionmaker
-from app.jobs.queue import Lease, LeaseLost, claim_next, fail, heartbeat
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.db.models import ModelVersion, TrainingJob
 from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
-from tests.app.jobs.conftest import queue_job
+from tests.app.job_fixtures import queue_job
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,17 +7,17 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crud.job_queue import claim_next
 from app.crud.model_versions import get_model_version, set_active
 from app.db.models import AuditEvent, ModelVersion, TrainingJob
 from app.inference.onnx import read_manifest
 from app.jobs.child import run_child
 from app.jobs.pipeline import run_attempt
 from app.jobs.promotion import AUTO_ACTIVATE_ROUTE
-from app.jobs.queue import claim_next
 from app.services.models import register_artifact
 from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
-from tests.app.jobs.conftest import queue_job
+from tests.app.job_fixtures import queue_job
 from tests.app.jobs.fake_toolkit import FakeToolkit
 
 

@@ -15,7 +15,7 @@ from app.db.models import ModelVersion, TrainingJob
 from app.jobs.runner import JobWorker
 from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
-from tests.app.jobs.conftest import queue_job
+from tests.app.job_fixtures import queue_job
 
 
 @pytest.mark.slow

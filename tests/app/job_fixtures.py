@@ -1,4 +1,4 @@
-"""Fixtures of the job tests: settings on the run's database with a per-test home, and cleanup.
+"""Fixtures of the job tests (tests/app/jobs, tests/app/crud): a database of their own, cleanup.
 
 Jobs are worked by other processes, so these tests commit for real (no per-test transaction),
 in a database of their own per module (the service tests' shared one is left alone); the fixture

@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crud.job_queue import LeaseLost, claim_next, fenced_update, heartbeat
 from app.crud.training_jobs import cancel_training_job, count_active_jobs
 from app.db.models import TrainingJob
-from app.jobs.queue import LeaseLost, claim_next, fenced_update, heartbeat
 from app.settings import Settings
-from tests.app.jobs.conftest import queue_job
+from tests.app.job_fixtures import queue_job
 
 
 def test_a_job_is_claimed_once_while_its_lease_holds(job_settings: Settings, db: Session) -> None:
