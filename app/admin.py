@@ -6,6 +6,7 @@ Each opens its own engine from ``settings`` and disposes it afterwards.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +25,18 @@ from app.services.ddi_csv import parse_ddi_csv
 from app.services.models import activate_version, register_artifact
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def alembic_config(settings: Settings) -> Config:
-    """The alembic config of this repository, pointed at ``settings.database_url``."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    """The alembic config of the installed ``migrations`` package, at ``settings.database_url``.
+
+    Built in code, not read from ``alembic.ini`` (which only the ``alembic`` developer command
+    uses), so ``medrec db upgrade`` works from any install, a wheel included.
+    """
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the migrations package is not installed")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(spec.origin).parent))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = settings.database_url
     cfg.attributes["configure_logger"] = False
     return cfg

@@ -1,7 +1,13 @@
-"""The service's commands (``medrec serve``, ``keys``, ``ddi``, ``models``, ``db``). Torch-free.
+"""The ``medrec`` command line: its one composition root, torch-free.
 
-Registered into ``training/cli.py``; ``app.admin`` (alembic, onnxruntime) is imported inside the
-commands so that ``medrec --help`` stays fast. Examples::
+The service's commands (``serve``, ``keys``, ``ddi``, ``models``, ``db``, ``worker``,
+``train --from``, ``demo``) are defined here and run on the base install. The training commands
+(``synth``, ``ingest``, ``data``, ``export``, ``genn``, ``train gamenet|gbert|genn``) are added
+by the training side's entry point (``app.contract.entry_points.TRAINING_CLI``), loaded by name;
+where the training extra is not installed they say so in one line. Heavy modules (alembic,
+onnxruntime, torch) are imported inside the commands, so ``medrec --help`` stays fast.
+
+Examples::
 
     medrec db upgrade
     medrec keys create --role admin --name ops
@@ -12,13 +18,21 @@ commands so that ``medrec --help`` stays fast. Examples::
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from app import demo
+from app.contract.entry_points import TRAIN_EXTRA, TRAINING_CLI, TRAINING_COMMANDS
+from app.contract.errors import InputFileError
+from app.contract.names import MODEL_NAMES
 from app.errors import MedRecError
 from app.jobs import cli as jobs_cli
+from app.plugins import TrainingNotInstalled, load_entry_point
 from app.settings import get_settings
 
 serve_app = typer.Typer(help="Run the service.")
@@ -112,11 +126,63 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     typer.echo(f"database at {revision}")
 
 
-def register(cli: typer.Typer) -> None:
-    """Add the service commands to the ``medrec`` app."""
+def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _needs_training(name: str) -> Callable[[], None]:
+    def command() -> None:
+        typer.echo(f"error: `medrec {name}` needs the training extra: {TRAIN_EXTRA}", err=True)
+        raise typer.Exit(2)
+
+    command.__doc__ = f"(needs the training extra: {TRAIN_EXTRA})"
+    return command
+
+
+def build_cli() -> typer.Typer:
+    """The ``medrec`` app: the service's commands, plus the training side's where installed."""
+    cli = typer.Typer(
+        name="medrec",
+        help="MedRec: medication recommendation with GAMENet, G-BERT and GENN.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    cli.callback()(_root)
     cli.command("serve")(serve)
     cli.add_typer(keys_app, name="keys")
     cli.add_typer(ddi_app, name="ddi")
     cli.add_typer(models_app, name="models")
     cli.add_typer(db_app, name="db")
     cli.command("worker")(jobs_cli.worker)
+    cli.command("demo")(demo.demo)
+    train = typer.Typer(help="Train a model on a dataset.", invoke_without_command=True)
+    train.callback()(jobs_cli.train)  # medrec train --from EXPORT: the whole job pipeline
+    cli.add_typer(train, name="train")
+    try:
+        load_entry_point(TRAINING_CLI)(cli, train)
+    except TrainingNotInstalled:
+        loose = {"allow_extra_args": True, "ignore_unknown_options": True}
+        for name in TRAINING_COMMANDS:
+            cli.command(name, context_settings=loose)(_needs_training(name))
+        for model in MODEL_NAMES:
+            train.command(model, context_settings=loose)(_needs_training(f"train {model}"))
+    return cli
+
+
+def main() -> None:
+    """Entry point of the ``medrec`` console script: one clear line on bad input, unless --debug."""
+    try:
+        build_cli()()
+    # ValueError: bad options or data a command refuses (e.g. an empty split); --debug traces.
+    except (InputFileError, FileNotFoundError, FileExistsError, ValueError, MedRecError) as exc:
+        if "--debug" in sys.argv:
+            raise
+        typer.echo(f"error: {getattr(exc, 'detail', exc)}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

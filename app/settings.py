@@ -6,12 +6,15 @@ service gets its instance from :func:`get_settings` (cached) or from ``create_ap
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.contract.entry_points import JOB_TOOLKIT
 
 _DEV_PEPPER = "medrec-development-pepper"
 
@@ -55,7 +58,8 @@ class Settings(BaseSettings):
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
 
-    # Training jobs (app.jobs). ``embedded_worker`` None: on, except when environment is "test".
+    # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
+    # installed (not in the torch-free serve image), except when environment is "test".
     embedded_worker: bool | None = None
     import_dir: Path | None = None  # server-side exports a job may name with ``source_path``
     max_upload_bytes: int = Field(2 << 30, ge=1024)
@@ -66,7 +70,7 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(10.0, gt=0.0)
     job_poll_seconds: float = Field(2.0, gt=0.0)
     job_max_attempts: int = Field(3, ge=1)
-    job_toolkit: str = "training.jobs:Toolkit"  # module:attribute, built in the child
+    job_toolkit: str = JOB_TOOLKIT  # module:attribute, built in the job's own process
     # Promotion gate: the candidate may trail the active version by at most these margins.
     gate_margin_jaccard: float = Field(0.01, ge=0.0)
     gate_margin_prauc: float = Field(0.01, ge=0.0)
@@ -97,8 +101,14 @@ class Settings(BaseSettings):
     def runs_embedded_worker(self) -> bool:
         """Whether the service runs a training-job worker in its lifespan."""
         if self.embedded_worker is None:
-            return self.environment != "test"
+            return self.environment != "test" and self.has_job_toolkit
         return self.embedded_worker
+
+    @property
+    def has_job_toolkit(self) -> bool:
+        """Whether the job toolkit's package and torch are installed (found, not imported)."""
+        package = self.job_toolkit.partition(":")[0].partition(".")[0]
+        return all(importlib.util.find_spec(name) is not None for name in (package, "torch"))
 
     @property
     def is_sqlite(self) -> bool:

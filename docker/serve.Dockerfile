@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# MedRec serving image: FastAPI + onnxruntime + SQLAlchemy. No torch (DESIGN.md: the serving
-# process stays torch-free), runs as a non-root user.
+# MedRec serving image: FastAPI + onnxruntime + SQLAlchemy. No torch and no training code
+# (docs/architecture.md: the serving process stays torch-free), runs as a non-root user.
+# .ci/serve-env runs the same install and command sequence in a venv (no Docker engine in CI).
 #
 #   docker build -f docker/serve.Dockerfile -t medrec-serve .
 #   docker run -p 8000:8000 -v medrec-var:/srv/var medrec-serve
@@ -20,7 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MEDREC_HOME=/srv/var \
     MEDREC_HOST=0.0.0.0 \
-    MEDREC_WORKERS=2
+    MEDREC_WORKERS=2 \
+    MEDREC_EMBEDDED_WORKER=false
 
 WORKDIR /srv
 
@@ -32,17 +34,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# 2. The sources; --no-deps keeps torch and the train extra out of this image.
+# 2. The service's sources only: without training/ and models/, `pip install .` installs app and
+#    migrations, and the training commands answer that they need the training extra.
 COPY app ./app
-COPY models ./models
-COPY training ./training
 COPY migrations ./migrations
-COPY alembic.ini ./
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin medrec \
     && mkdir -p /srv/var \
     && chown medrec /srv/var \
-    && python -c "import importlib.util as u; assert u.find_spec('torch') is None, 'torch in the serve image'"
+    && python -c "import importlib.util as u; assert not any(map(u.find_spec, ('torch', 'training', 'models'))), 'training stack in the serve image'"
 
 USER 10001
 VOLUME ["/srv/var"]
@@ -53,4 +53,4 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
 
 # Apply migrations (the app never calls create_all), then serve the registered models.
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory app.main:asgi --host \"$MEDREC_HOST\" --port 8000 --workers \"$MEDREC_WORKERS\" --no-access-log"]
+CMD ["sh", "-c", "medrec db upgrade && exec uvicorn --factory app.main:asgi --host \"$MEDREC_HOST\" --port 8000 --workers \"$MEDREC_WORKERS\" --no-access-log"]

@@ -34,7 +34,6 @@ COPY app ./app
 COPY models ./models
 COPY training ./training
 COPY migrations ./migrations
-COPY alembic.ini ./
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /work --shell /usr/sbin/nologin medrec \
     && mkdir -p /work/var \

@@ -1,6 +1,6 @@
 r"""GAMENet: graph-augmented memory networks for medication recommendation.
 
-Shi, Ma, Xiao, Zhou and Sun, "GAMENet: Graph Augmented MEmory Networks for Recommending Medication
+Shang, Xiao, Ma, Li and Sun, "GAMENet: Graph Augmented MEmory Networks for Recommending Medication
 Combination", AAAI 2019, https://arxiv.org/abs/1809.01852. Details the paper leaves open follow the
 authors' code (github.com/sjy1203/GAMENet, ``code/models.py``): mean-pooled code embeddings with
 dropout 0.4, a ReLU before the query and output layers, the unscaled dot-product reads, and the

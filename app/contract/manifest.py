@@ -1,7 +1,7 @@
 """The artifact manifest: the contract between training (writes it) and serving (reads it).
 
 Torch-free on purpose: ``training/export`` validates what it writes against this schema, and the
-service validates what it loads. See DESIGN.md, "The artifact".
+service validates what it loads. See docs/architecture.md, "The artifact".
 
 Recommendation models (``gamenet``, ``gbert``) share one ONNX interface, so the service builds feeds
 without knowing the model. Each manifest input has a ``role``; a model declares the roles it uses:

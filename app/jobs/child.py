@@ -19,6 +19,7 @@ from app.crud.job_queue import Lease, LeaseLost, fail
 from app.db.models import TrainingJob
 from app.db.session import make_engine, make_sessionmaker
 from app.jobs.context import JobContext, JobSpec, LogTail
+from app.plugins import TrainingNotInstalled
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,13 @@ def run_child(
     job_id: uuid.UUID,
     owner: str,
     attempt: int,
-    toolkit: Toolkit,
+    toolkit: Callable[[], Toolkit],
     run: Attempt,
 ) -> int:
-    """Run one attempt of ``job_id``; return the process exit code."""
+    """Run one attempt of ``job_id`` with the toolkit ``toolkit()`` builds; return the exit code.
+
+    A toolkit that cannot be built here (no training extra) fails the job with that message.
+    """
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     tail = LogTail()
@@ -46,11 +50,11 @@ def run_child(
                 return 0
             ctx = JobContext(settings, sessions, lease, JobSpec.of(row), tail)
         try:
-            run(ctx, toolkit)
+            run(ctx, toolkit())
         except LeaseLost:
             logger.warning("job %s attempt %d lost its lease; stopping", job_id, attempt)
             return 0
-        except JobInputError as exc:
+        except (JobInputError, TrainingNotInstalled) as exc:
             _fail(ctx, str(exc))
         except Exception as exc:
             logger.exception("job %s attempt %d failed", job_id, attempt)

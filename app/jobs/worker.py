@@ -12,7 +12,6 @@ extra simply runs no job worker.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ import uuid
 
 from app.contract.jobs import Toolkit
 from app.jobs.pipeline import run_attempt
+from app.plugins import load_entry_point
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,6 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def load_toolkit(path: str) -> Toolkit:
-    """Build the toolkit named ``module:attribute``."""
-    module, _, attr = path.partition(":")
-    toolkit: Toolkit = getattr(importlib.import_module(module), attr)()
-    return toolkit
-
-
 def main(argv: list[str]) -> int:
     """Entry point of the training process; the exit code is 0 unless something broke."""
     from app.jobs.child import run_child
@@ -57,7 +50,11 @@ def main(argv: list[str]) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     job_id, owner, attempt = uuid.UUID(argv[0]), argv[1], int(argv[2])
-    toolkit = load_toolkit(settings.job_toolkit)
+
+    def toolkit() -> Toolkit:
+        built: Toolkit = load_entry_point(settings.job_toolkit)()
+        return built
+
     return run_child(settings, job_id, owner, attempt, toolkit, run_attempt)
 
 

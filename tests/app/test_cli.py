@@ -6,11 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from app.admin import create_key, load_ddi_file, register_model, session_scope, upgrade_db
+from app.cli import build_cli
 from app.crud.api_keys import get_api_key
 from app.crud.ddi import count_interactions
 from app.settings import Settings, get_settings
 from tests.app.factories import write_recommender_artifact
-from training.cli import cli
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_db_keys_ddi_models_commands(home: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
-    r = runner.invoke(cli, ["keys", "create", "--role", "admin"])
+    assert runner.invoke(build_cli(), ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(build_cli(), ["keys", "create", "--role", "admin"])
     assert r.exit_code == 0 and r.output.startswith("mr_")
     settings = Settings(_env_file=None, home=home)
     with session_scope(settings) as s:
@@ -35,20 +35,20 @@ def test_db_keys_ddi_models_commands(home: Path) -> None:
         assert key is not None and key.role == "admin"
     csv = home / "ddi.csv"
     csv.write_text("atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n")
-    r = runner.invoke(cli, ["ddi", "load", str(csv)])
+    r = runner.invoke(build_cli(), ["ddi", "load", str(csv)])
     assert r.exit_code == 0 and "loaded 1" in r.output
     write_recommender_artifact(home / "art")
-    r = runner.invoke(cli, ["models", "register", str(home / "art"), "--activate"])
+    r = runner.invoke(build_cli(), ["models", "register", str(home / "art"), "--activate"])
     assert r.exit_code == 0 and "gamenet v1 (active)" in r.output
-    r = runner.invoke(cli, ["keys", "create", "--role", "nurse"])
+    r = runner.invoke(build_cli(), ["keys", "create", "--role", "nurse"])
     assert r.exit_code == 2
 
 
 def test_bad_ddi_file_names_file_row_and_column(home: Path) -> None:
     csv = home / "bad.csv"
     csv.write_text("atc3_a,atc3_b\nB01A,N02B\nB01A,XX\n")
-    r = CliRunner().invoke(cli, ["db", "upgrade"])
-    r = CliRunner().invoke(cli, ["ddi", "load", str(csv)])
+    r = CliRunner().invoke(build_cli(), ["db", "upgrade"])
+    r = CliRunner().invoke(build_cli(), ["ddi", "load", str(csv)])
     assert r.exit_code == 2
     assert f"{csv}: row 2, column 'atc3_b'" in r.output
 
@@ -65,3 +65,18 @@ def test_plain_functions_for_the_demo(tmp_path: Path) -> None:
         assert count_interactions(session=s) == 2
     write_recommender_artifact(tmp_path / "a")
     assert register_model(settings, tmp_path / "a", activate=True).status == "active"
+
+
+def test_without_the_training_extra_training_commands_say_what_to_install(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.cli
+
+    monkeypatch.setattr(app.cli, "TRAINING_CLI", "training.not_installed:register")
+    cli = app.cli.build_cli()
+    runner = CliRunner()
+    for args in (["ingest", "--format", "mimic3"], ["train", "gamenet", "--data", "x"]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 2
+        assert "needs the training extra: pip install 'medrec[train]'" in r.output
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0

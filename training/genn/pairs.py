@@ -3,7 +3,7 @@
 Accepted headers (extra columns such as ``severity``, ``source`` or ``edge_id`` are ignored):
 
 - ``drug_a,drug_b[,types]``: the typed-pairs format (Decagon's ``pairs.csv``);
-- ``atc3_a,atc3_b[,types,severity,source]``: the service's DDI table (DESIGN.md);
+- ``atc3_a,atc3_b[,types,severity,source]``: the DDI table format (``app.contract.ddi_table``);
   :func:`read_pairs` reads it with ``app.contract.ddi_table.read_ddi_csv`` (ATC3 checks, the
   table's own fingerprint), :func:`read_typed_pairs` without those checks.
 

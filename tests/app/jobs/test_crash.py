@@ -44,7 +44,7 @@ def start_worker(job_settings: Settings) -> Iterator[Callable[[], subprocess.Pop
 
     def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "worker"], cwd=ROOT, env=_env(job_settings)
+            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=_env(job_settings)
         )
         started.append(proc)
         return proc

@@ -14,6 +14,7 @@ from app.inference.onnx import read_manifest
 from app.jobs.child import run_child
 from app.jobs.pipeline import run_attempt
 from app.jobs.promotion import AUTO_ACTIVATE_ROUTE
+from app.plugins import load_entry_point
 from app.services.models import register_artifact
 from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
@@ -24,7 +25,7 @@ from tests.app.jobs.fake_toolkit import FakeToolkit
 def _run(settings: Settings, db: Session, owner: str = "w1") -> TrainingJob:
     lease = claim_next(session=db, owner=owner, lease_seconds=30, max_attempts=3)
     assert lease is not None
-    run_child(settings, lease.job_id, owner, lease.attempt, FakeToolkit(), run_attempt)
+    run_child(settings, lease.job_id, owner, lease.attempt, FakeToolkit, run_attempt)
     job = db.get(TrainingJob, lease.job_id, populate_existing=True)
     assert job is not None
     return job
@@ -88,6 +89,25 @@ def test_bad_input_fails_the_job_and_writes_nothing(job_settings: Settings, db: 
     assert not (Path(job.job_dir) / "attempt-1").exists()
 
 
+def test_a_toolkit_that_is_not_installed_fails_the_job_with_the_extra_to_install(
+    job_settings: Settings, db: Session
+) -> None:
+    queue_job(db, job_settings, {"truth": "unused"})
+    lease = claim_next(session=db, owner="w1", lease_seconds=30, max_attempts=3)
+    assert lease is not None
+    missing = job_settings.model_copy(update={"job_toolkit": "training.not_installed:Toolkit"})
+
+    def toolkit() -> FakeToolkit:
+        built: FakeToolkit = load_entry_point(missing.job_toolkit)()
+        return built
+
+    run_child(missing, lease.job_id, "w1", lease.attempt, toolkit, run_attempt)
+    job = db.get(TrainingJob, lease.job_id, populate_existing=True)
+    assert job is not None and job.state == "failed"
+    assert "pip install 'medrec[train]'" in (job.error or "")
+    assert db.scalars(select(ModelVersion)).all() == []
+
+
 def test_a_stale_attempt_cannot_commit(job_settings: Settings, db: Session) -> None:
     truth = _active_v1(job_settings, db)
     queue_job(db, job_settings, {"truth": str(truth)})
@@ -95,12 +115,12 @@ def test_a_stale_attempt_cannot_commit(job_settings: Settings, db: Session) -> N
     assert stale is not None  # its lease is already expired: another worker takes the job over
     fresh = claim_next(session=db, owner="fresh", lease_seconds=30, max_attempts=3)
     assert fresh is not None and fresh.attempt == 2
-    run_child(job_settings, stale.job_id, "stale", stale.attempt, FakeToolkit(), run_attempt)
+    run_child(job_settings, stale.job_id, "stale", stale.attempt, FakeToolkit, run_attempt)
     job = db.get(TrainingJob, stale.job_id, populate_existing=True)
     assert job is not None and job.state == "running" and job.lease_owner == "fresh"
     assert {r.version for r in db.scalars(select(ModelVersion))} == {1}
     db.rollback()  # end the read transaction (SQLite: one writer at a time)
-    run_child(job_settings, fresh.job_id, "fresh", fresh.attempt, FakeToolkit(), run_attempt)
+    run_child(job_settings, fresh.job_id, "fresh", fresh.attempt, FakeToolkit, run_attempt)
     db.expire_all()
     job = db.get(TrainingJob, fresh.job_id)
     assert job is not None and job.state == "succeeded", job.error
@@ -123,7 +143,7 @@ def test_a_version_number_taken_meanwhile_moves_to_the_next(
     queue_job(db, job_settings, {"truth": str(truth)})
     lease = claim_next(session=db, owner="w", lease_seconds=30, max_attempts=3)
     assert lease is not None
-    run_child(job_settings, lease.job_id, "w", lease.attempt, Racing(), run_attempt)
+    run_child(job_settings, lease.job_id, "w", lease.attempt, Racing, run_attempt)
     job = db.get(TrainingJob, lease.job_id, populate_existing=True)
     assert job is not None and job.state == "succeeded", job.error
     result = db.get(ModelVersion, job.result_model_version_id)

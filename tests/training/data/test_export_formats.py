@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.cli import build_cli
 from tests.training.data.ehr_factory import random_patients
-from training.cli import cli
 from training.data.dataset import Dataset
 from training.data.ehr_pipeline import EhrFilterConfig
 from training.data.export_formats import ExportOptions, ingest_export, read_export
@@ -26,7 +26,9 @@ def test_cli_ingest_mimic4(tmp_path: Path) -> None:
     mapping = write_mimic4_export(patients, tmp_path / "export")
     args = ["ingest", "--format", "mimic4", "--input", str(tmp_path / "export")]
     args += ["--out", str(tmp_path / "ds")]
-    result = CliRunner().invoke(cli, [*args, "--atc-map", str(mapping), "--top-diagnoses", "0"])
+    result = CliRunner().invoke(
+        build_cli(), [*args, "--atc-map", str(mapping), "--top-diagnoses", "0"]
+    )
     assert result.exit_code == 0, result.output
     assert "6 patients" in result.output and "patients.min_visits" in result.output
     assert Dataset(tmp_path / "ds").load() == patients
@@ -36,11 +38,13 @@ def test_cli_ingest_fhir_refuses_foreign_option(tmp_path: Path) -> None:
     write_fhir_export(random_patients(2), tmp_path / "fhir")
     args = ["ingest", "--format", "fhir", "--input", str(tmp_path / "fhir")]
     args += ["--out", str(tmp_path / "ds")]
-    result = CliRunner().invoke(cli, [*args, "--first-24h"])
+    result = CliRunner().invoke(build_cli(), [*args, "--first-24h"])
     assert result.exit_code == 2
     assert "first_24h" in result.output
     args = ["ingest", "--format", "mimic3", "--input", str(tmp_path / "fhir")]
-    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "ds"), "--no-vocabulary"])
+    result = CliRunner().invoke(
+        build_cli(), [*args, "--out", str(tmp_path / "ds"), "--no-vocabulary"]
+    )
     assert result.exit_code == 2
     assert "use_vocabulary" in result.output
     assert not (tmp_path / "ds").exists()

@@ -3,7 +3,7 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from training.cli import cli
+from app.cli import build_cli
 from training.data.dataset import FilterEffect
 from training.data.records import Code, Patient, Visit
 from training.data.report import load_report, render_report, summarize
@@ -35,20 +35,22 @@ def test_summarize_counts_sizes_and_systems() -> None:
 def test_cli_synth_report_ingest(tmp_path: Path) -> None:
     runner = CliRunner()
     export, dataset = tmp_path / "export", tmp_path / "dataset"
-    result = runner.invoke(cli, ["synth", "--patients", "40", "--seed", "2", "--out", str(export)])
+    result = runner.invoke(
+        build_cli(), ["synth", "--patients", "40", "--seed", "2", "--out", str(export)]
+    )
     assert result.exit_code == 0, result.output
     assert (export / "PRESCRIPTIONS.csv").is_file() and (export / "ddi.csv").is_file()
-    result = runner.invoke(cli, ["data", "report", str(export)])
+    result = runner.invoke(build_cli(), ["data", "report", str(export)])
     assert result.exit_code == 0, result.output
     assert "visits.in_all_tables" in result.output
     args = ["ingest", "--format", "mimic3", "--input", str(export), "--out", str(dataset)]
-    result = runner.invoke(cli, [*args, "--min-visits", "1", "--top-diagnoses", "0"])
+    result = runner.invoke(build_cli(), [*args, "--min-visits", "1", "--top-diagnoses", "0"])
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "prescriptions.map_ndc_to_atc3" in result.output
     report = load_report(dataset)
     assert report.source == "mimic3" and report.patients > 30
     assert len(report.extra["fingerprint"]) == 64
-    assert runner.invoke(cli, args).exit_code != 0  # exists, no --overwrite
+    assert runner.invoke(build_cli(), args).exit_code != 0  # exists, no --overwrite
 
 
 def test_cli_bad_input_is_one_line_without_trace(tmp_path: Path) -> None:
@@ -59,7 +61,7 @@ def test_cli_bad_input_is_one_line_without_trace(tmp_path: Path) -> None:
     (tmp_path / "export" / "DIAGNOSES_ICD.csv").write_text("")
     args = ["ingest", "--format", "mimic3", "--input", str(tmp_path / "export")]
     proc = subprocess.run(
-        [sys.executable, "-m", "training.cli", *args, "--out", str(tmp_path / "ds")],
+        [sys.executable, "-m", "app.cli", *args, "--out", str(tmp_path / "ds")],
         capture_output=True,
         text=True,
     )

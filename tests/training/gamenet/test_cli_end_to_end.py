@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import cli
+from app.cli import build_cli
 from training.gamenet.export import random_feeds
 
 DIAG = ["4019", "25000", "4280", "42731", "5849", "51881", "2724", "5990", "2859", "V4581"]
@@ -55,17 +55,17 @@ def test_literature_benchmark_trains_and_exports(tmp_path: Path) -> None:
     runner = CliRunner()
     bench, dataset = write_literature_fixture(tmp_path / "bench"), tmp_path / "dataset"
     ingest = ["ingest", "--format", "benchmark-json", "--input", str(bench), "--out", str(dataset)]
-    assert runner.invoke(cli, ingest).exit_code == 0
+    assert runner.invoke(build_cli(), ingest).exit_code == 0
     run, artifact = tmp_path / "run", tmp_path / "artifact"
     args = ["train", "gamenet", "--data", str(dataset), "--out", str(run), "--epochs", "2"]
-    result = runner.invoke(cli, args)
+    result = runner.invoke(build_cli(), args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"]["source_format"] == "benchmark-json"
     assert metrics["dataset"]["split"]["method"] == "literature"
     assert metrics["ddi_source"]["pairs"] == 2  # the benchmark's own ddi_adj.json
     assert metrics["dataset"]["split"]["counts"] == {"train": 32, "val": 8, "test": 8}
-    result = runner.invoke(cli, ["export", str(run), "--out", str(artifact)])
+    result = runner.invoke(build_cli(), ["export", str(run), "--out", str(artifact)])
     assert result.exit_code == 0, result.output
     _check_artifact(artifact, synthetic=False)
 
@@ -74,14 +74,21 @@ def test_literature_benchmark_trains_and_exports(tmp_path: Path) -> None:
 def test_synthetic_export_trains_and_exports(tmp_path: Path) -> None:
     runner = CliRunner()
     export, dataset = tmp_path / "export", tmp_path / "dataset"
-    assert runner.invoke(cli, ["synth", "--patients", "60", "--out", str(export)]).exit_code == 0
+    assert (
+        runner.invoke(build_cli(), ["synth", "--patients", "60", "--out", str(export)]).exit_code
+        == 0
+    )
     ingest = ["ingest", "--format", "mimic3", "--input", str(export), "--out", str(dataset)]
-    assert runner.invoke(cli, [*ingest, "--min-visits", "1"]).exit_code == 0
+    assert runner.invoke(build_cli(), [*ingest, "--min-visits", "1"]).exit_code == 0
     run, artifact = tmp_path / "run", tmp_path / "artifact"
     args = ["train", "gamenet", "--data", str(dataset), "--out", str(run), "--epochs", "1"]
-    result = runner.invoke(cli, [*args, "--ddi", str(export / "ddi.csv"), "--split", "random"])
+    result = runner.invoke(
+        build_cli(), [*args, "--ddi", str(export / "ddi.csv"), "--split", "random"]
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["export", str(run), "--out", str(artifact), "--version", "3"])
+    result = runner.invoke(
+        build_cli(), ["export", str(run), "--out", str(artifact), "--version", "3"]
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((artifact / "manifest.json").read_text())
     assert manifest["version"] == 3
@@ -98,7 +105,7 @@ def test_synthetic_export_trains_and_exports(tmp_path: Path) -> None:
 
 def test_a_missing_dataset_is_one_clear_error(tmp_path: Path) -> None:
     args = ["train", "gamenet", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(build_cli(), args)
     assert result.exit_code != 0
     assert isinstance(result.exception, FileNotFoundError)
     assert "not a MedRec dataset" in str(result.exception)

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.demo import DEMO_REQUEST, DemoConfig, prepare_demo
 from app.main import create_app
 from app.settings import Settings
-from training.demo import DEMO_REQUEST, DemoConfig, prepare_demo
 
 
 @pytest.mark.slow
@@ -13,7 +13,7 @@ def test_demo_serves_the_documented_request_with_ddi_pairs_and_genn_risk(tmp_pat
     settings = Settings(home=tmp_path / "var", environment="test", registry_poll_seconds=0)
     result = prepare_demo(settings, DemoConfig(patients=300, epochs=1, genn_epochs=2))
     again = prepare_demo(settings, DemoConfig(patients=300, epochs=1, genn_epochs=2))
-    assert again.artifact_dir == result.artifact_dir  # a second demo reuses the first one's work
+    assert again.artifacts == result.artifacts  # a second demo reuses the first one's work
 
     with TestClient(create_app(settings)) as client:
         response = client.post(
