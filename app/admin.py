@@ -25,6 +25,7 @@ from app.services.ddi_csv import parse_ddi_csv
 from app.services.models import activate_version, register_artifact
 from app.settings import Settings
 
+
 def alembic_config(settings: Settings) -> Config:
     """The alembic config of the installed ``migrations`` package, at ``settings.database_url``.
 
