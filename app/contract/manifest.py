@@ -24,6 +24,7 @@ ids) and returns role ``type_probabilities`` (float32 ``[P, T]``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +48,40 @@ class TensorSpec(_Strict):
     role: InputRole | OutputRole
     dtype: Literal["int64", "float32"]
     shape: list[int | str]
+
+
+# Dtype and shape of each recommender input role; strings are dynamic axes shared by name, and
+# "M" stands for the number of medications.
+RECOMMENDER_INPUTS: dict[str, tuple[Literal["int64", "float32"], tuple[str, ...]]] = {
+    "diag_ids": ("int64", ("B", "V", "Cd")),
+    "diag_mask": ("float32", ("B", "V", "Cd")),
+    "proc_ids": ("int64", ("B", "V", "Cp")),
+    "proc_mask": ("float32", ("B", "V", "Cp")),
+    "med_history": ("float32", ("B", "V", "M")),
+    "visit_mask": ("float32", ("B", "V")),
+}
+
+
+def recommender_specs(
+    roles: Sequence[InputRole], num_meds: int
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The ONNX inputs (named by their ``roles``, in that order) and output of a recommender.
+
+    Raises:
+        ValueError: for a role that is not a recommender input.
+    """
+    unknown = [r for r in roles if r not in RECOMMENDER_INPUTS]
+    if unknown:
+        raise ValueError(f"recommender_specs: not recommender input roles: {unknown}")
+    inputs = []
+    for role in roles:
+        dtype, shape = RECOMMENDER_INPUTS[role]
+        dims: list[int | str] = [num_meds if d == "M" else d for d in shape]
+        inputs.append(TensorSpec(name=role, role=role, dtype=dtype, shape=dims))
+    output = TensorSpec(
+        name="probabilities", role="probabilities", dtype="float32", shape=["B", num_meds]
+    )
+    return inputs, [output]
 
 
 class MetricSummary(_Strict):
