@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
+from training.data.dataset import FilterEffect, ReadResult
 from training.data.records import Code, Patient, Visit
 
 logger = logging.getLogger(__name__)
@@ -73,26 +72,6 @@ class EventTables:
     diagnoses: pl.DataFrame
     procedures: pl.DataFrame
     medications: pl.DataFrame
-
-
-@dataclass
-class ReadResult:
-    """What a reader produced: patients plus the data report that goes into the manifest."""
-
-    patients: list[Patient]
-    filters: list[FilterEffect] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def report(self) -> dict[str, Any]:
-        """Return the data report: counts, each filter's effect, notes and reader facts."""
-        return {
-            "patients": len(self.patients),
-            "visits": sum(len(p.visits) for p in self.patients),
-            "filters": [asdict(f) for f in self.filters],
-            "notes": list(self.notes),
-            "extra": self.extra,
-        }
 
 
 def count_unmapped(
@@ -308,18 +287,3 @@ def _assemble(
     if current is not None:
         patients.append(Patient(current, tuple(batch)))
     return patients
-
-
-def write_result(
-    result: ReadResult, out_dir: Path, *, source_format: str, overwrite: bool = False
-) -> DatasetManifest:
-    """Write ``result`` atomically as a canonical Dataset with its data report in the manifest."""
-    return write_dataset(
-        result.patients,
-        out_dir,
-        source_format=source_format,
-        filters=result.filters,
-        notes=result.notes,
-        extra=result.extra,
-        overwrite=overwrite,
-    )

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from training.data.dataset import DatasetManifest
-from training.data.ehr_pipeline import EhrFilterConfig, ReadResult, write_result
+from training.data.dataset import DatasetManifest, ReadResult, write_result
+from training.data.ehr_pipeline import EhrFilterConfig
 from training.data.fhir import FhirConfig, read_fhir
 from training.data.mimic4 import Mimic4Config, read_mimic4
 from training.data.omop import OmopConfig, read_omop
