@@ -1,4 +1,4 @@
-"""Reading export tables for the MIMIC-IV, OMOP, Synthea and FHIR readers.
+"""Reading export tables for the MIMIC-III, MIMIC-IV, OMOP, Synthea and FHIR readers.
 
 Every table is read with polars with all columns as strings (codes keep their leading zeros), header
 names lower-cased, and a ``_row`` column holding the 1-based data row (the header is row 0), so that
@@ -93,6 +93,8 @@ def header_columns(path: Path) -> list[str]:
 
 def _header(path: Path) -> list[str]:
     """The column names of a table file as written (stripped, without a byte-order mark)."""
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
     try:
         if path.name.lower().endswith(".parquet"):
             names = list(pl.read_parquet_schema(path))

@@ -1,7 +1,7 @@
-"""The filters and assembly shared by the MIMIC-IV, OMOP, Synthea and FHIR readers.
+"""The filters and assembly shared by the MIMIC-III, MIMIC-IV, OMOP, Synthea and FHIR readers.
 
 A reader turns its export into four long tables (:class:`EventTables`) and hands them here. The
-filters are those of the MIMIC-III reader (GAMENet/SafeDrug preprocessing), each recorded as a
+filters are the GAMENet/SafeDrug preprocessing's, each recorded as a
 :class:`~training.data.dataset.FilterEffect`:
 
 0. ``<kind>.with_known_visit``: drop (and count) events whose visit is not in the visit table;
@@ -34,7 +34,7 @@ TIME_TAIL = r"(T\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$"
 
 @dataclass(frozen=True)
 class EhrFilterConfig:
-    """The MIMIC-III filters, shared by every export reader.
+    """The GAMENet/SafeDrug filters, shared by every export reader.
 
     Args:
         top_n_diagnoses: the N most frequent diagnosis codes to keep (GAMENet: 2000); ``None``: all.
@@ -143,10 +143,23 @@ def build_patients(
     kept = _visits_with_events(visits, dx, proc, med, config, result)
     kept = _min_visits(kept, config, result)
     if kept.height == 0:
-        summary = "; ".join(f"{f.name}: {f.rows_before} -> {f.rows_after}" for f in result.filters)
-        raise InputFileError(source, f"no patient is left after filtering ({summary})")
+        raise InputFileError(source, _empty_message(result.filters))
     result.patients = _assemble(kept, dx, proc, med)
     return result
+
+
+def _empty_message(filters: list[FilterEffect]) -> str:
+    """Name the first filter that left no rows, and what every filter that dropped rows kept."""
+    steps = [
+        f"{f.name} kept {f.rows_after} of {f.rows_before} rows"
+        for f in filters
+        if f.rows_after < f.rows_before
+    ]
+    first_empty = next((f.name for f in filters if f.rows_after == 0), None)
+    where = f"; filter {first_empty} left no rows" if first_empty else ""
+    return f"no patient is left after filtering{where}: " + (
+        "; ".join(steps) or "no filter dropped rows (the export holds no usable visits)"
+    )
 
 
 def _patients(frame: pl.DataFrame) -> int:

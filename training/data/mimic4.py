@@ -4,7 +4,7 @@ Tables: ``admissions`` (visit times), ``diagnoses_icd`` and ``procedures_icd`` (
 mixed, told apart by ``icd_version``; each code keeps its own system, so a model sees ``icd9cm`` and
 ``icd10cm`` codes side by side and serving accepts both), and ``prescriptions`` (``ndc``,
 ``starttime``), mapped NDC → ATC3 through user mapping CSVs with the MIMIC-III reader's loader
-(:func:`~training.data.mimic3_mapping.load_ndc_to_atc3`), so both map NDCs alike.
+(:func:`~training.data.ehr_maps.load_ndc_to_atc3`), so both map NDCs alike.
 
 Example::
 
@@ -33,6 +33,7 @@ from training.data.ehr_io import (
     require_table,
     require_values,
 )
+from training.data.ehr_maps import load_ndc_to_atc3
 from training.data.ehr_pipeline import (
     TIME_PATTERN,
     EhrFilterConfig,
@@ -41,7 +42,6 @@ from training.data.ehr_pipeline import (
     count_unmapped,
     visit_time,
 )
-from training.data.mimic3_mapping import load_ndc_to_atc3
 
 SOURCE_FORMAT = "mimic4"
 _SYSTEMS = {
