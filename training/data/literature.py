@@ -110,8 +110,8 @@ def _visit(path: Path, dec: _Decoder, p: int, k: int, raw: Any) -> Visit:
 
 def _patients(path: Path, dec: _Decoder) -> list[Patient]:
     records = _load_json(path)
-    if not isinstance(records, list):
-        raise InputFileError(path, "expected a list of patients")
+    if not isinstance(records, list) or not records:
+        raise InputFileError(path, "expected a non-empty list of patients")
     patients = []
     for p, raw in enumerate(records):
         if not isinstance(raw, list):
