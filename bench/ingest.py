@@ -5,11 +5,12 @@ Each phase runs in its own child process, so that its peak RSS (``resource.getru
 1. ``generate``: ``write_mimic3_export`` of N patients (generator + CSV writer, streamed);
 2. ``csv-scan`` (baseline): read every row of the four tables with Python's ``csv`` module, nothing
    else: the floor any pure-Python reader pays;
-3. ``ingest``: ``ingest_mimic3`` (polars preprocessing, every filter, atomic dataset write).
-4. for each export format of ``--formats`` (MIMIC-IV, OMOP, Synthea, FHIR): ``write-<fmt>`` writes
-   the same cohort (``generate_patients``, same seed) with ``training.data.writers``, then
-   ``ingest-<fmt>`` runs that reader with its default filters; its time is compared with the
-   MIMIC-III ``ingest`` of this run.
+3. ``ingest``: ``training.data.ingest.ingest("mimic3", ...)`` (polars preprocessing, every filter,
+   atomic dataset write).
+4. for each export format of ``--formats`` (those with a writer in ``training.data.writers``:
+   MIMIC-IV, OMOP, Synthea, FHIR): ``write-<fmt>`` writes the same cohort (``generate_patients``,
+   same seed), then ``ingest-<fmt>`` runs the same dispatcher with the format's default filters;
+   its time is compared with the MIMIC-III ``ingest`` of this run.
 
 Usage::
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TABLES = ("ADMISSIONS.csv", "DIAGNOSES_ICD.csv", "PROCEDURES_ICD.csv", "PRESCRIPTIONS.csv")
-EXPORT_FORMATS = ("mimic4", "omop", "synthea", "fhir")
+WRITTEN_FORMATS = ("mimic4", "omop", "synthea", "fhir")  # the formats training.data.writers writes
 
 
 def _peak_rss_mib() -> float:
@@ -60,10 +61,10 @@ def phase_csv_scan(work: Path) -> dict[str, object]:
 
 
 def phase_ingest(work: Path) -> dict[str, object]:
-    from training.data.mimic3 import Mimic3Config, ingest_mimic3
+    from training.data.ingest import ingest
 
     start = time.perf_counter()
-    manifest = ingest_mimic3(work / "export", work / "dataset", Mimic3Config(), overwrite=True)
+    manifest = ingest("mimic3", work / "export", work / "dataset", overwrite=True)
     return {
         "seconds": time.perf_counter() - start,
         "patients_out": manifest.patients,
@@ -97,12 +98,12 @@ def phase_write_format(work: Path, fmt: str, patients: int, seed: int) -> dict[s
 
 
 def phase_ingest_format(work: Path, fmt: str) -> dict[str, object]:
-    from training.data.export_formats import ExportOptions, ingest_export
+    from training.data.ingest import ingest
 
     given = json.loads((work / f"{fmt}.options.json").read_text())
-    options = ExportOptions(**{k: Path(v) for k, v in given.items()})
+    options = {k: Path(v) for k, v in given.items()}
     start = time.perf_counter()
-    manifest = ingest_export(fmt, work / fmt, work / f"{fmt}.dataset", options, overwrite=True)
+    manifest = ingest(fmt, work / fmt, work / f"{fmt}.dataset", options, overwrite=True)
     return {
         "seconds": time.perf_counter() - start,
         "patients_out": manifest.patients,
@@ -233,8 +234,8 @@ def main() -> None:
         choices=("generate", "csv-scan", "ingest", "write-format", "ingest-format"),
         default=None,
     )
-    parser.add_argument("--format", choices=EXPORT_FORMATS, default=None)
-    parser.add_argument("--formats", default=",".join(EXPORT_FORMATS), help="'' skips them")
+    parser.add_argument("--format", choices=WRITTEN_FORMATS, default=None)
+    parser.add_argument("--formats", default=",".join(WRITTEN_FORMATS), help="'' skips them")
     args = parser.parse_args()
     if args.phase:
         phases = {

@@ -29,7 +29,7 @@ def build_demo(
         genn_epochs: epochs of each GENN stage.
         seed: seed of the cohort and of both trainings.
     """
-    from training.data.mimic3 import Mimic3Config, ingest_mimic3
+    from training.data.ingest import ingest
     from training.data.synth import SynthConfig, write_mimic3_export
     from training.data.synth.export import SYNTHETIC_MARKER
     from training.export.runner import export_run
@@ -47,13 +47,11 @@ def build_demo(
         logger.info("generating %d synthetic patients into %s", patients, export_dir)
         write_mimic3_export(SynthConfig(patients=patients, seed=seed), export_dir)
     if not dataset_dir.is_dir():
-        ingest_mimic3(
-            export_dir,
-            dataset_dir,
-            Mimic3Config(
-                atc_mapping=export_dir / "ndc2atc.csv", ndc2rxcui=export_dir / "ndc2rxcui.csv"
-            ),
-        )
+        maps = {
+            "atc_mapping": export_dir / "ndc2atc.csv",
+            "ndc2rxcui": export_dir / "ndc2rxcui.csv",
+        }
+        ingest("mimic3", export_dir, dataset_dir, maps)
     if not (run_dir / "metrics.json").is_file():
         train_config = TrainConfig(epochs=epochs, split="random", seed=seed)
         train_gamenet(dataset_dir, run_dir, train_config, ddi_path=export_dir / "ddi.csv")

@@ -8,7 +8,6 @@ The service's job worker builds :class:`Toolkit` by name (the ``job_toolkit`` se
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,50 +19,27 @@ from app.contract.jobs import EpochCallback, HeldOut
 
 logger = logging.getLogger(__name__)
 
-# format -> (module, reader function, config class or None)
-READERS = {
-    "mimic3": ("training.data.mimic3", "read_mimic3", "Mimic3Config"),
-    "mimic4": ("training.data.mimic4", "read_mimic4", "Mimic4Config"),
-    "omop": ("training.data.omop", "read_omop", "OmopConfig"),
-    "synthea": ("training.data.synthea", "read_synthea", "SyntheaConfig"),
-    "fhir": ("training.data.fhir", "read_fhir", "FhirConfig"),
-    "benchmark-json": ("training.data.literature", "read_literature", None),
-}
 TRAIN_KEYS = ("epochs", "mode", "split", "seed", "lr", "batch_size", "threshold")
 
 
-def _config(cls: Any, options: dict[str, Any], input_dir: Path, fmt: str) -> Any:
-    """Build a reader config; path options are files of the upload (inside it) or mappings."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
+def _upload_paths(fmt: str, options: dict[str, Any], input_dir: Path) -> dict[str, Any]:
+    """Resolve string path options as files inside the upload; anything else is left as given."""
+    from training.data.ingest import reader_options
+
+    types = reader_options(fmt)
+    resolved = dict(options)
     for key, value in options.items():
-        if key not in names:
-            raise JobInputError(f"reader option {key!r} is not known to the {fmt} reader")
-        kind = str(names[key].type)
-        if isinstance(value, str) and "Path" in kind:
-            value = (input_dir / value).resolve()
-            if not value.is_relative_to(input_dir.resolve()) or not value.is_file():
+        if isinstance(value, str) and "Path" in types.get(key, ""):
+            path = (input_dir / value).resolve()
+            if not path.is_relative_to(input_dir.resolve()) or not path.is_file():
                 raise JobInputError(f"reader option {key!r}: no such file in the upload")
-        elif isinstance(value, dict) and callable(factory := names[key].default_factory):
-            value = _config(type(factory()), value, input_dir, fmt)
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise JobInputError(f"{fmt} reader options: {exc}") from None
+            resolved[key] = path
+    return resolved
 
 
-def _empty_message(fmt: str, filters: list[Any]) -> str:
-    steps = [
-        f"{f.name} kept {f.rows_after} of {f.rows_before} rows"
-        for f in filters
-        if f.rows_after < f.rows_before
-    ]
-    first_empty = next((f.name for f in filters if f.rows_after == 0), None)
-    where = f"; filter {first_empty} left no rows" if first_empty else ""
-    return f"no patients left after filtering the {fmt} export{where}: " + (
-        "; ".join(steps) or "no filter dropped rows (the export holds no usable visits)"
-    )
+def _public(message: str, input_dir: Path) -> str:
+    """``message`` without server paths: files are named relative to the upload."""
+    return message.replace(f"{input_dir}/", "").replace(str(input_dir), "the upload")
 
 
 class Toolkit:
@@ -72,38 +48,16 @@ class Toolkit:
     def ingest(
         self, fmt: str, input_dir: Path, out_dir: Path, options: dict[str, Any]
     ) -> dict[str, Any]:
-        """Read the export with the format's reader and write the dataset atomically."""
-        from app.contract.ddi_table import write_ddi_csv
-        from app.contract.errors import InputFileError
-        from training.data.dataset import write_dataset
+        """Ingest the upload with :func:`training.data.ingest.ingest`; return the data summary.
 
-        module_name, reader, config_name = READERS[fmt]
+        Path options name files inside the upload (or, resolved by the worker, mapping files).
+        """
+        from training.data.ingest import ingest
+
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            raise JobInputError(f"format {fmt!r} has no reader in this build") from None
-        args: list[Any] = [input_dir]
-        if config_name is not None:
-            args.append(_config(getattr(module, config_name), options, input_dir, fmt))
-        elif options:
-            raise JobInputError(f"the {fmt} reader takes no options")
-        try:
-            result = getattr(module, reader)(*args)
-        except (InputFileError, FileNotFoundError, ValueError) as exc:
-            raise JobInputError(str(exc).replace(f"{input_dir}/", "")) from None
-        filters = list(getattr(result, "filters", []))
-        if not result.patients:
-            raise JobInputError(_empty_message(fmt, filters))
-        manifest = write_dataset(
-            result.patients,
-            out_dir,
-            source_format=fmt,
-            filters=filters,
-            notes=result.notes,
-            extra=result.extra,
-        )
-        if getattr(result, "ddi", None) is not None:
-            write_ddi_csv(result.ddi, out_dir / "ddi.csv")
+            manifest = ingest(fmt, input_dir, out_dir, _upload_paths(fmt, options, input_dir))
+        except (ValueError, FileNotFoundError) as exc:  # IngestError, InputFileError
+            raise JobInputError(_public(str(exc), input_dir)) from None
         for note in manifest.notes:
             logger.warning("data: %s", note)
         return {

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from app.contract.names import INPUT_FORMATS
 from app.errors import MedRecError
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.db.models import TrainingJob
-
-FORMATS = ("mimic3", "mimic4", "omop", "synthea", "fhir", "benchmark-json")
 
 
 def train_from_export(
@@ -75,7 +74,7 @@ def train(
     source: Annotated[
         Path | None, typer.Option("--from", help="Export directory, zip or file.", exists=True)
     ] = None,
-    format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "mimic3",
+    format: Annotated[str, typer.Option("--format", help=" | ".join(INPUT_FORMATS))] = "mimic3",
     model: Annotated[str, typer.Option("--model")] = "gamenet",
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     seed: Annotated[int, typer.Option(min=0)] = 0,
@@ -91,8 +90,9 @@ def train(
     if source is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    if format not in FORMATS or model != "gamenet":
-        typer.echo(f"error: --format is one of {', '.join(FORMATS)}; --model gamenet", err=True)
+    if format not in INPUT_FORMATS or model != "gamenet":
+        formats = ", ".join(INPUT_FORMATS)
+        typer.echo(f"error: --format is one of {formats}; --model gamenet", err=True)
         raise typer.Exit(2)
     options = {k: v for k, _, v in (item.partition("=") for item in reader or [])}
     params = {"epochs": epochs, "seed": seed, "split": split, "reader": options}

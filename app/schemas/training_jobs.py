@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.contract.names import InputFormat
 from app.schemas.common import Strict
 
-JobFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "benchmark-json"]
+JobFormat = InputFormat
 JobModel = Literal["gamenet"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Scalar = str | int | float | bool | None
@@ -20,8 +21,9 @@ ReaderValue = Scalar | list[str] | dict[str, Scalar]
 class TrainingParams(Strict):
     """Training parameters (defaults: the trainer's) and reader options.
 
-    ``reader`` keys are the format reader's config fields (e.g. ``atc_mapping`` for mimic3). A
-    path option names an uploaded mapping file, or a file inside the uploaded export.
+    ``reader`` keys are the format reader's options (e.g. ``atc_mapping``, ``min_visits``), as
+    ``medrec ingest`` takes them. A path option names an uploaded mapping file, or a file inside
+    the uploaded export.
     """
 
     epochs: int = Field(10, ge=1, le=500)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.contract.errors import JobInputError
-from training import jobs
+from training.data import ingest
 from training.data.synth import SynthConfig, write_mimic3_export
 from training.jobs import Toolkit
 
@@ -68,7 +68,7 @@ def test_reader_options_are_checked(export: Path, tmp_path: Path) -> None:
 def test_a_format_without_a_reader_in_this_build(
     export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(jobs.READERS, "hl7", ("training.data.hl7", "read_hl7", None))
+    monkeypatch.setitem(ingest.READERS, "hl7", ingest.Reader("training.data.hl7", "read_hl7", None))
     with pytest.raises(JobInputError, match="format 'hl7' has no reader in this build"):
         _ingest(export, tmp_path / "ds", "hl7")
 

@@ -17,31 +17,14 @@ Examples::
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
+from app.contract.names import InputFormat
+
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
-
-
-class InputFormat(StrEnum):
-    """Formats ``medrec ingest`` reads."""
-
-    MIMIC3 = "mimic3"
-    BENCHMARK_JSON = "benchmark-json"
-    MIMIC4 = "mimic4"
-    OMOP = "omop"
-    SYNTHEA = "synthea"
-    FHIR = "fhir"
-
-
-class MultiAtc(StrEnum):
-    """What to do with an NDC that maps to several ATC4 codes."""
-
-    ALL = "all"
-    FIRST = "first"
 
 
 def synth(
@@ -71,17 +54,19 @@ def ingest(
     ] = None,
     ndc2rxcui: Annotated[Path | None, typer.Option("--ndc2rxcui", help="ndc,rxcui CSV.")] = None,
     multi_atc: Annotated[
-        MultiAtc, typer.Option("--multi-atc", help="NDCs with many ATCs.")
-    ] = MultiAtc.ALL,
+        Literal["all", "first"] | None,
+        typer.Option("--multi-atc", help="NDCs with many ATCs (default all)."),
+    ] = None,
     first_24h: Annotated[
         bool, typer.Option("--first-24h", help="First prescription day only.")
     ] = False,
     top_diagnoses: Annotated[
-        int, typer.Option("--top-diagnoses", help="Keep N codes; 0 keeps all.")
-    ] = 2000,
+        int | None, typer.Option("--top-diagnoses", help="Keep N codes (default 2000); 0: all.")
+    ] = None,
     min_visits: Annotated[
-        int, typer.Option("--min-visits", min=1, help="Minimum visits per patient.")
-    ] = 2,
+        int | None,
+        typer.Option("--min-visits", min=1, help="Minimum visits per patient (default 2)."),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing dataset.")
     ] = False,
@@ -104,13 +89,22 @@ def ingest(
         list[str] | None, typer.Option(help="synthea: keep these ENCOUNTERCLASS values.")
     ] = None,
     all_tables: Annotated[
-        bool, typer.Option("--all-tables/--any-table", help="Visits need dx, proc and meds.")
-    ] = True,
+        bool | None,
+        typer.Option("--all-tables/--any-table", help="Visits need dx, proc and meds (default)."),
+    ] = None,
 ) -> None:
     """Read an EHR export into a Dataset and print its data report."""
-    from training.data.export_formats import EXPORT_FORMATS, ExportOptions, ingest_export
+    from training.data.ingest import IngestError
+    from training.data.ingest import ingest as ingest_format
 
-    reader_options: dict[str, Any] = {
+    given: dict[str, Any] = {
+        "atc_mapping": atc_map,
+        "ndc2rxcui": ndc2rxcui,
+        "multi_atc": multi_atc,
+        "first_24h": first_24h or None,
+        "top_diagnoses": top_diagnoses,
+        "min_visits": min_visits,
+        "require_all_tables": all_tables,
         "snomed_conditions": snomed_conditions,
         "snomed_procedures": snomed_procedures,
         "use_vocabulary": vocabulary,
@@ -118,47 +112,13 @@ def ingest(
         "procedure_source_system": procedure_source_system,
         "encounter_classes": tuple(encounter_class) if encounter_class else None,
     }
-    if input_format.value in EXPORT_FORMATS:
-        from training.data.ehr_pipeline import EhrFilterConfig
-
-        options = ExportOptions(
-            filters=EhrFilterConfig(top_diagnoses or None, min_visits, all_tables),
-            atc_mapping=atc_map,
-            ndc2rxcui=ndc2rxcui,
-            multi_atc="first" if multi_atc is MultiAtc.FIRST else None,
-            first_24h=first_24h or None,
-            **reader_options,
-        )
-        try:
-            manifest = ingest_export(
-                input_format.value, input_dir, out, options, overwrite=overwrite
-            )
-        except ValueError as exc:
-            if type(exc) is not ValueError:
-                raise  # InputFileError: main() prints it as one line
-            raise typer.BadParameter(str(exc)) from None
-        typer.echo(f"wrote {out}: {manifest.patients} patients, {manifest.visits} visits")
-        report(out)
-        return
-    given = sorted(k for k, v in reader_options.items() if v is not None)
-    if given or not all_tables:
-        raise typer.BadParameter(f"{input_format.value} does not take: {given or 'any-table'}")
-    if input_format is InputFormat.BENCHMARK_JSON:
-        from training.data.literature import ingest_literature
-
-        manifest = ingest_literature(input_dir, out, overwrite=overwrite)
-    else:
-        from training.data.mimic3 import Mimic3Config, ingest_mimic3
-
-        config = Mimic3Config(
-            atc_mapping=atc_map,
-            ndc2rxcui=ndc2rxcui,
-            multi_atc=multi_atc.value,
-            first_24h=first_24h,
-            top_diagnoses=top_diagnoses or None,
-            min_visits=min_visits,
-        )
-        manifest = ingest_mimic3(input_dir, out, config, overwrite=overwrite)
+    options = {k: v for k, v in given.items() if v is not None}
+    if top_diagnoses == 0:
+        options["top_diagnoses"] = None  # keep every code
+    try:
+        manifest = ingest_format(input_format, input_dir, out, options, overwrite=overwrite)
+    except IngestError as exc:
+        raise typer.BadParameter(str(exc)) from None
     typer.echo(f"wrote {out}: {manifest.patients} patients, {manifest.visits} visits")
     report(out)
 

@@ -1,7 +1,9 @@
 """The canonical dataset on disk: ``patients.jsonl`` (one patient a line) plus ``manifest.json``.
 
-A dataset is written atomically: everything goes into a temporary sibling directory that is renamed
-into place only once complete, so a failed ingest never leaves a half-written dataset behind.
+A reader returns a :class:`ReadResult` (patients plus their data report, and the DDI table when the
+input carries one); :func:`write_result` writes it. A dataset is written atomically: everything,
+``ddi.csv`` included, goes into a temporary sibling directory that is renamed into place only once
+complete, so a failed ingest never leaves a half-written dataset behind.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.contract.ddi_table import DdiTable, write_ddi_csv
 from training.data.records import Patient
 
 PATIENTS_FILE = "patients.jsonl"
 MANIFEST_FILE = "manifest.json"
+DDI_FILE = "ddi.csv"
 DATASET_SCHEMA = 1
 
 
@@ -74,6 +78,41 @@ class DatasetManifest:
         return cls(filters=filters, **obj)
 
 
+@dataclass
+class ReadResult:
+    """What a reader produced: patients plus the data report that goes into the manifest.
+
+    Attributes:
+        patients: the canonical patients, in dataset order.
+        filters: each filter's effect, in the order they ran.
+        notes: warnings a person should read, never patient data.
+        extra: reader-specific facts for the manifest.
+        ddi: the interaction table the input carries (the literature format's), if any.
+    """
+
+    patients: list[Patient]
+    filters: list[FilterEffect] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    ddi: DdiTable | None = None
+
+
+def write_result(
+    result: ReadResult, out_dir: Path, *, source_format: str, overwrite: bool = False
+) -> DatasetManifest:
+    """Write ``result`` atomically as a canonical Dataset with its data report in the manifest."""
+    return write_dataset(
+        result.patients,
+        out_dir,
+        source_format=source_format,
+        filters=result.filters,
+        notes=result.notes,
+        extra=result.extra,
+        ddi=result.ddi,
+        overwrite=overwrite,
+    )
+
+
 def write_dataset(
     patients: Iterable[Patient],
     out_dir: Path,
@@ -82,9 +121,12 @@ def write_dataset(
     filters: list[FilterEffect] | None = None,
     notes: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    ddi: DdiTable | None = None,
     overwrite: bool = False,
 ) -> DatasetManifest:
     """Stream ``patients`` to ``out_dir`` atomically and return the manifest written beside them.
+
+    ``ddi``, when given, is written beside them as ``ddi.csv``.
 
     Raises:
         FileExistsError: if ``out_dir`` exists and ``overwrite`` is false.
@@ -115,6 +157,8 @@ def write_dataset(
             extra=dict(extra or {}),
         )
         (tmp / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+        if ddi is not None:
+            write_ddi_csv(ddi, tmp / DDI_FILE)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

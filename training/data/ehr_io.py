@@ -1,4 +1,4 @@
-"""Reading export tables for the MIMIC-IV, OMOP, Synthea and FHIR readers.
+"""Reading export tables for the MIMIC-III, MIMIC-IV, OMOP, Synthea and FHIR readers.
 
 Every table is read with polars with all columns as strings (codes keep their leading zeros), header
 names lower-cased, and a ``_row`` column holding the 1-based data row (the header is row 0), so that
@@ -38,8 +38,10 @@ def require_table(directory: Path, name: str, *, suffixes: Sequence[str] = TABLE
     """Return the file of table ``name``; raises ``InputFileError`` naming the missing table."""
     path = find_table(directory, name, suffixes=suffixes)
     if path is None:
-        shown = "|".join(suffixes)
-        raise InputFileError(directory / f"{name}{{{shown}}}", "required table is missing")
+        others = f" (nor {', '.join(suffixes[1:])})" if len(suffixes) > 1 else ""
+        raise InputFileError(
+            directory / f"{name}{suffixes[0]}", f"required table is missing{others}"
+        )
     return path
 
 
@@ -50,10 +52,12 @@ def read_table(
     *,
     allow_empty: bool = False,
 ) -> pl.DataFrame:
-    """Read ``path`` (CSV, gzip CSV or Parquet) as strings with lower-case headers and a row index.
+    """Read ``path`` (CSV, gzip CSV or Parquet) as strings with a row index.
 
-    Only the ``required`` and present ``optional`` columns are kept; missing optional columns are
-    added as nulls. Comma and tab separated files are both accepted (OMOP vocabularies use tabs).
+    Header names match in any case; the frame's columns are named as the caller spells them (and
+    errors name them so). Only the ``required`` and present ``optional`` columns are kept; missing
+    optional columns are added as nulls. Comma and tab separated files are both accepted (OMOP
+    vocabularies use tabs).
 
     Raises:
         InputFileError: if the file is empty, not UTF-8, unparsable, lacks a required column, or has
@@ -63,14 +67,14 @@ def read_table(
     optional = [c for c in optional if c not in required]
     header = header_columns(path)
     for column in required:
-        if column not in header:
-            raise InputFileError(path, "required column is missing", column=column)
-    present = [c for c in optional if c in header]
+        if column.lower() not in header:
+            raise InputFileError(path, "required column is missing", row=0, column=column)
+    present = [c for c in optional if c.lower() in header]
     wanted = required + present
-    frame = _read_raw(path, [header.index(c) for c in wanted])
+    frame = _read_raw(path, [header.index(c.lower()) for c in wanted])
     frame = frame.rename(dict(zip(frame.columns, wanted, strict=True)))
     if frame.height == 0 and not allow_empty:
-        raise InputFileError(path, "the table has a header but no data rows")
+        raise InputFileError(path, "the table has a header but no data rows", row=1)
     frame = frame.select([pl.col(c).cast(pl.String) for c in wanted])
     frame = frame.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in present]
@@ -84,6 +88,13 @@ def header_columns(path: Path) -> list[str]:
     Raises:
         InputFileError: if the file is empty or its header cannot be read.
     """
+    return [n.lower() for n in _header(path)]
+
+
+def _header(path: Path) -> list[str]:
+    """The column names of a table file as written (stripped, without a byte-order mark)."""
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
     try:
         if path.name.lower().endswith(".parquet"):
             names = list(pl.read_parquet_schema(path))
@@ -91,12 +102,12 @@ def header_columns(path: Path) -> list[str]:
             line = _first_line(path).decode("utf-8")
             names = next(csv.reader([line], delimiter=_separator(line)), [])
     except UnicodeDecodeError:
-        raise InputFileError(path, "the header is not valid UTF-8") from None
+        raise InputFileError(path, "the header is not valid UTF-8", row=0) from None
     except (pl.exceptions.ComputeError, OSError) as exc:
         raise InputFileError(path, f"the file cannot be read ({type(exc).__name__})") from None
     if not names or names == [""]:
-        raise InputFileError(path, "the file is empty")
-    return [n.strip().lstrip("\ufeff").lower() for n in names]
+        raise InputFileError(path, "empty file", row=0)
+    return [n.strip().lstrip("\ufeff") for n in names]
 
 
 def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
@@ -114,7 +125,7 @@ def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
             encoding="utf8",
         )
     except pl.exceptions.NoDataError:
-        raise InputFileError(path, "the file is empty") from None
+        raise InputFileError(path, "empty file", row=0) from None
     except (pl.exceptions.ComputeError, OSError) as exc:
         if path.name.lower().endswith(".parquet"):
             raise InputFileError(path, f"cannot be read ({type(exc).__name__})") from None
@@ -125,7 +136,7 @@ def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
 def _locate_bad_row(path: Path) -> tuple[int | None, str | None, str]:
     """Find the data row (and column) that made a CSV unparsable: bad UTF-8 or ragged fields."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    header = header_columns(path)
+    header = _header(path)
     separator = _separator(_first_line(path).decode("utf-8"))
     with opener(path, "rb") as fh:
         for row, line in enumerate(fh):
@@ -142,7 +153,11 @@ def _locate_bad_row(path: Path) -> tuple[int | None, str | None, str]:
         try:
             for row, cells in enumerate(reader, start=1):
                 if cells and len(cells) > len(header):
-                    return row, None, f"{len(cells)} fields where the header has {len(header)}"
+                    return (
+                        row,
+                        None,
+                        f"wrong field count ({len(cells)}, the header has {len(header)})",
+                    )
         except csv.Error:
             return row + 1, None, "malformed quoting"
     return None, None, "cannot be parsed as CSV"

@@ -1,7 +1,7 @@
-"""The filters and assembly shared by the MIMIC-IV, OMOP, Synthea and FHIR readers.
+"""The filters and assembly shared by the MIMIC-III, MIMIC-IV, OMOP, Synthea and FHIR readers.
 
 A reader turns its export into four long tables (:class:`EventTables`) and hands them here. The
-filters are those of the MIMIC-III reader (GAMENet/SafeDrug preprocessing), each recorded as a
+filters are the GAMENet/SafeDrug preprocessing's, each recorded as a
 :class:`~training.data.dataset.FilterEffect`:
 
 0. ``<kind>.with_known_visit``: drop (and count) events whose visit is not in the visit table;
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
+from training.data.dataset import FilterEffect, ReadResult
 from training.data.records import Code, Patient, Visit
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ TIME_TAIL = r"(T\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$"
 
 @dataclass(frozen=True)
 class EhrFilterConfig:
-    """The MIMIC-III filters, shared by every export reader.
+    """The GAMENet/SafeDrug filters, shared by every export reader.
 
     Args:
         top_n_diagnoses: the N most frequent diagnosis codes to keep (GAMENet: 2000); ``None``: all.
@@ -73,26 +72,6 @@ class EventTables:
     diagnoses: pl.DataFrame
     procedures: pl.DataFrame
     medications: pl.DataFrame
-
-
-@dataclass
-class ReadResult:
-    """What a reader produced: patients plus the data report that goes into the manifest."""
-
-    patients: list[Patient]
-    filters: list[FilterEffect] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def report(self) -> dict[str, Any]:
-        """Return the data report: counts, each filter's effect, notes and reader facts."""
-        return {
-            "patients": len(self.patients),
-            "visits": sum(len(p.visits) for p in self.patients),
-            "filters": [asdict(f) for f in self.filters],
-            "notes": list(self.notes),
-            "extra": self.extra,
-        }
 
 
 def count_unmapped(
@@ -164,10 +143,23 @@ def build_patients(
     kept = _visits_with_events(visits, dx, proc, med, config, result)
     kept = _min_visits(kept, config, result)
     if kept.height == 0:
-        summary = "; ".join(f"{f.name}: {f.rows_before} -> {f.rows_after}" for f in result.filters)
-        raise InputFileError(source, f"no patient is left after filtering ({summary})")
+        raise InputFileError(source, _empty_message(result.filters))
     result.patients = _assemble(kept, dx, proc, med)
     return result
+
+
+def _empty_message(filters: list[FilterEffect]) -> str:
+    """Name the first filter that left no rows, and what every filter that dropped rows kept."""
+    steps = [
+        f"{f.name} kept {f.rows_after} of {f.rows_before} rows"
+        for f in filters
+        if f.rows_after < f.rows_before
+    ]
+    first_empty = next((f.name for f in filters if f.rows_after == 0), None)
+    where = f"; filter {first_empty} left no rows" if first_empty else ""
+    return f"no patient is left after filtering{where}: " + (
+        "; ".join(steps) or "no filter dropped rows (the export holds no usable visits)"
+    )
 
 
 def _patients(frame: pl.DataFrame) -> int:
@@ -308,18 +300,3 @@ def _assemble(
     if current is not None:
         patients.append(Patient(current, tuple(batch)))
     return patients
-
-
-def write_result(
-    result: ReadResult, out_dir: Path, *, source_format: str, overwrite: bool = False
-) -> DatasetManifest:
-    """Write ``result`` atomically as a canonical Dataset with its data report in the manifest."""
-    return write_dataset(
-        result.patients,
-        out_dir,
-        source_format=source_format,
-        filters=result.filters,
-        notes=result.notes,
-        extra=result.extra,
-        overwrite=overwrite,
-    )

@@ -33,7 +33,7 @@ import polars as pl
 
 from app.contract.codes import atc3
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect
+from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
 from training.data.ehr_io import ICD_PATTERN, header_columns
 from training.data.ehr_maps import AtcMap, load_atc_map
 from training.data.ehr_pipeline import (
@@ -41,10 +41,8 @@ from training.data.ehr_pipeline import (
     TIME_TAIL,
     EhrFilterConfig,
     EventTables,
-    ReadResult,
     build_patients,
     count_unmapped,
-    write_result,
 )
 
 SOURCE_FORMAT = "fhir"

@@ -17,28 +17,17 @@ Example::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.contract.codes import CodeSystem, normalize_code
-from app.contract.ddi_table import DdiPair, DdiTable, write_ddi_csv
+from app.contract.ddi_table import DdiPair, DdiTable
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, write_dataset
+from training.data.dataset import DatasetManifest, ReadResult, write_result
 from training.data.records import Code, Patient, Visit
 
 KINDS = ("diag", "proc", "med")
 _SYSTEMS = {"diag": CodeSystem.ICD9CM.value, "proc": CodeSystem.ICD9PROC.value}
-
-
-@dataclass
-class LiteratureResult:
-    """Patients and the DDI table read from a benchmark directory."""
-
-    patients: list[Patient]
-    ddi: DdiTable | None
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_json(path: Path) -> Any:
@@ -121,8 +110,8 @@ def _visit(path: Path, dec: _Decoder, p: int, k: int, raw: Any) -> Visit:
 
 def _patients(path: Path, dec: _Decoder) -> list[Patient]:
     records = _load_json(path)
-    if not isinstance(records, list):
-        raise InputFileError(path, "expected a list of patients")
+    if not isinstance(records, list) or not records:
+        raise InputFileError(path, "expected a non-empty list of patients")
     patients = []
     for p, raw in enumerate(records):
         if not isinstance(raw, list):
@@ -148,7 +137,7 @@ def _ddi(path: Path, meds: list[str]) -> DdiTable:
     return DdiTable.from_pairs(pairs, name="benchmark-json")
 
 
-def read_literature(input_dir: Path) -> LiteratureResult:
+def read_literature(input_dir: Path) -> ReadResult:
     """Read a benchmark directory; ``ddi_adj.json`` is optional.
 
     Raises:
@@ -159,7 +148,7 @@ def read_literature(input_dir: Path) -> LiteratureResult:
     patients = _patients(input_dir / "records.json", _Decoder(vocab, input_dir / "vocab.json"))
     ddi_path = input_dir / "ddi_adj.json"
     ddi = _ddi(ddi_path, vocab["med"]) if ddi_path.is_file() else None
-    result = LiteratureResult(patients, ddi)
+    result = ReadResult(patients, ddi=ddi)
     result.extra["vocab_sizes"] = {k: len(v) for k, v in vocab.items()}
     if ddi is None:
         result.notes.append("no ddi_adj.json: no DDI table")
@@ -171,16 +160,7 @@ def read_literature(input_dir: Path) -> LiteratureResult:
 def ingest_literature(
     input_dir: Path, out_dir: Path, *, overwrite: bool = False
 ) -> DatasetManifest:
-    """Read ``input_dir``, write the Dataset atomically, then its DDI table as ``ddi.csv``."""
-    result = read_literature(input_dir)
-    manifest = write_dataset(
-        result.patients,
-        out_dir,
-        source_format="benchmark-json",
-        notes=result.notes,
-        extra=result.extra,
-        overwrite=overwrite,
+    """Read ``input_dir`` and write the Dataset with its DDI table (``ddi.csv``) atomically."""
+    return write_result(
+        read_literature(input_dir), out_dir, source_format="benchmark-json", overwrite=overwrite
     )
-    if result.ddi is not None:
-        write_ddi_csv(result.ddi, Path(out_dir) / "ddi.csv")
-    return manifest

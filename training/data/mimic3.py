@@ -1,17 +1,15 @@
 """MIMIC-III export reader: the GAMENet/SafeDrug preprocessing, one named filter per step.
 
-We use polars rather than pandas: it parses CSVs on all cores, reads every column as a strict
-string (NDCs and ICD codes keep their leading zeros without per-column dtype maps) and can run
-lazily, so a full hospital export stays fast.
-
-Steps, each recorded as a ``FilterEffect`` (rows and patients before and after):
+The tables are read with :mod:`training.data.ehr_io` (every column a strict string, so NDCs and ICD
+codes keep their leading zeros; ``.csv``, ``.csv.gz`` or Parquet) and the visits are filtered and
+assembled by :mod:`training.data.ehr_pipeline`, as for every other export format. Steps, each
+recorded as a ``FilterEffect`` (rows and patients before and after):
 
 1. prescriptions: drop NDC ``0``/empty; optionally keep the first day only; map NDC → ATC3 and
    drop (and report) unmapped NDCs; de-duplicate per visit.
-2. diagnoses: drop empty codes, de-duplicate per visit, keep the N most frequent codes.
-3. procedures: drop empty codes, de-duplicate per visit.
-4. visits: keep admissions present in ADMISSIONS and in all three code tables.
-5. patients: keep patients with at least ``min_visits`` visits.
+2. diagnoses and procedures: drop empty codes, de-duplicate per visit.
+3. the shared filters: events of known admissions; the N most frequent diagnosis codes; visits in
+   all three code tables; patients with at least ``min_visits`` visits.
 
 Unlike the reference code, visits are ordered by ``ADMITTIME`` (HADM_ID is not chronological).
 
@@ -23,18 +21,26 @@ Example::
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
+from app.contract.codes import CodeSystem
 from app.contract.errors import InputFileError
-from training.data.csvio import first_bad_row, normalized_codes, read_strict_csv, require_integers
-from training.data.dataset import DatasetManifest, FilterEffect, write_dataset
-from training.data.mimic3_mapping import load_ndc_to_atc3
-from training.data.mimic3_visits import assemble_patients
-from training.data.records import Patient
+from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
+from training.data.ehr_io import (
+    ICD_PATTERN,
+    ROW,
+    check_pattern,
+    fail_first,
+    normalized_code,
+    read_table,
+    require_table,
+)
+from training.data.ehr_maps import load_ndc_to_atc3
+from training.data.ehr_pipeline import EhrFilterConfig, EventTables, build_patients
 from training.data.synth.export import SYNTHETIC_MARKER
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class Mimic3Config:
         first_24h: keep only each ICU stay's first prescription day (the GAMENet paper data).
         top_diagnoses: keep the N most frequent diagnosis codes (``None``: all).
         min_visits: keep patients with at least this many visits (G-BERT pre-training wants 1).
+        require_all_tables: keep only visits with a diagnosis, a procedure and a medication.
     """
 
     atc_mapping: Path | None = None
@@ -66,22 +73,15 @@ class Mimic3Config:
     first_24h: bool = False
     top_diagnoses: int | None = 2000
     min_visits: int = 2
+    require_all_tables: bool = True
 
     def __post_init__(self) -> None:
-        if self.min_visits < 1:
-            raise ValueError("Mimic3Config: min_visits must be >= 1")
-        if self.top_diagnoses is not None and self.top_diagnoses < 1:
-            raise ValueError("Mimic3Config: top_diagnoses must be >= 1 or None")
+        _ = self.filters  # EhrFilterConfig refuses bad values, naming them
 
-
-@dataclass
-class Mimic3Result:
-    """Patients read from an export, with every filter's effect and the notes for the report."""
-
-    patients: list[Patient]
-    filters: list[FilterEffect] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    @property
+    def filters(self) -> EhrFilterConfig:
+        """The shared filters these options select."""
+        return EhrFilterConfig(self.top_diagnoses, self.min_visits, self.require_all_tables)
 
 
 def _effect(
@@ -100,15 +100,22 @@ def _effect(
     )
 
 
-def _table(export_dir: Path, name: str, columns: list[str], ints: list[str]) -> pl.DataFrame:
-    path = export_dir / name
-    return require_integers(read_strict_csv(path, columns), path, ints)
+def _table(export_dir: Path, name: str, columns: list[str]) -> tuple[Path, pl.DataFrame]:
+    """Read a table; its ids must be integers, and are kept as their canonical decimal strings."""
+    path = require_table(export_dir, name)
+    frame = read_table(path, columns)
+    for column in KEYS:
+        cast = pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
+        fail_first(frame, cast.is_null(), path, column, "expected an integer id")
+        frame = frame.with_columns(cast.cast(pl.String).alias(column))
+    return path, frame
 
 
-def _codes(export_dir: Path, name: str, kind: str, result: Mimic3Result) -> pl.DataFrame:
-    path = export_dir / name
-    frame = _table(export_dir, name, [*KEYS, "SEQ_NUM", "ICD9_CODE"], KEYS)
-    frame = normalized_codes(frame, path, "ICD9_CODE")
+def _codes(export_dir: Path, name: str, kind: str, result: ReadResult) -> pl.DataFrame:
+    path, frame = _table(export_dir, name, [*KEYS, "SEQ_NUM", "ICD9_CODE"])
+    norm = normalized_code("ICD9_CODE")
+    frame = frame.with_columns(pl.when(norm == "").then(None).otherwise(norm).alias("ICD9_CODE"))
+    check_pattern(frame, path, "ICD9_CODE", ICD_PATTERN, "ICD-9 code")
     kept = frame.filter(pl.col("ICD9_CODE").is_not_null())
     result.filters.append(_effect(f"{kind}.drop_missing_codes", {}, frame, kept))
     deduped = kept.unique([*KEYS, "ICD9_CODE"], keep="first", maintain_order=True)
@@ -116,14 +123,15 @@ def _codes(export_dir: Path, name: str, kind: str, result: Mimic3Result) -> pl.D
     return deduped.with_columns(pl.col("SEQ_NUM").cast(pl.Int64, strict=False))
 
 
-def _top_diagnoses(diag: pl.DataFrame, n: int | None, result: Mimic3Result) -> pl.DataFrame:
-    if n is None:
-        return diag
-    counts = diag.group_by("ICD9_CODE").len().sort(["len", "ICD9_CODE"], descending=[True, False])
-    kept = diag.join(counts.head(n).select("ICD9_CODE"), on="ICD9_CODE", how="semi")
-    result.filters.append(_effect("diagnoses.top_n", {"n": n}, diag, kept))
-    result.extra["distinct_diagnoses_before_top_n"] = counts.height
-    return kept
+def _events(codes: pl.DataFrame, system: CodeSystem) -> pl.DataFrame:
+    """Codes as pipeline events; ``seq`` orders them by SEQ_NUM (missing last), then file row."""
+    ordered = codes.sort(["SEQ_NUM", ROW], nulls_last=True).with_row_index("seq")
+    return ordered.select(
+        pl.col("HADM_ID").alias("visit_id"),
+        pl.col("seq").cast(pl.Int64),
+        pl.lit(system.value).alias("system"),
+        pl.col("ICD9_CODE").alias("code"),
+    )
 
 
 def _parse_time(column: str) -> pl.Expr:
@@ -136,53 +144,46 @@ def _parse_time(column: str) -> pl.Expr:
     return pl.coalesce([*full, short])
 
 
-def _admissions(export_dir: Path, result: Mimic3Result) -> pl.DataFrame:
-    path = export_dir / "ADMISSIONS.csv"
-    adm = _table(export_dir, "ADMISSIONS.csv", [*KEYS, "ADMITTIME"], KEYS)
-    row = first_bad_row(adm, _parse_time("ADMITTIME").is_null())
-    if row is not None:
-        raise InputFileError(
-            path, "expected a time like 2101-10-20 19:08:00", row=row, column="ADMITTIME"
-        )
+def _admissions(export_dir: Path, result: ReadResult) -> pl.DataFrame:
+    path, adm = _table(export_dir, "ADMISSIONS", [*KEYS, "ADMITTIME"])
+    message = "expected a time like 2101-10-20 19:08:00"
+    fail_first(adm, _parse_time("ADMITTIME").is_null(), path, "ADMITTIME", message)
     if adm["ADMITTIME"].str.contains(r"^\s*\d{1,2}/\d{1,2}/\d{2}\b").any():
         result.notes.append(
             "ADMISSIONS.csv: ADMITTIME has two-digit years (a spreadsheet re-save), read as "
             "2000-2099; visits straddling '99 and '00 would be out of order"
         )
-    return adm.with_columns(_parse_time("ADMITTIME").alias("ADMITTIME")).unique(KEYS, keep="first")
+    return adm.unique(KEYS, keep="first").select(
+        pl.col("SUBJECT_ID").alias("patient_id"),
+        pl.col("HADM_ID").alias("visit_id"),
+        _parse_time("ADMITTIME").dt.strftime("%Y-%m-%dT%H:%M:%S").alias("time"),
+    )
 
 
-def _prescriptions(export_dir: Path, config: Mimic3Config, result: Mimic3Result) -> pl.DataFrame:
-    path = export_dir / "PRESCRIPTIONS.csv"
+def _prescriptions(export_dir: Path, config: Mimic3Config, result: ReadResult) -> pl.DataFrame:
     timing = ["ICUSTAY_ID", "STARTDATE"] if config.first_24h else []  # read only what is used
-    rx = _table(export_dir, "PRESCRIPTIONS.csv", [*KEYS, *timing, "NDC"], KEYS)
+    path, rx = _table(export_dir, "PRESCRIPTIONS", [*KEYS, *timing, "NDC"])
     rx = rx.with_columns(pl.col("NDC").str.strip_chars())
     real = rx.filter(pl.col("NDC").is_not_null() & (pl.col("NDC") != "") & (pl.col("NDC") != "0"))
     result.filters.append(
         _effect("prescriptions.drop_placeholder_ndc", {"placeholders": ["0", ""]}, rx, real)
     )
-    row = first_bad_row(real, ~pl.col("NDC").str.contains(r"^[0-9]{1,11}$"))
-    if row is not None:
-        raise InputFileError(path, "an NDC has digits only", row=row, column="NDC")
+    fail_first(
+        real, ~pl.col("NDC").str.contains(r"^[0-9]{1,11}$"), path, "NDC", "an NDC has digits only"
+    )
     if config.first_24h:
         real = _first_day(real, path, result)
     mapped = _map_ndc(real, export_dir, config, result)
     deduped = mapped.unique([*KEYS, "atc3"], maintain_order=True)
     result.filters.append(_effect("prescriptions.dedupe_per_visit", _DEDUPE_RX, mapped, deduped))
-    return deduped
+    return deduped.select(pl.col("HADM_ID").alias("visit_id"), "atc3")
 
 
-def _first_day(rx: pl.DataFrame, path: Path, result: Mimic3Result) -> pl.DataFrame:
+def _first_day(rx: pl.DataFrame, path: Path, result: ReadResult) -> pl.DataFrame:
     """GAMENet's ``filter_first24hour_med``: rows on each ICU stay's earliest STARTDATE."""
     rx = rx.with_columns(_parse_time("STARTDATE").alias("_start"))
-    bad = rx.filter(pl.col("_start").is_null() & pl.col("STARTDATE").is_not_null())
-    if bad.height:
-        raise InputFileError(
-            path,
-            "expected a time like 2101-10-20 00:00:00",
-            row=int(bad["_row"][0]),
-            column="STARTDATE",
-        )
+    bad = pl.col("_start").is_null() & pl.col("STARTDATE").is_not_null()
+    fail_first(rx, bad, path, "STARTDATE", "expected a time like 2101-10-20 00:00:00")
     first = pl.col("_start").min().over([*KEYS, "ICUSTAY_ID"])
     kept = rx.filter(pl.col("_start") == first).drop("_start")
     params = {"rule": "earliest STARTDATE per admission and ICU stay (GAMENet)"}
@@ -202,12 +203,12 @@ def _map_ndc(
     rx: pl.DataFrame,
     export_dir: Path,
     config: Mimic3Config,
-    result: Mimic3Result,
+    result: ReadResult,
 ) -> pl.DataFrame:
     atc_path, rxcui_path = _mapping_paths(export_dir, config)
     mapping = load_ndc_to_atc3(atc_path, rxcui_path, multi_atc=config.multi_atc)
     known = rx.join(mapping.select("ndc").unique(), left_on="NDC", right_on="ndc", how="semi")
-    unmapped = rx.join(known.select("_row"), on="_row", how="anti")
+    unmapped = rx.join(known.select(ROW), on=ROW, how="anti")
     n_ndcs = unmapped["NDC"].n_unique()
     if unmapped.height:
         note = (
@@ -230,59 +231,35 @@ def _map_ndc(
     return known.join(mapping, left_on="NDC", right_on="ndc")
 
 
-def _visits(tables: dict[str, pl.DataFrame], result: Mimic3Result) -> pl.DataFrame:
-    every = pl.concat([t.select(KEYS) for t in tables.values()]).unique()
-    kept = tables["admissions"].select(KEYS)
-    for name in ("diagnoses", "procedures", "prescriptions"):
-        kept = kept.join(tables[name].select(KEYS).unique(), on=KEYS, how="semi")
-    result.filters.append(_effect("visits.in_all_tables", {"tables": list(tables)}, every, kept))
-    return kept
-
-
-def _patients(visits: pl.DataFrame, min_visits: int, result: Mimic3Result) -> pl.DataFrame:
-    kept = visits.filter(pl.len().over("SUBJECT_ID") >= min_visits)
-    result.filters.append(_effect("patients.min_visits", {"min_visits": min_visits}, visits, kept))
-    return kept
-
-
-def read_mimic3(export_dir: Path, config: Mimic3Config) -> Mimic3Result:
+def read_mimic3(export_dir: Path, config: Mimic3Config) -> ReadResult:
     """Read and preprocess a MIMIC-III-layout export.
 
     Raises:
-        InputFileError: naming file, row and column, for any malformed input.
+        InputFileError: naming file, row and column, for any malformed input, or naming the
+            filter that left no patient.
     """
     export_dir = Path(export_dir)
-    result = Mimic3Result(patients=[])
+    result = ReadResult(patients=[])
     meds = _prescriptions(export_dir, config, result)
-    diag = _codes(export_dir, "DIAGNOSES_ICD.csv", "diagnoses", result)
-    tables = {
-        "admissions": _admissions(export_dir, result),
-        "diagnoses": _top_diagnoses(diag, config.top_diagnoses, result),
-        "procedures": _codes(export_dir, "PROCEDURES_ICD.csv", "procedures", result),
-        "prescriptions": meds,
-    }
-    visits = _patients(_visits(tables, result), config.min_visits, result)
-    result.patients = assemble_patients(visits, tables)
+    diag = _codes(export_dir, "DIAGNOSES_ICD", "diagnoses", result)
+    visits = _admissions(export_dir, result)
+    proc = _codes(export_dir, "PROCEDURES_ICD", "procedures", result)
+    if config.top_diagnoses is not None:
+        result.extra["distinct_diagnoses_before_top_n"] = diag["ICD9_CODE"].n_unique()
     result.extra["config"] = {
         k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()
     }
     if (export_dir / SYNTHETIC_MARKER).is_file():
         result.extra["synthetic"] = True
         result.notes.append(f"synthetic export ({SYNTHETIC_MARKER} present): not patient data")
-    return result
+    dx, pr = _events(diag, CodeSystem.ICD9CM), _events(proc, CodeSystem.ICD9PROC)
+    return build_patients(EventTables(visits, dx, pr, meds), config.filters, result, export_dir)
 
 
 def ingest_mimic3(
     export_dir: Path, out_dir: Path, config: Mimic3Config, *, overwrite: bool = False
 ) -> DatasetManifest:
     """Read ``export_dir`` and write the Dataset atomically to ``out_dir``."""
-    result = read_mimic3(export_dir, config)
-    return write_dataset(
-        result.patients,
-        out_dir,
-        source_format="mimic3",
-        filters=result.filters,
-        notes=result.notes,
-        extra=result.extra,
-        overwrite=overwrite,
+    return write_result(
+        read_mimic3(export_dir, config), out_dir, source_format="mimic3", overwrite=overwrite
     )

@@ -4,7 +4,7 @@ Tables: ``admissions`` (visit times), ``diagnoses_icd`` and ``procedures_icd`` (
 mixed, told apart by ``icd_version``; each code keeps its own system, so a model sees ``icd9cm`` and
 ``icd10cm`` codes side by side and serving accepts both), and ``prescriptions`` (``ndc``,
 ``starttime``), mapped NDC → ATC3 through user mapping CSVs with the MIMIC-III reader's loader
-(:func:`~training.data.mimic3_mapping.load_ndc_to_atc3`), so both map NDCs alike.
+(:func:`~training.data.ehr_maps.load_ndc_to_atc3`), so both map NDCs alike.
 
 Example::
 
@@ -22,7 +22,7 @@ import polars as pl
 
 from app.contract.codes import CodeSystem
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect
+from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
 from training.data.ehr_io import (
     ICD_PATTERN,
     ROW,
@@ -33,17 +33,15 @@ from training.data.ehr_io import (
     require_table,
     require_values,
 )
+from training.data.ehr_maps import load_ndc_to_atc3
 from training.data.ehr_pipeline import (
     TIME_PATTERN,
     EhrFilterConfig,
     EventTables,
-    ReadResult,
     build_patients,
     count_unmapped,
     visit_time,
-    write_result,
 )
-from training.data.mimic3_mapping import load_ndc_to_atc3
 
 SOURCE_FORMAT = "mimic4"
 _SYSTEMS = {

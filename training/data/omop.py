@@ -23,7 +23,7 @@ import polars as pl
 
 from app.contract.codes import CodeSystem
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect
+from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
 from training.data.ehr_io import (
     ICD_PATTERN,
     ROW,
@@ -41,11 +41,9 @@ from training.data.ehr_pipeline import (
     TIME_PATTERN,
     EhrFilterConfig,
     EventTables,
-    ReadResult,
     build_patients,
     count_unmapped,
     visit_time,
-    write_result,
 )
 from training.data.omop_vocab import OmopVocabulary
 

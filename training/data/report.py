@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from training.data.dataset import MANIFEST_FILE, Dataset, FilterEffect
+from training.data.ehr_io import find_table
 from training.data.records import Patient
 
 
@@ -70,7 +71,7 @@ def summarize(
 def load_report(path: Path) -> DataReport:
     """Report on a Dataset directory, or on a MIMIC-III-layout export (preprocessed in memory)."""
     path = Path(path)
-    if (path / MANIFEST_FILE).is_file() or not (path / "ADMISSIONS.csv").is_file():
+    if (path / MANIFEST_FILE).is_file() or find_table(path, "ADMISSIONS") is None:
         dataset = Dataset(path)
         m = dataset.manifest
         report = summarize(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from training.data.dataset import DatasetManifest, FilterEffect
+from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
 from training.data.ehr_io import (
     SNOMED_PATTERN,
     check_pattern,
@@ -37,11 +37,9 @@ from training.data.ehr_pipeline import (
     TIME_PATTERN,
     EhrFilterConfig,
     EventTables,
-    ReadResult,
     build_patients,
     count_unmapped,
     visit_time,
-    write_result,
 )
 from training.data.records import Code
 

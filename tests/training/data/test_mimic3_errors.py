@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.contract.errors import InputFileError
-from training.data.csvio import read_strict_csv
+from training.data.ehr_io import read_table
 from training.data.mimic3 import Mimic3Config, ingest_mimic3, read_mimic3
 from training.data.synth import SynthConfig, write_mimic3_export
 
@@ -128,5 +128,5 @@ def test_ragged_row_located_by_the_csv_fallback(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("A,B\n1,2\n3,4,5\n6,7\n")
     with pytest.raises(InputFileError) as info:
-        read_strict_csv(path, ["A", "B"])
+        read_table(path, ["A", "B"])
     assert info.value.row == 2 and "field count" in str(info.value)

@@ -105,8 +105,8 @@ def test_first_24h_drops_late_prescriptions(tmp_path: Path) -> None:
     ("table", "old", "new", "row", "column"),
     [
         ("diagnoses_icd", ",10\n", ",11\n", 1, "icd_version"),
-        ("diagnoses_icd", "icd_code", "icd", None, "icd_code"),
-        ("admissions", "admittime", "admit", None, "admittime"),
+        ("diagnoses_icd", "icd_code", "icd", 0, "icd_code"),
+        ("admissions", "admittime", "admit", 0, "admittime"),
         ("prescriptions", ",00000", ",x0000", 1, "ndc"),
     ],
 )
