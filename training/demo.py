@@ -58,7 +58,7 @@ def prepare_demo(settings: Settings, config: DemoConfig) -> DemoResult:
     from training.data.synth.export import SYNTHETIC_MARKER
     from training.export.runner import export_run
     from training.gamenet.config import TrainConfig
-    from training.gamenet.run import train_gamenet
+    from training.gamenet.run import train as train_gamenet
     from training.genn.loop import TrainConfig as GennTrainConfig
     from training.genn.run import RunConfig as GennRunConfig
     from training.genn.run import train_table_run

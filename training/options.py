@@ -1,0 +1,126 @@
+"""Typer options and TOML keys derived from a frozen training config, declared only there.
+
+:func:`config_options` turns a command ``fn(..., config: C)`` into one that takes an option per
+field of ``C`` (help text from the class docstring's ``Args:``), plus ``--config FILE.toml``
+whose keys are the same field names. An option given on the command line beats the file, the
+file beats the field's default, and an unknown key is an error.
+
+Example::
+
+    @config_options(TrainConfig)
+    def train(data: Annotated[Path, typer.Option()], config: TrainConfig) -> None: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+import tomllib
+import typing
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from click.core import ParameterSource
+
+CONFIG_OPTION = "config_file"
+_ENTRY = re.compile(r"^ {4}(\w+(?:, \w+)*): (.*)$")
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Map each field named in ``cls``'s Google-style ``Args:`` section to its description."""
+    helps: dict[str, str] = {}
+    names: list[str] = []
+    in_args = False
+    for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+        if not line.startswith(" "):
+            in_args = line.strip() == "Args:"
+            names = []
+        elif in_args and (entry := _ENTRY.match(line)):
+            names = entry.group(1).split(", ")
+            helps.update(dict.fromkeys(names, entry.group(2)))
+        elif in_args and names and line.startswith(" " * 8):
+            helps.update({n: f"{helps[n]} {line.strip()}" for n in names})
+    return helps
+
+
+def _read_toml(path: Path, allowed: Collection[str]) -> dict[str, Any]:
+    try:
+        values = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise typer.BadParameter(f"{path}: unknown keys {unknown}", param_hint="--config")
+    return values
+
+
+def _given(name: str) -> bool:
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def config_options(
+    cls: type[Any], *, exclude: Collection[str] = ()
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give the command ``fn(..., config)`` one option per field of ``cls`` and ``--config``.
+
+    Args:
+        cls: a frozen dataclass; its ``__post_init__`` validates (a ``ValueError`` becomes a
+            usage error).
+        exclude: fields left at their defaults (neither option nor TOML key).
+    """
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.name not in exclude]
+    names = [f.name for f in fields]
+    params = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=f.default,
+            annotation=Annotated[hints[f.name], typer.Option(help=helps.get(f.name))],
+        )
+        for f in fields
+    ]
+    params.append(
+        inspect.Parameter(
+            CONFIG_OPTION,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None,
+                typer.Option("--config", help="TOML file of these options (field names)."),
+            ],
+        )
+    )
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        signed = inspect.signature(fn, eval_str=True).parameters.values()
+        own = [p for p in signed if p.name != "config"]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> None:
+            path = kwargs.pop(CONFIG_OPTION)
+            values = _read_toml(path, names) if path is not None else {}
+            for name in names:
+                value = kwargs.pop(name)
+                if _given(name) or name not in values:
+                    values[name] = value
+            try:
+                config = cls(**values)
+            except (TypeError, ValueError) as exc:
+                raise typer.BadParameter(str(exc)) from None
+            fn(**kwargs, config=config)
+
+        signature = inspect.Signature([*own, *params])
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        return command
+
+    return decorate
