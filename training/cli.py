@@ -44,7 +44,7 @@ train_cli.command("gamenet")(gamenet_cli.train)
 cli.command("export")(export_cli.export)
 cli.command("demo")(demo.demo)
 train_cli.command("genn")(genn_cli.train_command)
-train_cli.command("gbert")(gbert_cli.train_gbert_command)
+train_cli.command("gbert")(gbert_cli.train)
 cli.add_typer(genn_cli.app, name="genn")
 
 
