@@ -59,9 +59,9 @@ def prepare_demo(settings: Settings, config: DemoConfig) -> DemoResult:
     from training.export.runner import export_run
     from training.gamenet.config import TrainConfig
     from training.gamenet.run import train as train_gamenet
-    from training.genn.loop import TrainConfig as GennTrainConfig
-    from training.genn.run import RunConfig as GennRunConfig
-    from training.genn.run import train_table_run
+    from training.genn.config import OptimConfig as GennOptimConfig
+    from training.genn.config import TrainConfig as GennTrainConfig
+    from training.genn.run import train as train_genn
 
     root = settings.home / "demo"
     export_dir, dataset_dir, run_dir = root / "export", root / "dataset", root / "run"
@@ -86,12 +86,12 @@ def prepare_demo(settings: Settings, config: DemoConfig) -> DemoResult:
         export_run(run_dir, artifact_dir)
     if not (genn_run_dir / "metrics.json").is_file():
         n = config.genn_epochs
-        genn_train = GennTrainConfig(
+        genn_train = GennOptimConfig(
             seed=config.seed, mlp_epochs=n, pretrain_epochs=n, genn_epochs=n
         )
-        genn_config = GennRunConfig(seed=config.seed, synthetic=True, train=genn_train)
+        genn_config = GennTrainConfig(seed=config.seed, synthetic=True, train=genn_train)
         shutil.rmtree(genn_run_dir, ignore_errors=True)  # an interrupted run restarts
-        train_table_run(export_dir / "ddi.csv", genn_run_dir, genn_config)
+        train_genn(export_dir / "ddi.csv", genn_run_dir, genn_config)
     if not genn_artifact_dir.is_dir():
         export_run(genn_run_dir, genn_artifact_dir)
     admin.upgrade_db(settings)

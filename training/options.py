@@ -3,7 +3,8 @@
 :func:`config_options` turns a command ``fn(..., config: C)`` into one that takes an option per
 field of ``C`` (help text from the class docstring's ``Args:``), plus ``--config FILE.toml``
 whose keys are the same field names. An option given on the command line beats the file, the
-file beats the field's default, and an unknown key is an error.
+file beats the field's default, and an unknown key is an error. The fields of a nested config
+dataclass become options of their own (their names must not clash with the outer ones).
 
 Example::
 
@@ -65,6 +66,42 @@ def _given(name: str) -> bool:
     return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
 
 
+def _leaves(cls: type[Any], exclude: Collection[str], prefix: str = "") -> list[_Leaf]:
+    hints, helps = typing.get_type_hints(cls), field_help(cls)
+    leaves: list[_Leaf] = []
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        if path in exclude:
+            continue
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            leaves += _leaves(hint, exclude, f"{path}.")
+            continue
+        option = typer.Option(help=helps.get(f.name))
+        leaves.append(_Leaf(path, f.name, Annotated[hint, option], f.default))
+    return leaves
+
+
+@dataclasses.dataclass(frozen=True)
+class _Leaf:
+    path: str  # dotted: "train.lr"
+    name: str  # the option's parameter name
+    annotation: Any
+    default: Any
+
+
+def _build(cls: type[Any], values: dict[str, Any], prefix: str = "") -> Any:
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            kwargs[f.name] = _build(hint, values, f"{prefix}{f.name}.")
+        elif f"{prefix}{f.name}" in values:
+            kwargs[f.name] = values[f"{prefix}{f.name}"]
+    return cls(**kwargs)
+
+
 def config_options(
     cls: type[Any], *, exclude: Collection[str] = ()
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -73,20 +110,21 @@ def config_options(
     Args:
         cls: a frozen dataclass; its ``__post_init__`` validates (a ``ValueError`` becomes a
             usage error).
-        exclude: fields left at their defaults (neither option nor TOML key).
+        exclude: fields left at their defaults (neither option nor TOML key), dotted for
+            nested ones (``"train.seed"``).
     """
-    hints = typing.get_type_hints(cls)
-    helps = field_help(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.name not in exclude]
-    names = [f.name for f in fields]
+    leaves = _leaves(cls, exclude)
+    names = [leaf.name for leaf in leaves]
+    if len(set(names)) < len(names):
+        raise ValueError(f"{cls.__name__}: nested fields clash with option names {names}")
     params = [
         inspect.Parameter(
-            f.name,
+            leaf.name,
             inspect.Parameter.KEYWORD_ONLY,
-            default=f.default,
-            annotation=Annotated[hints[f.name], typer.Option(help=helps.get(f.name))],
+            default=leaf.default,
+            annotation=leaf.annotation,
         )
-        for f in fields
+        for leaf in leaves
     ]
     params.append(
         inspect.Parameter(
@@ -106,14 +144,15 @@ def config_options(
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
-            path = kwargs.pop(CONFIG_OPTION)
-            values = _read_toml(path, names) if path is not None else {}
-            for name in names:
-                value = kwargs.pop(name)
-                if _given(name) or name not in values:
-                    values[name] = value
+            toml = kwargs.pop(CONFIG_OPTION)
+            given = _read_toml(toml, names) if toml is not None else {}
+            values = {}
+            for leaf in leaves:
+                value = kwargs.pop(leaf.name)
+                use_file = leaf.name in given and not _given(leaf.name)
+                values[leaf.path] = given[leaf.name] if use_file else value
             try:
-                config = cls(**values)
+                config = _build(cls, values)
             except (TypeError, ValueError) as exc:
                 raise typer.BadParameter(str(exc)) from None
             fn(**kwargs, config=config)
