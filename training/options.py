@@ -24,11 +24,10 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
-from click.core import ParameterSource
 
 CONFIG_OPTION = "config_file"
+CONTEXT = "typer_context"  # typer passes its Context to a parameter of that type
 _ENTRY = re.compile(r"^ {4}(\w+(?:, \w+)*): (.*)$")
 
 
@@ -60,10 +59,9 @@ def _read_toml(path: Path, allowed: Collection[str]) -> dict[str, Any]:
     return values
 
 
-def _given(name: str) -> bool:
-    ctx = click.get_current_context(silent=True)
-    source = ctx.get_parameter_source(name) if ctx is not None else None
-    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def _leaves(cls: type[Any], exclude: Collection[str], prefix: str = "") -> list[_Leaf]:
@@ -137,6 +135,9 @@ def config_options(
             ],
         )
     )
+    params.append(
+        inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    )
 
     def decorate(fn: Callable[..., None]) -> Callable[..., None]:
         signed = inspect.signature(fn, eval_str=True).parameters.values()
@@ -144,12 +145,12 @@ def config_options(
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
-            toml = kwargs.pop(CONFIG_OPTION)
+            ctx, toml = kwargs.pop(CONTEXT), kwargs.pop(CONFIG_OPTION)
             given = _read_toml(toml, names) if toml is not None else {}
             values = {}
             for leaf in leaves:
                 value = kwargs.pop(leaf.name)
-                use_file = leaf.name in given and not _given(leaf.name)
+                use_file = leaf.name in given and not _given(ctx, leaf.name)
                 values[leaf.path] = given[leaf.name] if use_file else value
             try:
                 config = _build(cls, values)
