@@ -25,7 +25,7 @@ import torch
 from models.gamenet import GAMENet, GAMENetConfig
 from training.export.artifact import export_onnx
 from training.gamenet.export import GAMENetInference, random_feeds, tensor_specs
-from training.gamenet.loop import load_model
+from training.gamenet.steps import load_model
 
 RESULTS = Path(__file__).parent / "results" / "gamenet_infer.json"
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from app.contract.manifest import TensorSpec
 from models.gamenet import GAMENet
-from training.gamenet.loop import load_model
+from training.gamenet.steps import load_model
 
 # Example feeds: enough patients and visits that no dynamic axis has size 0 or 1 (torch.export
 # specialises those).
