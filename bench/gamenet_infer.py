@@ -22,9 +22,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from app.contract.manifest import recommender_specs
 from models.gamenet import GAMENet, GAMENetConfig
 from training.export.artifact import export_onnx
-from training.gamenet.export import GAMENetInference, random_feeds, tensor_specs
+from training.gamenet.export import ROLES, GAMENetInference, random_feeds
 from training.gamenet.steps import load_model
 
 RESULTS = Path(__file__).parent / "results" / "gamenet_infer.json"
@@ -65,7 +66,7 @@ def main() -> None:
         model = _random_model(1958, 1430, 145)
     cfg = model.config
     wrapper = GAMENetInference(model).eval()
-    inputs, outputs = tensor_specs(cfg.num_meds)
+    inputs, outputs = recommender_specs(ROLES, cfg.num_meds)
     sizes = (cfg.num_diag_codes, cfg.num_proc_codes, cfg.num_meds)
     example = random_feeds(*sizes, patients=4, max_visits=3, max_codes=4)
     options = ort.SessionOptions()

@@ -41,6 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.contract.manifest import recommender_specs  # noqa: E402
 from models.gbert.adapters import LoRALinear, MoRLinear  # noqa: E402
 from models.gbert.config import AdapterConfig  # noqa: E402
 from models.gbert.model import GBertRecommender  # noqa: E402
@@ -49,7 +50,7 @@ from training.data.vocab import Vocabularies  # noqa: E402
 from training.gbert.batches import contract_feeds, encode_patient  # noqa: E402
 from training.gbert.config import TrainConfig  # noqa: E402
 from training.gbert.data import split_run  # noqa: E402
-from training.gbert.export import GBertServing, specs  # noqa: E402
+from training.gbert.export import ROLES, GBertServing  # noqa: E402
 from training.gbert.run import train  # noqa: E402
 from training.gbert.runs import graphs, load_model, read_run  # noqa: E402
 
@@ -138,7 +139,7 @@ def kv_params(model: GBertRecommender) -> int:
 
 
 def export_legacy(wrapper: torch.nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = specs(int(wrapper.med_tokens.numel()))  # type: ignore[arg-type]
+    inputs, _ = recommender_specs(ROLES, int(wrapper.med_tokens.numel()))  # type: ignore[arg-type]
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
