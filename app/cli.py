@@ -51,14 +51,19 @@ def serve(
     host: str | None = typer.Option(None, help="Default: MEDREC_HOST."),
     port: int | None = typer.Option(None, help="Default: MEDREC_PORT."),
     workers: int | None = typer.Option(None, help="Default: MEDREC_WORKERS."),
+    migrate: bool = typer.Option(
+        True,
+        help="Apply pending migrations first (--no-migrate where `medrec db upgrade` runs once).",
+    ),
 ) -> None:
-    """Apply pending migrations, then serve the API on what is registered."""
+    """Apply pending migrations (unless --no-migrate), then serve what is registered."""
     import uvicorn
 
     from app import admin
 
     settings = get_settings()
-    admin.upgrade_db(settings)
+    if migrate:
+        admin.upgrade_db(settings)
     uvicorn.run(
         "app.main:asgi",
         factory=True,
