@@ -43,6 +43,7 @@ def make_lifespan(
                 poller.cancel()
                 if worker is not None:
                     worker.stop()
+                metrics.close()
 
     return lifespan
 

@@ -19,7 +19,7 @@ from app.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_multiprocess_dir)
     app = FastAPI(
         title="MedRec",
         version="0.1.0",

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     ort_inter_op_threads: int = Field(1, ge=0)
     # How often each worker re-reads the active versions (0 = never; tests, single worker).
     registry_poll_seconds: float = Field(5.0, ge=0.0)
+    # Shared sample directory of a multi-worker server's Prometheus metrics; ``medrec serve
+    # --workers N`` (N > 1) sets it to ``home/prometheus`` when unset. See app/metrics.py.
+    metrics_multiprocess_dir: Path | None = None
     # Each worker serves the DDI table from memory and re-checks it when its copy is older
     # than this (0 = on every use); see app/services/ddi_snapshot.py.
     ddi_snapshot_seconds: float = Field(5.0, ge=0.0)
