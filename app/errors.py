@@ -11,6 +11,7 @@ class MedRecError(Exception):
 
     status = 500
     title = "Internal error"
+    headers: dict[str, str] | None = None  # extra response headers, e.g. Retry-After
 
     def __init__(self, detail: str) -> None:
         self.detail = detail

@@ -20,6 +20,7 @@ from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
+from app.services.rate_limit import RateLimiter
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def make_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         with open_resources(settings, metrics) as state:
+            limiter = _rate_limiter(settings)
+            state["rate_limiter"] = limiter
             poller = asyncio.create_task(poll_registry(settings, state))
             worker = EmbeddedWorker(settings) if settings.runs_embedded_worker else None
             if worker is not None:
@@ -44,8 +47,20 @@ def make_lifespan(
                 if worker is not None:
                     worker.stop()
                 metrics.close()
+                if limiter is not None:
+                    await limiter.close()
 
     return lifespan
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit_redis_url is None:
+        return None
+    return RateLimiter(
+        settings.rate_limit_redis_url,
+        per_minute=settings.rate_limit_per_minute,
+        fail_open=settings.rate_limit_fail_open,
+    )
 
 
 @contextlib.contextmanager

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Each worker caches verified API keys this long (0 = no cache): revoking a key takes
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
+    # Per-key rate limit shared by every worker, counted in Redis (app/services/rate_limit.py);
+    # no limit without a URL. ``rate_limit_fail_open``: when Redis is down, let requests through
+    # (true) or answer 503 (false).
+    rate_limit_redis_url: str | None = None
+    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_fail_open: bool = True
 
     # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
     # installed (not in the torch-free serve image), except when environment is "test".

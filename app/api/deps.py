@@ -28,6 +28,7 @@ from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache, KeyIdentity
+from app.services.rate_limit import RateLimiter
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,8 @@ async def get_current_key(
     """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
 
     Verified keys are cached per worker for ``api_key_cache_seconds`` (revocation takes effect
-    within that time; see :mod:`app.services.key_cache`).
+    within that time; see :mod:`app.services.key_cache`). Each request then counts against the
+    key's rate limit, when one is set (:mod:`app.services.rate_limit`).
     """
     identity = None
     if key:
@@ -182,6 +184,9 @@ async def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = identity.id
+    limiter: RateLimiter | None = request.state.rate_limiter
+    if limiter is not None:
+        await limiter.hit(str(identity.id))
     return identity
 
 

@@ -59,7 +59,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedRecError)
-    return problem_response(exc.status, exc.title, exc.detail)
+    return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

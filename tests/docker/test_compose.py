@@ -33,7 +33,7 @@ def _resolved(value: str) -> str:
 
 def test_services_start_in_order_on_a_healthy_database(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "api", "worker"}
+    assert set(services) == {"postgres", "redis", "migrate", "api", "worker"}
     postgres = services["postgres"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     volume = postgres["volumes"][0].split(":")[0]
@@ -41,9 +41,10 @@ def test_services_start_in_order_on_a_healthy_database(compose: dict[str, Any]) 
     assert services["migrate"]["command"] == ["medrec", "db", "upgrade"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
-        assert services[name]["depends_on"] == {
-            "migrate": {"condition": "service_completed_successfully"}
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
         }
+    assert services["api"]["depends_on"]["redis"] == {"condition": "service_healthy"}
     assert services["api"]["command"] == ["medrec", "serve", "--no-migrate"]
     assert services["worker"]["command"] == ["medrec", "worker"]
 
@@ -59,6 +60,7 @@ def test_every_medrec_variable_is_a_setting_with_a_valid_value(compose: dict[str
             )
             assert settings.database_url.startswith("postgresql+psycopg://")
             assert settings.environment == "production"
+            assert settings.rate_limit_redis_url == "redis://redis:6379/0"
 
 
 def test_the_api_runs_two_workers_without_the_job_worker_on_its_port(
