@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
+from app.api.gate import AuthGate
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.openapi import custom_openapi, operation_id
 from app.api.problems import add_problem_handlers
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_problem_handlers(app)
     uploads = {"/v1/training-jobs": settings.max_upload_bytes}  # streamed, counted as read
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=uploads)
+    app.add_middleware(AuthGate)  # outside the body limit: nothing reads a refused body
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app
