@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     enable_docs: bool = True
 
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    # Seconds a client has to deliver a whole request body (uploads too); slower answers 408.
+    body_timeout_seconds: float = Field(30.0, gt=0.0)
     max_visits: int = Field(100, ge=1)
     max_codes_per_visit: int = Field(500, ge=1)
     max_drugs: int = Field(50, ge=2)

@@ -6,7 +6,6 @@ PHI): only pydantic's ``loc``, ``msg`` and ``type`` are copied, never ``input`` 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -18,7 +17,6 @@ from starlette.exceptions import HTTPException
 from app.errors import MedRecError
 from app.schemas.common import FieldError, Problem
 
-logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -62,14 +60,11 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.title, exc.detail)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s", request.scope.get("path"))
-    return problem_response(500, "Internal error", "see the server log for this request id")
-
-
 def add_problem_handlers(app: FastAPI) -> None:
-    """Map HTTP, validation, domain and unexpected errors to problem+json."""
+    """Map HTTP, validation and domain errors to problem+json.
+
+    Unexpected errors are answered by ``RequestContextMiddleware`` (logged once, 500).
+    """
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(MedRecError, _domain_error)
-    app.add_exception_handler(Exception, _unexpected)
