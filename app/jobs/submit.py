@@ -26,7 +26,7 @@ from app.crud import training_jobs as crud
 from app.db.models import TrainingJob
 from app.db.session import begin_write
 from app.errors import MedRecError
-from app.jobs.uploads import copy_limited, extract_zip, is_zip, safe_name
+from app.jobs.uploads import copy_limited, extract_zip, extraction_limit, is_zip, safe_name
 from app.settings import Settings
 
 
@@ -56,8 +56,9 @@ def _place_input(source: Path, input_dir: Path, settings: Settings) -> None:
         extract_zip(
             source,
             input_dir,
-            max_bytes=settings.max_extracted_bytes,
+            max_bytes=extraction_limit(settings.max_extracted_bytes, settings.jobs_dir),
             max_files=settings.max_archive_files,
+            max_ratio=settings.max_inflate_ratio,
         )
     else:
         input_dir.mkdir(parents=True)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Upload
 from app.api.deps import SessionDep, SettingsDep, require_admin
 from app.crud import training_jobs as crud
 from app.db.models import ApiKey, TrainingJob
+from app.jobs.cleanup import cancel_job
 from app.jobs.submit import submit_job
 from app.jobs.uploads import UploadRefused, resolve_import
 from app.schemas.training_jobs import (
@@ -139,8 +140,8 @@ def get_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPubli
 
 @router.post("/{job_id}/cancel", dependencies=[Depends(require_admin)])
 def cancel_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPublic:
-    """Cancel a queued or running job (a finished job is returned unchanged)."""
-    row = crud.cancel_training_job(session=session, job_id=job_id)
+    """Cancel a queued or running job and remove its files (a finished job is unchanged)."""
+    row = cancel_job(session=session, job_id=job_id)
     if row is None:
         raise HTTPException(404, "training job not found")
     return _public(row)
