@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from app.crud import model_versions as crud
 from app.db.models import ModelVersion
 from app.db.session import begin_write
-from app.errors import ArtifactError, ArtifactNotFound, ConflictError, ModelNotFound
+from app.errors import (
+    ArtifactError,
+    ArtifactForbidden,
+    ArtifactNotFound,
+    ConflictError,
+    ModelNotFound,
+)
 from app.inference.onnx import read_manifest, read_onnx
 from app.inference.registry import ModelRegistry
 
@@ -27,7 +33,8 @@ def resolve_artifact_dir(path: Path, roots: Sequence[Path]) -> Path:
     and anything but a directory. The detail never names a server path.
 
     Raises:
-        ArtifactError: the path is outside the roots, goes through a link, or is no directory.
+        ArtifactForbidden: the path is outside the roots or goes through a link.
+        ArtifactNotFound: there is no directory at the path.
     """
     absolute = Path(os.path.abspath(path))
     for root in roots:
@@ -35,11 +42,13 @@ def resolve_artifact_dir(path: Path, roots: Sequence[Path]) -> Path:
             if absolute != base and absolute.is_relative_to(base):
                 real = Path(root).resolve() / absolute.relative_to(base)
                 if real.resolve() != real:
-                    raise ArtifactError("the artifact path goes through a symbolic link")
+                    raise ArtifactForbidden("the artifact path goes through a symbolic link")
                 if not stat.S_ISDIR(_lstat_mode(real)):
                     raise ArtifactNotFound("no artifact directory at this path")
                 return real
-    raise ArtifactError("artifact paths must be inside the server's artifacts or import directory")
+    raise ArtifactForbidden(
+        "artifact paths must be inside the server's artifacts or import directory"
+    )
 
 
 def _lstat_mode(path: Path) -> int:
@@ -104,12 +113,16 @@ def load_active(*, session: Session, registry: ModelRegistry) -> list[str]:
     """Load every active version not already served; return the errors (one line each).
 
     Used at start-up and by each worker's periodic sync, so all workers follow the registry.
+    A version that failed is retried (and logged) at the registry's back-off: logged at ERROR
+    once, then at WARNING on each retry.
     """
     errors = []
     current = registry.snapshot()
     for row in crud.get_active_versions(session=session):
         served = current.get(row.name)
         if served is not None and served.version == row.version:
+            continue
+        if not registry.backoff.is_due(row.name, row.version):
             continue
         try:
             registry.install(
@@ -118,6 +131,10 @@ def load_active(*, session: Session, registry: ModelRegistry) -> list[str]:
                 )
             )
         except Exception as exc:  # one broken artifact must not stop the others loading
-            logger.error("could not load %s v%d: %s", row.name, row.version, exc)
+            wait = registry.backoff.failed(row.name, row.version)
+            level = logging.WARNING if wait else logging.ERROR
+            logger.log(level, "could not load %s v%d: %s", row.name, row.version, exc)
             errors.append(f"{row.name} v{row.version}: {exc}")
+        else:
+            registry.backoff.succeeded(row.name, row.version)
     return errors

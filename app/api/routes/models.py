@@ -50,7 +50,14 @@ def get_model(name: NameParam, session: SessionDep, registry: RegistryDep) -> Mo
     return ModelVersionsPublic(data=[_public(r, registry) for r in rows], count=len(rows))
 
 
-@router.post("", status_code=201, responses={422: {"description": "Invalid artifact"}})
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        403: {"description": "Path outside the artifacts/import directory, or a link"},
+        422: {"description": "Invalid artifact"},
+    },
+)
 def register_model(
     body: ModelVersionCreate, session: SessionDep, registry: RegistryDep, settings: SettingsDep
 ) -> ModelVersionPublic:

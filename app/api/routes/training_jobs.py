@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 
@@ -63,7 +63,7 @@ def create_training_job(
     model: Annotated[JobModel, Form()] = "gamenet",
     epochs: Annotated[int, Form(ge=1, le=500)] = 10,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
-    split: Annotated[str, Form(pattern="^(literature|random)$")] = "literature",
+    split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
         list[str],
         Form(description="Reader options as key=value (value JSON or text)."),
