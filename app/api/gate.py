@@ -87,7 +87,8 @@ class AuthGate:
         request = Request(scope)
         start = time.perf_counter()
         if not await self._admits(request, role):
-            scope = {**scope, "headers": [h for h in scope["headers"] if h[0] not in _BODY_HEADERS]}
+            # In place, not a copy: the routing's ``route`` must reach the metrics' scope.
+            scope["headers"] = [h for h in scope["headers"] if h[0] not in _BODY_HEADERS]
             receive = _empty_body(receive)
 
         async def send_audited(message: Message) -> None:
