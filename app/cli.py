@@ -76,6 +76,9 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        # uvicorn's access log records the raw target, query string and all (codes are PHI);
+        # the service logs the route template instead (logger ``medrec.access``).
+        access_log=False,
     )
 
 

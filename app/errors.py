@@ -49,6 +49,13 @@ class ArtifactNotFound(ArtifactError):
     title = "Artifact not found"
 
 
+class ArtifactForbidden(ArtifactError):
+    """The artifact path is outside the directories the API may read, or goes through a link."""
+
+    status = 403
+    title = "Artifact path not allowed"
+
+
 class ActivationError(MedRecError):
     """A model version failed verification or warm-up; the previous version keeps serving."""
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.session import make_engine, make_sessionmaker
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
+from app.jobs.cleanup import sweep_orphans
 from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
@@ -77,6 +78,7 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
         with sessionmaker() as session:
             for error in load_active(session=session, registry=registry):
                 logger.error("start-up: %s", error)
+            sweep_orphans(session=session, settings=settings)
     except SQLAlchemyError as exc:
         logger.error("database not ready (run `medrec db upgrade`): %s", type(exc).__name__)
     try:

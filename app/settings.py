@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     enable_docs: bool = True
 
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    # Seconds a client has to deliver a whole request body (uploads too); slower answers 408.
+    body_timeout_seconds: float = Field(30.0, gt=0.0)
     max_visits: int = Field(100, ge=1)
     max_codes_per_visit: int = Field(500, ge=1)
     max_drugs: int = Field(50, ge=2)
@@ -72,7 +74,12 @@ class Settings(BaseSettings):
     embedded_worker: bool | None = None
     import_dir: Path | None = None  # server-side exports a job may name with ``source_path``
     max_upload_bytes: int = Field(2 << 30, ge=1024)
-    max_extracted_bytes: int = Field(8 << 30, ge=1024)
+    # None: half the free disk space under ``home`` when the upload arrives.
+    max_extracted_bytes: int | None = Field(None, ge=1024)
+    # Inflated size at most this multiple of the archive's size (exports compress ~10x).
+    max_inflate_ratio: float = Field(100.0, ge=1.0)
+    # Job directories without a row older than this are removed at start-up (a killed upload).
+    orphan_grace_seconds: float = Field(3600.0, ge=0.0)
     max_archive_files: int = Field(10_000, ge=1)
     max_active_jobs: int = Field(2, ge=1)  # queued + running; more answer 429
     job_lease_seconds: float = Field(60.0, gt=0.0)
