@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from training.gamenet.config import TrainConfig
+
 
 def train(
     data: Annotated[Path, typer.Option(help="Dataset directory (manifest.json + patients).")],
@@ -27,9 +29,17 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Adam lr (default: the mode's).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Patients per batched step.")] = 16,
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
+    ddi_loss: Annotated[
+        str, typer.Option(help="mixed | separate (own Adam step) | off: the annealed DDI loss.")
+    ] = TrainConfig.ddi_loss,
+    graph_norm: Annotated[
+        str, typer.Option(help="symmetric (GCNConv) | row (the official code's).")
+    ] = TrainConfig.graph_norm,
+    gcn_init: Annotated[
+        str, typer.Option(help="glorot (GCNConv) | uniform (the official code's).")
+    ] = TrainConfig.gcn_init,
 ) -> None:
     """Train GAMENet and write RUN_DIR (checkpoints, metrics.json, curves.png, report.md)."""
-    from training.gamenet.config import TrainConfig
     from training.gamenet.run import train_gamenet
 
     try:
@@ -40,6 +50,9 @@ def train(
             batch_size=batch_size,
             split=split,  # type: ignore[arg-type]
             seed=seed,
+            ddi_loss=ddi_loss,  # type: ignore[arg-type]
+            graph_norm=graph_norm,  # type: ignore[arg-type]
+            gcn_init=gcn_init,  # type: ignore[arg-type]
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 Mode = Literal["reference", "batched"]
 SplitMethod = Literal["literature", "random"]
+DdiLoss = Literal["mixed", "separate", "off"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class TrainConfig:
         seed: seeds python, numpy and torch, the split, the shuffling and the annealing draws.
         eval_batch_size: patients per forward pass when evaluating.
         bootstrap_rounds: rounds of the 80% patient bootstrap on the test split.
+        ddi_loss: how a step uses the visits whose annealed draw chose the DDI loss: ``mixed``
+            averages their DDI loss with the other visits' prediction loss (in reference mode,
+            one visit a step, this is the official step); ``separate`` makes one Adam step on the
+            other visits' mean prediction loss, then one on the chosen visits' mean DDI loss (the
+            official code's separately normalised DDI step, batched); ``off`` never uses it.
+        graph_norm: ``GAMENetConfig.graph_norm`` (``symmetric`` or the official ``row``).
+        gcn_init: ``GAMENetConfig.gcn_init`` (``glorot`` or the official ``uniform``).
     """
 
     mode: Mode = "batched"
@@ -45,6 +53,9 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 512
     bootstrap_rounds: int = 10
+    ddi_loss: DdiLoss = "mixed"
+    graph_norm: Literal["symmetric", "row"] = "symmetric"
+    gcn_init: Literal["glorot", "uniform"] = "glorot"
 
     reference_lr = 2e-4  # the official code's Adam lr (one step per visit)
     # Batched mode takes ~35x fewer steps per epoch (16 patients, ~35 visits a step), so its Adam
@@ -63,6 +74,8 @@ class TrainConfig:
             raise ValueError("TrainConfig: threshold must be in (0, 1)")
         if self.temperature <= 0 or not 0 < self.temperature_decay <= 1:
             raise ValueError("TrainConfig: temperature must be > 0 and decay in (0, 1]")
+        if self.ddi_loss not in ("mixed", "separate", "off"):
+            raise ValueError("TrainConfig: ddi_loss must be 'mixed', 'separate' or 'off'")
         if self.lr is not None and self.lr <= 0:
             raise ValueError("TrainConfig: lr must be > 0")
 

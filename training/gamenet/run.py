@@ -54,13 +54,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(data: PreparedData, seed: int) -> GAMENet:
-    """A freshly initialised model sized by the vocabularies, with the run's graphs."""
+def build_model(data: PreparedData, seed: int, train: TrainConfig | None = None) -> GAMENet:
+    """A freshly initialised model sized by the vocabularies, with the run's graphs.
+
+    ``train`` supplies the model switches it carries (``graph_norm``, ``gcn_init``).
+    """
     torch.manual_seed(seed)
+    train = train or TrainConfig()
     config = GAMENetConfig(
         num_diag_codes=max(len(data.vocabs.diag), 1),
         num_proc_codes=max(len(data.vocabs.proc), 1),
         num_meds=len(data.vocabs.med),
+        graph_norm=train.graph_norm,
+        gcn_init=train.gcn_init,
     )
     return GAMENet(
         config,
@@ -99,7 +105,7 @@ def train_gamenet(
     data = prepare_data(
         Path(data_dir), SplitConfig(method=config.split, seed=config.seed), ddi_path
     )
-    model = build_model(data, config.seed).to(device)
+    model = build_model(data, config.seed, config).to(device)
     _write_run_json(out_dir, data_dir, data, model, config)
     (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
     history, train_seconds = _fit(model, data, config, out_dir, device, show_progress, on_epoch)
