@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's MedRec, not another installed copy
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "gamenet-official"
 METRICS = ("jaccard", "prauc", "f1", "ddi_rate", "avg_meds")
@@ -158,7 +159,7 @@ def truth(patients: list[Any], m: int) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------- the official code
 
-_RUNNER = r'''
+_RUNNER = r"""
 import json, os, sys, time, types, glob
 import numpy as np
 import torch  # before the dill shim: torch probes dill itself
@@ -231,12 +232,14 @@ model = tg.GAMENet(sizes, tg.dill.load(open("../data/ehr_adj_final.pkl", "rb")),
 path, = glob.glob(os.path.join("saved", "GAMENet", "Epoch_%d_JA_*.model" % best_epoch))
 model.load_state_dict(torch.load(path, map_location="cpu"))
 save("test.npy", probs(model, data[split: split + half]))
-json.dump({"best_epoch": best_epoch + 1, "history": log}, open(os.path.join(OUT, "history.json"), "w"))
-'''
+with open(os.path.join(OUT, "history.json"), "w") as fh:
+    json.dump({"best_epoch": best_epoch + 1, "history": log}, fh)
+"""
 
 
-def write_official_inputs(data_dir: Path, records: list[Any], vocab: dict[str, list[str]],
-                          ddi: np.ndarray) -> None:
+def write_official_inputs(
+    data_dir: Path, records: list[Any], vocab: dict[str, list[str]], ddi: np.ndarray
+) -> None:
     """The four pickles ``train_GAMENet.py`` reads, written from the JSON dataset."""
     from types import SimpleNamespace
 
@@ -489,7 +492,9 @@ def main() -> None:
         from training.metrics import ddi_rate
 
         info = {
-            "data": str(args.data) if args.data else f"synthetic {args.patients} (seed {args.data_seed})",
+            "data": str(args.data)
+            if args.data
+            else f"synthetic {args.patients} (seed {args.data_seed})",
             "patients": len(records),
             "visits": sum(len(p) for p in records),
             "meds": len(vocab["med"]),

@@ -118,3 +118,47 @@ def test_refuses_a_dataset_whose_medications_are_not_atc3(tmp_path: Path) -> Non
     )
     with pytest.raises(ValueError, match="not ATC3 classes"):
         prepare_data(tmp_path / "rx", SplitConfig(method="literature"))
+
+
+class _CountingAdam(torch.optim.Adam):
+    steps = 0
+
+    def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+        type(self).steps += 1
+        return super().step(closure)
+
+
+def _one_epoch(tmp_path: Path, **overrides: object) -> tuple[int, float]:
+    from training.gamenet.loop import train_one_epoch
+    from training.gamenet.run import build_model
+
+    prepared = prepare_data(make_dataset(tmp_path, n=30), SplitConfig(method="literature"))
+    # target 0, T 0.1: a visit with an interacting predicted pair draws the DDI loss, or not
+    config = TrainConfig(batch_size=4, target_ddi=0.0, temperature=0.1, **overrides)  # type: ignore[arg-type]
+    model = build_model(prepared, 0, config)
+    optimizer = _CountingAdam(model.parameters(), lr=1e-3)
+    _CountingAdam.steps = 0
+    stats = train_one_epoch(
+        model,
+        optimizer,
+        prepared.train,
+        config=config,
+        temperature=config.temperature,
+        ddi_adj=torch.from_numpy(prepared.ddi_adj),
+        rng=np.random.default_rng(0),
+        generator=torch.Generator().manual_seed(0),
+        show_progress=False,
+    )
+    assert _CountingAdam.steps >= stats.steps
+    return _CountingAdam.steps - stats.steps, stats.ddi_loss_share
+
+
+def test_separate_ddi_loss_takes_its_own_adam_step(tmp_path: Path) -> None:
+    extra, share = _one_epoch(tmp_path / "sep", ddi_loss="separate")
+    assert 0 < share < 1 and extra > 0  # batches with both kinds of visit stepped twice
+    extra, share = _one_epoch(tmp_path / "mixed", ddi_loss="mixed")
+    assert share > 0 and extra == 0
+    extra, share = _one_epoch(tmp_path / "off", ddi_loss="off")
+    assert share == 0 and extra == 0
+    with pytest.raises(ValueError, match="ddi_loss"):
+        TrainConfig(ddi_loss="sometimes")  # type: ignore[arg-type]
