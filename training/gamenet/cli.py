@@ -38,6 +38,9 @@ def train(
     gcn_init: Annotated[
         str, typer.Option(help="glorot (GCNConv) | uniform (the official code's).")
     ] = TrainConfig.gcn_init,
+    lr_schedule: Annotated[
+        str, typer.Option(help="constant | cosine (decay to 0 over the epochs).")
+    ] = TrainConfig.lr_schedule,
 ) -> None:
     """Train GAMENet and write RUN_DIR (checkpoints, metrics.json, curves.png, report.md)."""
     from training.gamenet.run import train_gamenet
@@ -53,6 +56,7 @@ def train(
             ddi_loss=ddi_loss,  # type: ignore[arg-type]
             graph_norm=graph_norm,  # type: ignore[arg-type]
             gcn_init=gcn_init,  # type: ignore[arg-type]
+            lr_schedule=lr_schedule,  # type: ignore[arg-type]
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -38,6 +39,8 @@ class TrainConfig:
             official code's separately normalised DDI step, batched); ``off`` never uses it.
         graph_norm: ``GAMENetConfig.graph_norm`` (``symmetric`` or the official ``row``).
         gcn_init: ``GAMENetConfig.gcn_init`` (``glorot`` or the official ``uniform``).
+        lr_schedule: ``constant`` (the official code's) or ``cosine``: epoch ``e`` of ``E`` trains
+            at ``lr · (1 + cos(π (e - 1) / E)) / 2``.
     """
 
     mode: Mode = "batched"
@@ -56,6 +59,7 @@ class TrainConfig:
     ddi_loss: DdiLoss = "mixed"
     graph_norm: Literal["symmetric", "row"] = "symmetric"
     gcn_init: Literal["glorot", "uniform"] = "glorot"
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
     reference_lr = 2e-4  # the official code's Adam lr (one step per visit)
     # Batched mode takes ~35x fewer steps per epoch (16 patients, ~35 visits a step), so its Adam
@@ -76,6 +80,8 @@ class TrainConfig:
             raise ValueError("TrainConfig: temperature must be > 0 and decay in (0, 1]")
         if self.ddi_loss not in ("mixed", "separate", "off"):
             raise ValueError("TrainConfig: ddi_loss must be 'mixed', 'separate' or 'off'")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError("TrainConfig: lr_schedule must be 'constant' or 'cosine'")
         if self.lr is not None and self.lr <= 0:
             raise ValueError("TrainConfig: lr must be > 0")
 
@@ -85,6 +91,12 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         return self.reference_lr if self.mode == "reference" else self.batched_lr
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based) under ``lr_schedule``."""
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        return self.learning_rate * (1 + math.cos(math.pi * (epoch - 1) / self.epochs)) / 2
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form, with the effective learning rate."""

@@ -129,6 +129,8 @@ def _fit(
     val_true = targets_of(data.val, model.config.num_meds)
     temperature, best, history, train_seconds = config.temperature, -1.0, [], 0.0
     for epoch in range(1, config.epochs + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = config.epoch_lr(epoch)
         stats = train_one_epoch(
             model,
             optimizer,

@@ -162,3 +162,12 @@ def test_separate_ddi_loss_takes_its_own_adam_step(tmp_path: Path) -> None:
     assert share == 0 and extra == 0
     with pytest.raises(ValueError, match="ddi_loss"):
         TrainConfig(ddi_loss="sometimes")  # type: ignore[arg-type]
+
+
+def test_cosine_schedule_decays_from_lr_towards_zero() -> None:
+    config = TrainConfig(epochs=4, lr=1e-2, lr_schedule="cosine")
+    lrs = [config.epoch_lr(e) for e in range(1, 5)]
+    assert lrs[0] == pytest.approx(1e-2) and lrs == sorted(lrs, reverse=True) and lrs[-1] > 0
+    assert TrainConfig(lr=1e-2).epoch_lr(3) == 1e-2
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")  # type: ignore[arg-type]
