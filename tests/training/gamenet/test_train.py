@@ -133,8 +133,9 @@ def _one_epoch(tmp_path: Path, **overrides: object) -> tuple[int, float]:
     from training.gamenet.run import build_model
 
     prepared = prepare_data(make_dataset(tmp_path, n=30), SplitConfig(method="literature"))
-    # target 0, T 0.1: a visit with an interacting predicted pair draws the DDI loss, or not
-    config = TrainConfig(batch_size=4, target_ddi=0.0, temperature=0.1, **overrides)  # type: ignore[arg-type]
+    # threshold 0.01 predicts every med, so each visit has interacting pairs; target 0, T 0.1:
+    # it draws the DDI loss with probability exp(-rate / 0.1), strictly between 0 and 1
+    config = TrainConfig(batch_size=4, target_ddi=0.0, temperature=0.1, threshold=0.01, **overrides)  # type: ignore[arg-type]
     model = build_model(prepared, 0, config)
     optimizer = _CountingAdam(model.parameters(), lr=1e-3)
     _CountingAdam.steps = 0
