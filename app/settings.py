@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     default_model: str = "gamenet"
     pair_risk_model: str = "genn"
     evidence_per_medication: int = Field(3, ge=0, le=20)
+    # At most this many medications per recommendation (a request's top_k cannot raise it): a
+    # set of n has n(n-1)/2 pairs, and GAMENet's sets are 10-20 classes.
+    max_recommended_medications: int = Field(30, ge=1, le=500)
+    # A recommendation lists a pair that is not a known interaction only when the pair model's
+    # predicted risk is at least this; the rest are counted (``?pairs=all`` lists every pair).
+    ddi_risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Upper bound on ids fed to onnxruntime per occlusion call; larger inputs are chunked.
     occlusion_budget: int = Field(2_000_000, ge=1000)
     ort_intra_op_threads: int = Field(1, ge=0)

@@ -51,7 +51,8 @@ class DdiTableView:
     pairs: Mapping[tuple[str, str], tuple[DdiEntry, ...]] = field(default_factory=dict)
     drugs: frozenset[str] = frozenset()
     # The service layer's answers built from this version, shared between responses (read
-    # only); keyed by pair and prediction note. Dropped with the view when the table changes.
+    # only); keyed by pair and the pair model's sha256 (None without one). Dropped with the
+    # view when the table changes.
     answers: dict[tuple[tuple[str, str], str | None], PairPublic] = field(
         default_factory=dict, compare=False
     )

@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
-from app.inference.recommender import Recommendation
+from app.inference.recommender import Recommendation, ScoredMedication, UnknownCode
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.schemas.recommendations import (
     DdiBlock,
+    EvidencePublic,
+    MedicationPublic,
     ModelInfoPublic,
     RecommendationCreate,
     RecommendationPublic,
+    UnknownCodePublic,
 )
 from app.services.ddi_snapshot import DdiSnapshot
-from app.services.interactions import describe_pairs, summarize
+from app.services.interactions import assess_pairs
 
 SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
+
+
+@dataclass(frozen=True)
+class RecommendationLimits:
+    """What the server allows and the request asked for beyond the model inputs.
+
+    Attributes:
+        max_medications: the most medications returned (setting
+            ``max_recommended_medications``; a request's ``top_k`` can only lower it).
+        risk_threshold: list unknown pairs at this predicted risk (``ddi_risk_threshold``).
+        all_pairs: list every pair (``?pairs=all``).
+    """
+
+    max_medications: int
+    risk_threshold: float
+    all_pairs: bool = False
 
 
 def resolve_model(registry: ModelRegistry, requested: str | None, default: str) -> LoadedModel:
@@ -51,6 +72,7 @@ def recommend(
     loaded: LoadedModel,
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
+    limits: RecommendationLimits,
 ) -> RecommendationPublic:
     """Score the request with ``loaded`` and attach the DDI pairs of the recommended set."""
     assert loaded.recommender is not None
@@ -62,26 +84,35 @@ def recommend(
         )
         for v in request.visits
     ]
-    result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=request.top_k)
-    pairs = describe_pairs(
+    top_k = min(request.top_k or limits.max_medications, limits.max_medications)
+    result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=top_k)
+    found = assess_pairs(
         session=session,
         ddi=ddi,
         drugs=[m.atc3 for m in result.medications],
         pair_model=pair_model,
+        risk_threshold=None if limits.all_pairs else limits.risk_threshold,
     )
-    rate, risk = summarize(pairs)
     warnings = list(result.warnings)
     if loaded.manifest.synthetic:
         warnings.insert(0, SYNTHETIC_WARNING)
-    return RecommendationPublic.model_validate(
-        {
-            "model": _model_info(loaded, result),
-            "medications": result.medications,
-            "ddi": DdiBlock(pairs=pairs, ddi_rate=rate, max_risk=risk),
-            "unknown_codes": result.unknown_codes,
-            "warnings": warnings,
-        },
-        from_attributes=True,
+    return RecommendationPublic.model_construct(
+        model=_model_info(loaded, result),
+        pair_model=found.pair_model,
+        medications=[_medication(m) for m in result.medications],
+        ddi=DdiBlock.model_construct(
+            listed="all" if limits.all_pairs else "relevant",
+            risk_threshold=limits.risk_threshold,
+            pairs=found.pairs,
+            pair_count=found.count,
+            known_count=found.known_count,
+            omitted_count=found.count - len(found.pairs),
+            ddi_rate=found.ddi_rate,
+            max_risk=found.max_risk,
+            prediction_note=found.prediction_note,
+        ),
+        unknown_codes=[_unknown(u) for u in result.unknown_codes],
+        warnings=warnings,
     )
 
 
@@ -98,3 +129,18 @@ def _model_info(loaded: LoadedModel, result: Recommendation) -> ModelInfoPublic:
         synthetic=m.synthetic,
         threshold=result.threshold,
     )
+
+
+# model_construct: the values come from the recommender's typed results, not from a client, so
+# validating them again (from_attributes, nested) would only cost time; the response contract
+# tests check these builders against the schema.
+def _medication(m: ScoredMedication) -> MedicationPublic:
+    return MedicationPublic.model_construct(
+        atc3=m.atc3,
+        probability=m.probability,
+        evidence=[EvidencePublic.model_construct(**vars(e)) for e in m.evidence],
+    )
+
+
+def _unknown(u: UnknownCode) -> UnknownCodePublic:
+    return UnknownCodePublic.model_construct(**vars(u))

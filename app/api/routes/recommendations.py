@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from app.api.deps import (
     DdiDep,
@@ -13,7 +15,7 @@ from app.api.deps import (
     require_clinician,
 )
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
-from app.services.recommendations import recommend, resolve_model
+from app.services.recommendations import RecommendationLimits, recommend, resolve_model
 
 router = APIRouter(
     prefix="/recommendations",
@@ -34,6 +36,10 @@ def create_recommendation(
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    pairs: Annotated[
+        Literal["relevant", "all"],
+        Query(description="`relevant`: known or high-risk pairs, the rest counted; `all`"),
+    ] = "relevant",
 ) -> RecommendationPublic:
     """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs."""
     if len(body.visits) > settings.max_visits or any(
@@ -41,8 +47,17 @@ def create_recommendation(
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
     loaded = resolve_model(registry, body.model, settings.default_model)
-    pair_model = registry.find(settings.pair_risk_model)
+    limits = RecommendationLimits(
+        max_medications=settings.max_recommended_medications,
+        risk_threshold=settings.ddi_risk_threshold,
+        all_pairs=pairs == "all",
+    )
     with metrics.inference.labels(loaded.name).time():
         return recommend(
-            session=session, ddi=ddi, loaded=loaded, pair_model=pair_model, request=body
+            session=session,
+            ddi=ddi,
+            loaded=loaded,
+            pair_model=registry.find(settings.pair_risk_model),
+            request=body,
+            limits=limits,
         )
