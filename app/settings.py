@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # Each worker caches verified API keys this long (0 = no cache): revoking a key takes
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
+    # Audit events go through a bounded write-behind queue per worker, written at least this
+    # often; a full queue answers 503 (fail closed). See app/services/audit_queue.py.
+    audit_flush_seconds: float = Field(0.05, gt=0.0, le=60.0)
+    audit_queue_size: int = Field(10_000, ge=1)
 
     # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
     # installed (not in the torch-free serve image), except when environment is "test".

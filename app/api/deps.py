@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
-from app.crud.audit import create_audit_event
+from app.crud.audit import AuditRecord
 from app.db.session import begin_write
-from app.errors import MedRecError
+from app.errors import AuditUnavailable, MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
+from app.services.audit_queue import AuditQueue
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.settings import Settings
@@ -40,7 +41,8 @@ api_key_scheme = APIKeyHeader(
 # Dependencies that only read request state are ``async def``: FastAPI runs plain ``def``
 # dependencies in the threadpool, a thread hop each (two for a generator). Those doing I/O
 # are ``async def`` too when the I/O is rare or at the end; they run it with
-# ``run_in_threadpool`` themselves, so a request takes two hops: the route and the audit write.
+# ``run_in_threadpool`` themselves, so a request takes one hop: the route (the audit event
+# goes to a queue).
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -53,7 +55,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; crud functions commit explicitly.
 
     Creating a session does no I/O; closing it does only while it still holds a transaction
-    (the audit write normally ended it), and then it closes in the threadpool.
+    (a route read without committing, e.g. the DDI snapshot's revalidation), and then it
+    closes in the threadpool.
     """
     session: Session = request.state.sessionmaker()
     try:
@@ -84,6 +87,12 @@ async def get_ddi(request: Request) -> DdiSnapshot:
     return ddi
 
 
+async def get_audit_queue(request: Request) -> AuditQueue:
+    """The worker's audit write-behind queue."""
+    audit: AuditQueue = request.state.audit
+    return audit
+
+
 async def get_key_cache(request: Request) -> ApiKeyCache:
     """The worker's cache of verified API keys."""
     cache: ApiKeyCache = request.state.key_cache
@@ -96,58 +105,42 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
 KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
+AuditQueueDep = Annotated[AuditQueue, Depends(get_audit_queue)]
 
 
 async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
-async def audited(request: Request, session: SessionDep) -> AsyncIterator[None]:
-    """Write one audit event per request (fail-closed: it commits before the response is sent).
+async def audited(request: Request, audit: AuditQueueDep) -> AsyncIterator[None]:
+    """Queue one audit event per request (fail-closed: a full queue answers 503 instead).
 
     Holds no PHI: the route template (not the URL), the key id, the status and the duration.
-    The write is one Core ``INSERT`` on the request's session, in the threadpool.
+    The event is queued before the response is sent and written within the queue's flush
+    interval (see :mod:`app.services.audit_queue`); no I/O happens on the request path.
     """
     start = time.perf_counter()
     status = getattr(request.scope.get("route"), "status_code", None) or 200
     try:
         yield
     except Exception as exc:
-        await run_in_threadpool(_record_failure, request, session, _status_of(exc), start)
+        try:
+            audit.put(_event(request, _status_of(exc), start))
+        except AuditUnavailable:  # the failure is answered anyway; say it went unaudited
+            logger.error("audit queue full: request %s not audited", request.state.request_id)
         raise
-    await run_in_threadpool(_record_success, request, session, status, start)
+    audit.put(_event(request, status, start))
 
 
-def _record_success(request: Request, session: Session, status: int, start: float) -> None:
-    if session.in_transaction():
-        session.commit()  # end the request's reads; the audit row gets its own write transaction
-    _record(request, session, status, start, failing=False)
-
-
-def _record_failure(request: Request, session: Session, status: int, start: float) -> None:
-    session.rollback()
-    _record(request, session, status, start, failing=True)
-
-
-def _record(
-    request: Request, session: Session, status: int, start: float, *, failing: bool
-) -> None:
-    route = route_template(request.scope)
-    try:
-        begin_write(session)
-        create_audit_event(
-            session=session,
-            request_id=str(request.state.request_id),
-            api_key_id=getattr(request.state, "api_key_id", None),
-            method=request.method,
-            route=route,
-            status_code=status,
-            duration_ms=(time.perf_counter() - start) * 1000,
-        )
-    except Exception:
-        if not failing:
-            raise
-        logger.exception("audit write failed for request %s", request.state.request_id)
+def _event(request: Request, status: int, start: float) -> AuditRecord:
+    return AuditRecord(
+        request_id=str(request.state.request_id),
+        api_key_id=getattr(request.state, "api_key_id", None),
+        method=request.method,
+        route=route_template(request.scope),
+        status_code=status,
+        duration_ms=(time.perf_counter() - start) * 1000,
+    )
 
 
 def _status_of(exc: Exception) -> int:
