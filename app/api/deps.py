@@ -27,7 +27,7 @@ from app.errors import AuditUnavailable, MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
 from app.services.audit_queue import AuditQueue
-from app.services.ddi_snapshot import DdiSnapshot
+from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
 from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.settings import Settings
 
@@ -93,6 +93,16 @@ async def get_audit_queue(request: Request) -> AuditQueue:
     return audit
 
 
+async def get_ddi_view(
+    request: Request, session: SessionDep, ddi: Annotated[DdiSnapshot, Depends(get_ddi)]
+) -> DdiTableView:
+    """A current version of the DDI snapshot; revalidating it (rarely due) in the threadpool."""
+    view = ddi.fresh()
+    if view is None:
+        view = await run_in_threadpool(ddi.view, session)
+    return view
+
+
 async def get_key_cache(request: Request) -> ApiKeyCache:
     """The worker's cache of verified API keys."""
     cache: ApiKeyCache = request.state.key_cache
@@ -104,6 +114,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
+DdiViewDep = Annotated[DdiTableView, Depends(get_ddi_view)]
 KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
 AuditQueueDep = Annotated[AuditQueue, Depends(get_audit_queue)]
 

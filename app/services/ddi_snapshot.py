@@ -73,6 +73,13 @@ class DdiSnapshot:
         self._view: DdiTableView | None = None
         self._checked_at = 0.0
 
+    def fresh(self) -> DdiTableView | None:
+        """The copy if it is within its max age (no I/O), else ``None``: call :meth:`view`."""
+        view = self._view
+        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
+            return view
+        return None
+
     def view(self, session: Session) -> DdiTableView:
         """Return a current copy, revalidating (and reloading) through ``session`` if due."""
         view = self._view

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from app.inference.pair_risk import PairRisk, UnknownDrug
 from app.inference.pair_table import PairRiskTable
@@ -20,7 +19,7 @@ from app.schemas.interactions import (
     PairPublic,
     TypeScorePublic,
 )
-from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
+from app.services.ddi_snapshot import DdiTableView
 
 _SEVERITY_ORDER = ("high", "moderate", "low", "unknown")
 _MAX_SHARED_ANSWERS = 100_000  # per snapshot version; ATC3 has a few hundred classes
@@ -47,8 +46,7 @@ class PairAssessment:
 
 def assess_pairs(
     *,
-    session: Session,
-    ddi: DdiSnapshot,
+    view: DdiTableView,
     drugs: Sequence[str],
     pair_model: LoadedModel | None,
     risk_threshold: float | None,
@@ -57,9 +55,9 @@ def assess_pairs(
 
     Every pair is counted; a pair is answered in full when it is a known interaction or its
     predicted risk is at least ``risk_threshold`` (every pair when ``risk_threshold`` is None).
-    Known entries come from the worker's DDI snapshot (revalidated through ``session`` when
-    due; see :mod:`app.services.ddi_snapshot` for how stale it may be); predicted risks from the
-    pair model's table, computed when it was activated (:mod:`app.inference.pair_table`).
+    Known entries come from ``view``, a version of the worker's DDI snapshot (see
+    :mod:`app.services.ddi_snapshot` for how stale it may be); predicted risks from the pair
+    model's table, computed when it was activated (:mod:`app.inference.pair_table`). No I/O.
     """
     table = pair_model.pair_risk if pair_model is not None else None
     ref = None if pair_model is None or table is None else _ref(pair_model)
@@ -67,7 +65,6 @@ def assess_pairs(
     pairs = pairs_of(drugs)
     if not pairs:
         return PairAssessment([], 0, 0, None, None, ref, note)
-    view = ddi.view(session)
     known = [pair in view.pairs for pair in pairs]
     risks = table.risks(pairs) if table is not None else np.full(len(pairs), np.nan)
     with np.errstate(invalid="ignore"):
@@ -137,13 +134,11 @@ def _build_answer(
 
 
 def check_interactions(
-    *, session: Session, ddi: DdiSnapshot, drugs: Sequence[str], pair_model: LoadedModel | None
+    *, view: DdiTableView, drugs: Sequence[str], pair_model: LoadedModel | None
 ) -> InteractionsPublic:
     """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
     atc3s = sorted({d.strip().upper()[:4] for d in drugs})
-    found = assess_pairs(
-        session=session, ddi=ddi, drugs=atc3s, pair_model=pair_model, risk_threshold=None
-    )
+    found = assess_pairs(view=view, drugs=atc3s, pair_model=pair_model, risk_threshold=None)
     return InteractionsPublic(
         drugs=atc3s,
         pair_model=found.pair_model,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
 from app.inference.recommender import Recommendation, ScoredMedication, UnknownCode
@@ -19,7 +17,7 @@ from app.schemas.recommendations import (
     RecommendationPublic,
     UnknownCodePublic,
 )
-from app.services.ddi_snapshot import DdiSnapshot
+from app.services.ddi_snapshot import DdiTableView
 from app.services.interactions import assess_pairs
 
 SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
@@ -67,14 +65,17 @@ def resolve_model(registry: ModelRegistry, requested: str | None, default: str) 
 
 def recommend(
     *,
-    session: Session,
-    ddi: DdiSnapshot,
+    view: DdiTableView,
     loaded: LoadedModel,
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
     limits: RecommendationLimits,
 ) -> RecommendationPublic:
-    """Score the request with ``loaded`` and attach the DDI pairs of the recommended set."""
+    """Score the request with ``loaded`` and attach the DDI pairs of the recommended set.
+
+    CPU only (no I/O), so the route runs it on the event loop: a thread hop for the route and
+    another for FastAPI's check of a sync route's answer cost as much as the model.
+    """
     assert loaded.recommender is not None
     visits = [
         RawVisit(
@@ -87,8 +88,7 @@ def recommend(
     top_k = min(request.top_k or limits.max_medications, limits.max_medications)
     result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=top_k)
     found = assess_pairs(
-        session=session,
-        ddi=ddi,
+        view=view,
         drugs=[m.atc3 for m in result.medications],
         pair_model=pair_model,
         risk_threshold=None if limits.all_pairs else limits.risk_threshold,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from app.api.deps import (
     DdiDep,
+    DdiViewDep,
     RegistryDep,
     SessionDep,
     SettingsDep,
@@ -33,25 +34,24 @@ _ATC = ATC_PATTERN.strip("^$")
 _DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 
+# The two queries are lookups in memory (no I/O): they run on the event loop, no thread hop.
 @router.post("", dependencies=[Depends(require_clinician)])
-def post_interactions(
+async def post_interactions(
     body: InteractionQuery,
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
 ) -> InteractionsPublic:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
     return check_interactions(
-        session=session,
-        ddi=ddi,
+        view=ddi,
         drugs=body.drugs,
         pair_model=registry.find(settings.pair_risk_model),
     )
 
 
 @router.get("", dependencies=[Depends(require_clinician)])
-def get_interactions(
+async def get_interactions(
     drugs: Annotated[
         str,
         Query(
@@ -61,8 +61,7 @@ def get_interactions(
             examples=["N02BE01,B01AC06"],
         ),
     ],
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
 ) -> InteractionsPublic:
@@ -74,8 +73,7 @@ def get_interactions(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
     return check_interactions(
-        session=session,
-        ddi=ddi,
+        view=ddi,
         drugs=query.drugs,
         pair_model=registry.find(settings.pair_risk_model),
     )

@@ -6,14 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from app.api.deps import (
-    DdiDep,
-    MetricsDep,
-    RegistryDep,
-    SessionDep,
-    SettingsDep,
-    require_clinician,
-)
+from app.api.deps import DdiViewDep, MetricsDep, RegistryDep, SettingsDep, require_clinician
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from app.services.recommendations import RecommendationLimits, recommend, resolve_model
 
@@ -29,10 +22,9 @@ router = APIRouter(
 
 
 @router.post("")
-def create_recommendation(
+async def create_recommendation(
     body: RecommendationCreate,
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
@@ -54,8 +46,7 @@ def create_recommendation(
     )
     with metrics.inference.labels(loaded.name).time():
         return recommend(
-            session=session,
-            ddi=ddi,
+            view=ddi,
             loaded=loaded,
             pair_model=registry.find(settings.pair_risk_model),
             request=body,
