@@ -23,14 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.crud import ddi as crud
-
-if TYPE_CHECKING:
-    from app.schemas.interactions import PairPublic
 
 
 @dataclass(frozen=True)
@@ -50,10 +47,10 @@ class DdiTableView:
     signature: tuple[Any, ...]
     pairs: Mapping[tuple[str, str], tuple[DdiEntry, ...]] = field(default_factory=dict)
     drugs: frozenset[str] = frozenset()
-    # The service layer's answers built from this version, shared between responses (read
-    # only); keyed by pair and the pair model's sha256 (None without one). Dropped with the
-    # view when the table changes.
-    answers: dict[tuple[tuple[str, str], str | None], PairPublic] = field(
+    # The service layer's answers (JSON-ready PairPublic dicts) built from this version, shared
+    # between responses (read only); keyed by pair and the pair model's sha256 (None without
+    # one). Dropped with the view when the table changes.
+    answers: dict[tuple[tuple[str, str], str | None], dict[str, Any]] = field(
         default_factory=dict, compare=False
     )
 

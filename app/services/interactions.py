@@ -14,7 +14,6 @@ from app.inference.pair_table import PairRiskTable
 from app.inference.registry import LoadedModel
 from app.schemas.common import ModelRef
 from app.schemas.interactions import (
-    InteractionsPublic,
     KnownInteraction,
     PairPublic,
     TypeScorePublic,
@@ -33,15 +32,32 @@ def pairs_of(drugs: Sequence[str]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class PairAssessment:
-    """The pairs of a drug set: those asked for, and counts and risk over all of them."""
+    """The pairs of a drug set: those asked for, and counts and risk over all of them.
 
-    pairs: list[PairPublic]
+    ``pairs`` and ``pair_model`` are JSON-ready dicts of :class:`PairPublic` and
+    :class:`ModelRef`, validated by their schema when built and shared between responses.
+    """
+
+    pairs: list[dict[str, Any]]
     count: int
     known_count: int
     ddi_rate: float | None
     max_risk: float | None
-    pair_model: ModelRef | None
+    pair_model: dict[str, Any] | None
     prediction_note: str | None
+
+
+@dataclass(frozen=True)
+class InteractionsAnswer:
+    """The ``/v1/interactions`` answer; its fields are :class:`InteractionsPublic`'s."""
+
+    drugs: list[str]
+    pair_model: dict[str, Any] | None
+    prediction_note: str | None
+    pairs: list[dict[str, Any]]
+    count: int
+    ddi_rate: float | None
+    max_risk: float | None
 
 
 def assess_pairs(
@@ -79,19 +95,23 @@ def assess_pairs(
     return PairAssessment(listed, len(pairs), n_known, n_known / len(pairs), max_risk, ref, note)
 
 
-def _ref(model: LoadedModel) -> ModelRef:
-    return ModelRef(name=model.name, version=model.version, sha256=model.sha256)
+def _ref(model: LoadedModel) -> dict[str, Any]:
+    return ModelRef(name=model.name, version=model.version, sha256=model.sha256).model_dump()
 
 
 def _answer(
-    view: DdiTableView, pair: tuple[str, str], table: PairRiskTable | None, ref: ModelRef | None
-) -> PairPublic:
+    view: DdiTableView,
+    pair: tuple[str, str],
+    table: PairRiskTable | None,
+    ref: dict[str, Any] | None,
+) -> dict[str, Any]:
     # Built once per snapshot version and pair-model version and shared between responses,
     # which only read them: validating each answer anew cost more than the model itself.
-    key = (pair, None if ref is None else ref.sha256)
+    key = (pair, None if ref is None else ref["sha256"])
     answer = view.answers.get(key)
     if answer is None:
-        answer = _build_answer(view, pair, None if table is None else table.predict([pair])[0])
+        prediction = None if table is None else table.predict([pair])[0]
+        answer = _build_answer(view, pair, prediction).model_dump(mode="json")
         if len(view.answers) < _MAX_SHARED_ANSWERS:
             view.answers[key] = answer
     return answer
@@ -135,11 +155,11 @@ def _build_answer(
 
 def check_interactions(
     *, view: DdiTableView, drugs: Sequence[str], pair_model: LoadedModel | None
-) -> InteractionsPublic:
+) -> InteractionsAnswer:
     """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
     atc3s = sorted({d.strip().upper()[:4] for d in drugs})
     found = assess_pairs(view=view, drugs=atc3s, pair_model=pair_model, risk_threshold=None)
-    return InteractionsPublic(
+    return InteractionsAnswer(
         drugs=atc3s,
         pair_model=found.pair_model,
         prediction_note=found.prediction_note,

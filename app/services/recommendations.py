@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
 from app.inference.recommender import Recommendation, ScoredMedication, UnknownCode
 from app.inference.registry import LoadedModel, ModelRegistry
-from app.schemas.recommendations import (
-    DdiBlock,
-    EvidencePublic,
-    MedicationPublic,
-    ModelInfoPublic,
-    RecommendationCreate,
-    RecommendationPublic,
-    UnknownCodePublic,
-)
+from app.schemas.recommendations import ModelInfoPublic, RecommendationCreate
 from app.services.ddi_snapshot import DdiTableView
 from app.services.interactions import assess_pairs
 
@@ -37,6 +30,38 @@ class RecommendationLimits:
     max_medications: int
     risk_threshold: float
     all_pairs: bool = False
+
+
+# The answer as plain dataclasses and dicts whose field names are the response schema's
+# (app.schemas.recommendations.RecommendationPublic): the route serialises them with orjson in
+# one C call. Building the pydantic models instead (about 50 a response, evidence included)
+# cost more than the model call; the response contract tests validate these answers against
+# the schema.
+@dataclass(frozen=True)
+class DdiSummary:
+    """The ``ddi`` block (:class:`app.schemas.recommendations.DdiBlock`)."""
+
+    listed: Literal["relevant", "all"]
+    risk_threshold: float
+    pairs: list[dict[str, Any]]
+    pair_count: int
+    known_count: int
+    omitted_count: int
+    ddi_rate: float | None
+    max_risk: float | None
+    prediction_note: str | None
+
+
+@dataclass(frozen=True)
+class RecommendationAnswer:
+    """The answer (:class:`app.schemas.recommendations.RecommendationPublic`)."""
+
+    model: dict[str, Any]
+    pair_model: dict[str, Any] | None
+    medications: list[ScoredMedication]
+    ddi: DdiSummary
+    unknown_codes: list[UnknownCode]
+    warnings: list[str]
 
 
 def resolve_model(registry: ModelRegistry, requested: str | None, default: str) -> LoadedModel:
@@ -70,7 +95,7 @@ def recommend(
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
     limits: RecommendationLimits,
-) -> RecommendationPublic:
+) -> RecommendationAnswer:
     """Score the request with ``loaded`` and attach the DDI pairs of the recommended set.
 
     CPU only (no I/O), so the route runs it on the event loop: a thread hop for the route and
@@ -96,11 +121,11 @@ def recommend(
     warnings = list(result.warnings)
     if loaded.manifest.synthetic:
         warnings.insert(0, SYNTHETIC_WARNING)
-    return RecommendationPublic.model_construct(
+    return RecommendationAnswer(
         model=_model_info(loaded, result),
         pair_model=found.pair_model,
-        medications=[_medication(m) for m in result.medications],
-        ddi=DdiBlock.model_construct(
+        medications=result.medications,
+        ddi=DdiSummary(
             listed="all" if limits.all_pairs else "relevant",
             risk_threshold=limits.risk_threshold,
             pairs=found.pairs,
@@ -111,12 +136,12 @@ def recommend(
             max_risk=found.max_risk,
             prediction_note=found.prediction_note,
         ),
-        unknown_codes=[_unknown(u) for u in result.unknown_codes],
+        unknown_codes=result.unknown_codes,
         warnings=warnings,
     )
 
 
-def _model_info(loaded: LoadedModel, result: Recommendation) -> ModelInfoPublic:
+def _model_info(loaded: LoadedModel, result: Recommendation) -> dict[str, Any]:
     m = loaded.manifest
     return ModelInfoPublic(
         name=loaded.name,
@@ -128,19 +153,4 @@ def _model_info(loaded: LoadedModel, result: Recommendation) -> ModelInfoPublic:
         intended_use=m.intended_use,
         synthetic=m.synthetic,
         threshold=result.threshold,
-    )
-
-
-# model_construct: the values come from the recommender's typed results, not from a client, so
-# validating them again (from_attributes, nested) would only cost time; the response contract
-# tests check these builders against the schema.
-def _medication(m: ScoredMedication) -> MedicationPublic:
-    return MedicationPublic.model_construct(
-        atc3=m.atc3,
-        probability=m.probability,
-        evidence=[EvidencePublic.model_construct(**vars(e)) for e in m.evidence],
-    )
-
-
-def _unknown(u: UnknownCode) -> UnknownCodePublic:
-    return UnknownCodePublic.model_construct(**vars(u))
+    ).model_dump()

@@ -18,6 +18,7 @@ from app.api.deps import (
     require_clinician,
     writes,
 )
+from app.api.responses import OrjsonResponse
 from app.contract.codes import ATC_PATTERN
 from app.crud.ddi import count_interactions, load_interactions
 from app.schemas.interactions import (
@@ -35,22 +36,19 @@ _DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 
 # The two queries are lookups in memory (no I/O): they run on the event loop, no thread hop.
-@router.post("", dependencies=[Depends(require_clinician)])
+@router.post("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
 async def post_interactions(
     body: InteractionQuery,
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-) -> InteractionsPublic:
+) -> OrjsonResponse:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
-    return check_interactions(
-        view=ddi,
-        drugs=body.drugs,
-        pair_model=registry.find(settings.pair_risk_model),
-    )
+    pair_model = registry.find(settings.pair_risk_model)
+    return OrjsonResponse(check_interactions(view=ddi, drugs=body.drugs, pair_model=pair_model))
 
 
-@router.get("", dependencies=[Depends(require_clinician)])
+@router.get("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
 async def get_interactions(
     drugs: Annotated[
         str,
@@ -64,7 +62,7 @@ async def get_interactions(
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-) -> InteractionsPublic:
+) -> OrjsonResponse:
     """The same answer as ``POST``, for ``?drugs=A,B``."""
     try:
         query = InteractionQuery(drugs=[d.strip() for d in drugs.split(",")])
@@ -72,11 +70,8 @@ async def get_interactions(
         raise RequestValidationError(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
-    return check_interactions(
-        view=ddi,
-        drugs=query.drugs,
-        pair_model=registry.find(settings.pair_risk_model),
-    )
+    pair_model = registry.find(settings.pair_risk_model)
+    return OrjsonResponse(check_interactions(view=ddi, drugs=query.drugs, pair_model=pair_model))
 
 
 @router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from app.api.deps import DdiViewDep, MetricsDep, RegistryDep, SettingsDep, require_clinician
+from app.api.responses import OrjsonResponse
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from app.services.recommendations import RecommendationLimits, recommend, resolve_model
 
@@ -21,7 +22,7 @@ router = APIRouter(
 )
 
 
-@router.post("")
+@router.post("", response_model=RecommendationPublic)
 async def create_recommendation(
     body: RecommendationCreate,
     ddi: DdiViewDep,
@@ -32,7 +33,7 @@ async def create_recommendation(
         Literal["relevant", "all"],
         Query(description="`relevant`: known or high-risk pairs, the rest counted; `all`"),
     ] = "relevant",
-) -> RecommendationPublic:
+) -> OrjsonResponse:
     """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs."""
     if len(body.visits) > settings.max_visits or any(
         len(v.diagnoses) + len(v.procedures) > settings.max_codes_per_visit for v in body.visits
@@ -45,10 +46,11 @@ async def create_recommendation(
         all_pairs=pairs == "all",
     )
     with metrics.inference.labels(loaded.name).time():
-        return recommend(
+        answer = recommend(
             view=ddi,
             loaded=loaded,
             pair_model=registry.find(settings.pair_risk_model),
             request=body,
             limits=limits,
         )
+    return OrjsonResponse(answer)

@@ -9,6 +9,7 @@ from app.crud.ddi import DdiRow, load_interactions
 from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
 from app.inference.pair_table import tabulate
 from app.inference.registry import LoadedModel, ModelRegistry
+from app.schemas.interactions import InteractionsPublic
 
 URL = "/v1/interactions"
 
@@ -86,6 +87,7 @@ def test_predicted_risk_from_a_pair_risk_model(
     assert pairs[("B01A", "Z99Z")]["predicted_risk"] is None
     assert "Z99Z" in pairs[("B01A", "Z99Z")]["prediction_note"]
     assert data["max_risk"] == 0.8
+    assert InteractionsPublic.model_validate(data).model_dump(mode="json") == data
 
 
 def test_admin_loads_a_table(

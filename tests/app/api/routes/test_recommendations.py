@@ -162,7 +162,7 @@ def test_ddi_block_lists_known_and_risky_pairs_and_counts_the_rest(
     assert (ddi["pair_count"], ddi["known_count"], ddi["omitted_count"]) == (10, 1, 8)
     assert ddi["ddi_rate"] == 0.1 and ddi["max_risk"] == 0.9
     assert ddi["prediction_note"] is None
-    RecommendationPublic.model_validate(data)
+    assert RecommendationPublic.model_validate(data).model_dump(mode="json") == data
 
     every = client.post(URL, params={"pairs": "all"}, json=body, headers=clinician).json()["ddi"]
     assert every["listed"] == "all" and len(every["pairs"]) == 10 and every["omitted_count"] == 0
