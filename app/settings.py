@@ -33,7 +33,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    # Uvicorn workers. bench/api_load.py on 2 cores (bench/results/api_load_tune-*.json): 2
+    # workers served 2.2x the recommendations of 1, and 3 no more than 2: one per core.
+    workers: int = Field(2, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     enable_docs: bool = True
 
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     ddi_risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Upper bound on ids fed to onnxruntime per occlusion call; larger inputs are chunked.
     occlusion_budget: int = Field(2_000_000, ge=1000)
+    # One onnxruntime thread per session: a request's model call is ~0.1-0.3 ms, too short to
+    # split, and parallelism comes from the workers. With 2 intra-op threads and 2 workers the
+    # bench measured 2.2x the server CPU per recommendation (spinning threads on 2 cores).
     ort_intra_op_threads: int = Field(1, ge=0)
     ort_inter_op_threads: int = Field(1, ge=0)
     # How often each worker re-reads the active versions (0 = never; tests, single worker).
