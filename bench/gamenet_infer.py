@@ -29,15 +29,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an install
 
+from app.contract.manifest import recommender_specs
 from models.gamenet import GAMENet, GAMENetConfig
 from models.gbert.config import GBertConfig
 from models.gbert.model import GBertRecommender
 from training.data.records import Code
 from training.export.artifact import export_onnx
-from training.gamenet.export import GAMENetInference, random_feeds, tensor_specs
-from training.gamenet.loop import load_model
+from training.gamenet.export import ROLES, GAMENetInference, random_feeds
+from training.gamenet.steps import load_model
+from training.gbert.export import ROLES as GBERT_ROLES
 from training.gbert.export import GBertServing
-from training.gbert.export import specs as gbert_specs
 from training.gbert.ontology import diagnosis_hierarchy, medication_hierarchy
 from training.gbert.runs import code_graph
 
@@ -61,7 +62,7 @@ def _random_gbert(nd: int, m: int) -> GBertServing:
 
 
 def _export_gbert(wrapper: GBertServing, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = gbert_specs(int(wrapper.med_tokens.numel()))
+    inputs, _ = recommender_specs(GBERT_ROLES, int(wrapper.med_tokens.numel()))
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     torch.onnx.export(
         wrapper,
@@ -129,7 +130,7 @@ def main() -> None:
         model = _random_model(1958, 1430, 145)
     cfg = model.config
     wrapper = GAMENetInference(model).eval()
-    inputs, outputs = tensor_specs(cfg.num_meds)
+    inputs, outputs = recommender_specs(ROLES, cfg.num_meds)
     sizes = (cfg.num_diag_codes, cfg.num_proc_codes, cfg.num_meds)
     example = random_feeds(*sizes, patients=4, max_visits=3, max_codes=4)
     options = ort.SessionOptions()
@@ -141,7 +142,7 @@ def main() -> None:
         export_onnx(wrapper, example, inputs, outputs, path)
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     gbert = _random_gbert(1958, 145).eval()
-    gbert_names = [t.name for t in gbert_specs(145)[0]]
+    gbert_names = [t.name for t in recommender_specs(GBERT_ROLES, 145)[0]]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gbert.onnx"
         example_g = {k: example[k] for k in gbert_names}

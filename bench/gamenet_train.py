@@ -30,11 +30,11 @@ from app.contract.ddi_table import write_ddi_csv
 from training.data.dataset import write_dataset
 from training.data.splits import SplitConfig
 from training.data.synth import SynthConfig, generate_patients, synthetic_ddi_table
+from training.fit import EpochEnd, StopTraining, seed_everything
 from training.gamenet.config import TrainConfig
 from training.gamenet.data import PreparedData, prepare_data
-from training.gamenet.loop import evaluate, targets_of, train_one_epoch
-from training.gamenet.run import build_model, seed_everything
-from training.metrics import recommendation_metrics
+from training.gamenet.run import build_model, fit_gamenet
+from training.gamenet.steps import epoch_batches
 
 RESULTS = Path(__file__).parent / "results" / "gamenet_train.json"
 
@@ -54,47 +54,35 @@ def run_mode(
     """Train ``config.epochs`` epochs (or until val Jaccard >= ``stop_at``); one row per epoch."""
     seed_everything(config.seed)
     model = build_model(data, config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
-    ddi_adj = torch.from_numpy(data.ddi_adj)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    val_true = targets_of(data.val, model.config.num_meds)
-    temperature, wall, cpu, rows = config.temperature, 0.0, 0.0, []
-    for epoch in range(1, config.epochs + 1):
-        stats = train_one_epoch(
-            model,
-            optimizer,
-            data.train,
-            config=config,
-            temperature=temperature,
-            ddi_adj=ddi_adj,
-            rng=rng,
-            generator=generator,
-            desc=f"{config.mode} {epoch}",
-        )
-        temperature *= config.temperature_decay
-        wall, cpu = wall + stats.seconds, cpu + stats.cpu_seconds
-        val = recommendation_metrics(
-            val_true, evaluate(model, data.val), threshold=config.threshold, ddi_adj=data.ddi_adj
-        )
+    steps = len(epoch_batches(data.train, config, np.random.default_rng(0)))  # same every epoch
+    rows: list[dict[str, float]] = []
+    cpu = 0.0
+
+    def record(end: EpochEnd) -> None:
+        nonlocal cpu
+        row = end.row
+        cpu += row["train_cpu_seconds"]
         rows.append(
             {
-                "epoch": epoch,
-                "val_jaccard": val["jaccard"],
-                "val_ddi_rate": val["ddi_rate"],
-                "steps": stats.steps,
-                "epoch_wall_s": stats.seconds,
-                "cum_wall_s": wall,
+                "epoch": end.epoch,
+                "val_jaccard": row["val_jaccard"],
+                "val_ddi_rate": row["val_ddi_rate"],
+                "steps": steps,
+                "epoch_wall_s": row["train_seconds"],
+                "cum_wall_s": row["cumulative_train_seconds"],
                 "cum_cpu_s": cpu,
             }
         )
         print(
-            f"{config.mode:>9} epoch {epoch:>2}: val jaccard {val['jaccard']:.4f} "
-            f"({stats.steps} steps, {stats.seconds:.1f} s wall, {stats.cpu_seconds:.1f} s cpu)",
+            f"{config.mode:>9} epoch {end.epoch:>2}: val jaccard {row['val_jaccard']:.4f} "
+            f"({steps} steps, {row['train_seconds']:.1f} s wall, "
+            f"{row['train_cpu_seconds']:.1f} s cpu)",
             flush=True,
         )
-        if stop_at is not None and val["jaccard"] >= stop_at:
-            break
+        if stop_at is not None and row["val_jaccard"] >= stop_at:
+            raise StopTraining
+
+    fit_gamenet(model, data, config, callbacks=[record])
     return rows
 
 

@@ -41,15 +41,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.contract.manifest import recommender_specs  # noqa: E402
 from models.gbert.adapters import LoRALinear, MoRLinear  # noqa: E402
 from models.gbert.config import AdapterConfig  # noqa: E402
 from models.gbert.model import GBertRecommender  # noqa: E402
 from training.data.dataset import Dataset  # noqa: E402
 from training.data.vocab import Vocabularies  # noqa: E402
 from training.gbert.batches import contract_feeds, encode_patient  # noqa: E402
-from training.gbert.export import GBertServing, specs  # noqa: E402
-from training.gbert.runs import GBertRunConfig, graphs, load_model, read_run  # noqa: E402
-from training.gbert.train import split_run, train_gbert  # noqa: E402
+from training.gbert.config import TrainConfig  # noqa: E402
+from training.gbert.data import split_run  # noqa: E402
+from training.gbert.export import ROLES, GBertServing  # noqa: E402
+from training.gbert.run import train  # noqa: E402
+from training.gbert.runs import graphs, load_model, read_run  # noqa: E402
 
 NON_INFERIORITY_JACCARD = 0.005  # DHA-50% must reach MHA's Jaccard minus 0.5 points
 LATENCY_GOAL = 0.15  # and be at least 15% faster at batch 32
@@ -90,11 +93,23 @@ def synthetic(n: int, workdir: Path) -> tuple[Path, Path]:
 
 
 def stage(base: dict[str, Any], out: Path, **kw: Any) -> dict[str, Any]:
-    """Run one stage unless its metrics.json exists (so the bench can resume)."""
+    """Run one stage unless its metrics.json exists (so the bench can resume).
+
+    ``base`` and ``kw`` hold ``data``, ``ddi`` and ``init`` (paths or ``None``) and the
+    :class:`TrainConfig` fields.
+    """
     if (out / "metrics.json").is_file():
         return dict(json.loads((out / "metrics.json").read_text()))
     t = time.perf_counter()
-    metrics = train_gbert(GBertRunConfig(**{**base, "out": str(out), **kw}))
+    options = {**base, **kw}
+    paths = {k: options.pop(k, None) for k in ("data", "ddi", "init")}
+    metrics = train(
+        Path(paths["data"]),
+        out,
+        TrainConfig(**options),
+        init_dir=None if paths["init"] is None else Path(paths["init"]),
+        ddi_path=None if paths["ddi"] is None else Path(paths["ddi"]),
+    )
     print(f"  {out.name}: {time.perf_counter() - t:.0f} s", flush=True)
     return metrics
 
@@ -124,7 +139,7 @@ def kv_params(model: GBertRecommender) -> int:
 
 
 def export_legacy(wrapper: torch.nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = specs(int(wrapper.med_tokens.numel()))  # type: ignore[arg-type]
+    inputs, _ = recommender_specs(ROLES, int(wrapper.med_tokens.numel()))  # type: ignore[arg-type]
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -251,7 +266,7 @@ def main() -> None:
     dataset = Dataset(data)
     run0 = read_run(first / "pre-mha")
     vocabs = Vocabularies.from_json(run0["vocab"])
-    split = split_run(dataset.load(), GBertRunConfig(data=str(data), out="", seed=0))
+    split = split_run(dataset.load(), TrainConfig(seed=0))
     test = [encode_patient(p, vocabs) for p in split.test if len(p.visits) >= 2]
     for key, seeds in per_seed.items():
         row: dict[str, Any] = {

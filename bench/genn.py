@@ -26,9 +26,12 @@ import torch
 from app.contract.manifest import TensorSpec
 from models.genn import GENNConfig
 from training.export.artifact import export_onnx
+from training.genn.config import OptimConfig
+from training.genn.data import GraphTensors
 from training.genn.export import PairScorer
 from training.genn.graph import load_decagon
-from training.genn.loop import GraphTensors, TrainConfig, pretrain_gnn, train_genn, train_mlp
+from training.genn.run import train_models
+from training.genn.steps import history_json
 
 BATCHES = (1, 64, 1024, 16384)
 
@@ -37,16 +40,10 @@ def time_epochs(folder: Path, epochs: int) -> tuple[dict[str, float], GraphTenso
     split = load_decagon(folder, seed=1, data_ratio=10)
     g = GraphTensors.from_split(split)
     mc = GENNConfig(num_features=split.x.shape[1], num_types=split.num_types)
-    tc = TrainConfig(mlp_epochs=epochs, pretrain_epochs=epochs, genn_epochs=epochs, patience=epochs)
-    _, h_mlp = train_mlp(g, mc, tc)
-    model, h_gnn = pretrain_gnn(g, mc, tc)
-    _, h_genn = train_genn(model, g, mc, tc)
-    secs = {
-        "mlp": h_mlp.seconds_per_epoch,
-        "gnn": h_gnn.seconds_per_epoch,
-        "genn": h_genn.seconds_per_epoch,
-    }
-    return secs, g, model
+    tc = OptimConfig(mlp_epochs=epochs, pretrain_epochs=epochs, genn_epochs=epochs, patience=epochs)
+    result = train_models(split, mc, tc)
+    secs = {k: history_json(h)["seconds_per_epoch"] for k, h in result.histories.items()}
+    return secs, g, result.genn
 
 
 def _rate(fn, n_pairs: int, min_seconds: float = 0.5) -> float:

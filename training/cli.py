@@ -32,5 +32,5 @@ def register(cli: typer.Typer, train: typer.Typer) -> None:
     cli.command("export")(export_cli.export)
     cli.add_typer(genn_cli.app, name="genn")
     train.command("gamenet")(gamenet_cli.train)
-    train.command("gbert")(gbert_cli.train_gbert_command)
+    train.command("gbert")(gbert_cli.train)
     train.command("genn")(genn_cli.train_command)

@@ -34,10 +34,10 @@ def build_demo(
     from training.data.synth.export import SYNTHETIC_MARKER
     from training.export.runner import export_run
     from training.gamenet.config import TrainConfig
-    from training.gamenet.run import train_gamenet
-    from training.genn.loop import TrainConfig as GennTrainConfig
-    from training.genn.run import RunConfig as GennRunConfig
-    from training.genn.run import train_table_run
+    from training.gamenet.run import train as train_gamenet
+    from training.genn.config import OptimConfig as GennOptimConfig
+    from training.genn.config import TrainConfig as GennTrainConfig
+    from training.genn.run import train as train_genn
 
     export_dir, dataset_dir, run_dir = work_dir / "export", work_dir / "dataset", work_dir / "run"
     genn_run_dir = work_dir / "genn-run"
@@ -59,10 +59,10 @@ def build_demo(
         export_run(run_dir, artifact_dir)
     if not (genn_run_dir / "metrics.json").is_file():
         n = genn_epochs
-        genn_train = GennTrainConfig(seed=seed, mlp_epochs=n, pretrain_epochs=n, genn_epochs=n)
-        genn_config = GennRunConfig(seed=seed, synthetic=True, train=genn_train)
+        genn_train = GennOptimConfig(seed=seed, mlp_epochs=n, pretrain_epochs=n, genn_epochs=n)
+        genn_config = GennTrainConfig(seed=seed, synthetic=True, train=genn_train)
         shutil.rmtree(genn_run_dir, ignore_errors=True)  # an interrupted run restarts
-        train_table_run(export_dir / "ddi.csv", genn_run_dir, genn_config)
+        train_genn(export_dir / "ddi.csv", genn_run_dir, genn_config)
     if not genn_artifact_dir.is_dir():
         export_run(genn_run_dir, genn_artifact_dir)
     return DemoBuild(ddi_csv=export_dir / "ddi.csv", artifacts=(artifact_dir, genn_artifact_dir))

@@ -19,8 +19,6 @@ from app.contract.jobs import EpochCallback, HeldOut
 
 logger = logging.getLogger(__name__)
 
-TRAIN_KEYS = ("epochs", "mode", "split", "seed", "lr", "batch_size", "threshold")
-
 
 def _upload_paths(fmt: str, options: dict[str, Any], input_dir: Path) -> dict[str, Any]:
     """Resolve string path options as files inside the upload; anything else is left as given."""
@@ -69,9 +67,11 @@ class Toolkit:
         }
 
     def _train_config(self, params: dict[str, Any]) -> Any:
+        """The run config from the job's params that name its fields (``reader`` does not)."""
         from training.gamenet.config import TrainConfig
 
-        values = {k: params[k] for k in TRAIN_KEYS if params.get(k) is not None}
+        names = (f.name for f in dataclasses.fields(TrainConfig))
+        values = {k: params[k] for k in names if params.get(k) is not None}
         try:
             return TrainConfig(**values)
         except ValueError as exc:
@@ -86,17 +86,17 @@ class Toolkit:
         on_epoch: EpochCallback,
     ) -> dict[str, Any]:
         """Train GAMENet, reporting each epoch through ``on_epoch``."""
-        from training.gamenet.run import train_gamenet
+        from training.gamenet.run import train
 
         config = self._train_config(params)
         try:
-            metrics: dict[str, Any] = train_gamenet(
+            metrics: dict[str, Any] = train(
                 dataset_dir,
                 run_dir,
                 config,
+                on_epoch=on_epoch,
                 ddi_path=ddi_path,
                 show_progress=False,
-                on_epoch=on_epoch,
             )
         except ValueError as exc:  # e.g. an empty split part
             raise JobInputError(str(exc).replace(f"{dataset_dir}", "dataset")) from None
@@ -113,7 +113,7 @@ class Toolkit:
         from app.contract.visits import RawVisit
         from training.data.splits import SplitConfig
         from training.gamenet.data import prepare_data
-        from training.gamenet.loop import targets_of
+        from training.gamenet.steps import targets_of
 
         config = self._train_config(params)
         split = SplitConfig(method=config.split, seed=config.seed)

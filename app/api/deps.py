@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import anyio
@@ -29,6 +29,7 @@ from app.metrics import Metrics
 from app.services.audit_queue import AuditQueue
 from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
 from app.services.key_cache import ApiKeyCache, KeyIdentity
+from app.services.rate_limit import RateLimiter
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncGenerator[Session, None]:
     """One session per request; crud functions commit explicitly.
 
     Creating a session does no I/O; closing it does only while it still holds a transaction
@@ -132,6 +133,7 @@ async def audited(request: Request, audit: AuditQueueDep) -> AsyncIterator[None]
     """
     start = time.perf_counter()
     status = getattr(request.scope.get("route"), "status_code", None) or 200
+    request.state.audited = True  # app.api.gate audits the requests that never get here
     try:
         yield
     except Exception as exc:
@@ -152,6 +154,15 @@ def _event(request: Request, status: int, start: float) -> AuditRecord:
         status_code=status,
         duration_ms=(time.perf_counter() - start) * 1000,
     )
+
+
+def record_audit(request: Request, audit: AuditQueue, status: int, start: float) -> None:
+    """Audit a request answered before its route's dependencies ran (fail-closed).
+
+    Raises:
+        AuditUnavailable: the queue is full; the answer must not be sent.
+    """
+    audit.put(_event(request, status, start))
 
 
 def _status_of(exc: Exception) -> int:
@@ -175,18 +186,29 @@ async def get_current_key(
     """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
 
     Verified keys are cached per worker for ``api_key_cache_seconds`` (revocation takes effect
-    within that time; see :mod:`app.services.key_cache`).
+    within that time; see :mod:`app.services.key_cache`). Each request then counts against the
+    key's rate limit, when one is set (:mod:`app.services.rate_limit`).
     """
-    identity = None
-    if key:
-        key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
-        identity = cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
+    identity = await identify(key, session=session, settings=settings, cache=cache)
     if identity is None:
         raise HTTPException(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = identity.id
+    limiter: RateLimiter | None = request.state.rate_limiter
+    if limiter is not None:
+        await limiter.hit(str(identity.id))
     return identity
+
+
+async def identify(
+    key: str | None, *, session: Session, settings: Settings, cache: ApiKeyCache
+) -> KeyIdentity | None:
+    """The active key's identity (from the cache, else the database), or ``None``."""
+    if not key:
+        return None
+    key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
+    return cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
 
 
 def _lookup(session: Session, cache: ApiKeyCache, key_hash: str) -> KeyIdentity | None:
@@ -211,12 +233,18 @@ def require_role(role: str) -> Callable[[KeyIdentity], Awaitable[KeyIdentity]]:
     """Return a dependency that admits keys of ``role`` or above (clinician < admin)."""
 
     async def dependency(key: CurrentKey) -> KeyIdentity:
-        if keys_crud.ROLE_RANK[key.role] < keys_crud.ROLE_RANK[role]:
+        if not has_role(key, role):
             raise HTTPException(403, f"this route needs the {role} role")
         return key
 
     dependency.__name__ = f"require_{role}"
+    dependency.required_role = role  # type: ignore[attr-defined]  # read by app.api.gate
     return dependency
+
+
+def has_role(key: KeyIdentity, role: str) -> bool:
+    """Whether ``key`` may use a route of ``role`` (clinician < admin)."""
+    return keys_crud.ROLE_RANK[key.role] >= keys_crud.ROLE_RANK[role]
 
 
 require_clinician = require_role("clinician")

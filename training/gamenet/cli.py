@@ -1,9 +1,10 @@
-"""``medrec train gamenet``: options → :class:`TrainConfig` → :func:`train_gamenet`.
+"""``medrec train gamenet``: options (from :class:`TrainConfig`) → :func:`train`.
 
 Example::
 
     medrec train gamenet --data var/datasets/synthetic --out runs/gamenet --epochs 40
     medrec train gamenet --data var/datasets/mimic3 --ddi ddi.csv --out runs/ref --mode reference
+    medrec train gamenet --data var/datasets/mimic3 --out runs/toml --config gamenet.toml
 """
 
 from __future__ import annotations
@@ -13,37 +14,25 @@ from typing import Annotated
 
 import typer
 
+from training.gamenet.config import TrainConfig
+from training.options import config_options
 
+
+@config_options(TrainConfig)
 def train(
     data: Annotated[Path, typer.Option(help="Dataset directory (manifest.json + patients).")],
     out: Annotated[Path, typer.Option(help="Run directory to create.")],
     ddi: Annotated[
         Path | None, typer.Option(help="DDI table CSV, when the dataset has no ddi.csv.")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 40,
-    mode: Annotated[str, typer.Option(help="batched | reference (one step a visit).")] = "batched",
-    split: Annotated[str, typer.Option(help="literature | random.")] = "literature",
-    seed: Annotated[int, typer.Option()] = 0,
-    lr: Annotated[float | None, typer.Option(help="Adam lr (default: the mode's).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Patients per batched step.")] = 16,
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
+    *,
+    config: TrainConfig,
 ) -> None:
     """Train GAMENet and write RUN_DIR (checkpoints, metrics.json, curves.png, report.md)."""
-    from training.gamenet.config import TrainConfig
-    from training.gamenet.run import train_gamenet
+    from training.gamenet.run import train as train_run
 
-    try:
-        config = TrainConfig(
-            mode=mode,  # type: ignore[arg-type]
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            split=split,  # type: ignore[arg-type]
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    metrics = train_gamenet(data, out, config, ddi_path=ddi, device=device)
+    metrics = train_run(data, out, config, ddi_path=ddi, device=device)
     test = metrics["test"]["jaccard"]
     typer.echo(
         f"test jaccard {test['mean']:.4f} ± {test['std']:.4f} "

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from app.contract.manifest import TensorSpec
+from app.contract.manifest import InputRole, TensorSpec, recommender_specs
 from models.gamenet import GAMENet
-from training.gamenet.loop import load_model
+from training.gamenet.steps import load_model
 
 # Example feeds: enough patients and visits that no dynamic axis has size 0 or 1 (torch.export
 # specialises those).
@@ -62,23 +62,14 @@ class GAMENetInference(nn.Module):
         return torch.sigmoid(logits.gather(1, index).squeeze(1))  # [B, M]
 
 
-def tensor_specs(num_meds: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """The ONNX inputs and output, named by their roles, with dynamic B, V, Cd and Cp."""
-    shapes: dict[str, tuple[str, list[int | str]]] = {
-        "diag_ids": ("int64", ["B", "V", "Cd"]),
-        "diag_mask": ("float32", ["B", "V", "Cd"]),
-        "proc_ids": ("int64", ["B", "V", "Cp"]),
-        "proc_mask": ("float32", ["B", "V", "Cp"]),
-        "med_history": ("float32", ["B", "V", num_meds]),
-        "visit_mask": ("float32", ["B", "V"]),
-    }
-    inputs = [TensorSpec(name=n, role=n, dtype=d, shape=s) for n, (d, s) in shapes.items()]
-    outputs = [
-        TensorSpec(
-            name="probabilities", role="probabilities", dtype="float32", shape=["B", num_meds]
-        )
-    ]
-    return inputs, outputs
+ROLES: tuple[InputRole, ...] = (
+    "diag_ids",
+    "diag_mask",
+    "proc_ids",
+    "proc_mask",
+    "med_history",
+    "visit_mask",
+)  # every recommender role, in the wrapper's argument order
 
 
 def random_feeds(
@@ -151,7 +142,7 @@ def build(
     vocab = json.loads((run_dir / run.get("vocab_file", "vocab.json")).read_text())
     model, ckpt = load_model(run_dir / run.get("checkpoint", "best.ckpt"))
     cfg = model.config
-    inputs, outputs = tensor_specs(cfg.num_meds)
+    inputs, outputs = recommender_specs(ROLES, cfg.num_meds)
     feeds = random_feeds(
         cfg.num_diag_codes,
         cfg.num_proc_codes,

@@ -1,8 +1,8 @@
-"""A run's human-readable outputs: ``curves.png`` and ``report.md``."""
+"""A run's ``report.md``: data, configuration and the test table beside the baselines."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +12,6 @@ BASELINE_LABELS = {
     "nearest": "Nearest (previous visit's meds)",
     "logistic_regression": "Logistic regression (dx + proc)",
 }
-
-
-def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> None:
-    """Plot training loss, validation Jaccard and validation DDI rate by epoch (Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [int(h["epoch"]) for h in history]
-    panels = (
-        ("train_loss", "training loss (each visit's chosen loss)"),
-        ("val_jaccard", "validation Jaccard"),
-        ("val_ddi_rate", "validation DDI rate"),
-    )
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for ax, (key, title) in zip(axes, panels, strict=True):
-        ax.plot(epochs, [h[key] for h in history], marker="o", markersize=3)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _cell(summary: Mapping[str, float]) -> str:

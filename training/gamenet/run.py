@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,35 +22,38 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.contract.jobs import EpochCallback
 from models.gamenet import GAMENet, GAMENetConfig
 from training.baselines import baseline_table
+from training.curves import plot_curves
 from training.data.splits import SplitConfig
+from training.fit import (
+    Bar,
+    Callback,
+    CheckpointWriter,
+    EpochEnd,
+    FitResult,
+    Monitor,
+    fit,
+    report_epoch,
+    seed_everything,
+)
 from training.gamenet.config import TrainConfig
 from training.gamenet.data import PreparedData, prepare_data
-from training.gamenet.loop import (
-    evaluate,
-    load_model,
-    save_checkpoint,
-    targets_of,
-    train_one_epoch,
-)
-from training.gamenet.report import plot_curves, write_report
+from training.gamenet.report import write_report
+from training.gamenet.steps import checkpoint, evaluate, load_model, targets_of, train_one_epoch
 from training.graphs import edge_index
 from training.metrics import bootstrap_metrics, ddi_rate, recommendation_metrics
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
-# (epoch, epochs, validation metrics) after each epoch.
-EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 MODEL_NAME = "gamenet"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (the loop also uses explicit generators)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+CURVES = (
+    ("train_loss", "training loss (each visit's chosen loss)"),
+    ("val_jaccard", "validation Jaccard"),
+    ("val_ddi_rate", "validation DDI rate"),
+)
 
 
 def build_model(data: PreparedData, seed: int) -> GAMENet:
@@ -69,15 +71,15 @@ def build_model(data: PreparedData, seed: int) -> GAMENet:
     )
 
 
-def train_gamenet(
+def train(
     data_dir: Path,
     out_dir: Path,
     config: TrainConfig,
     *,
+    on_epoch: EpochCallback | None = None,
     ddi_path: Path | None = None,
     device: str = "cpu",
     show_progress: bool = True,
-    on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Train, select by validation Jaccard, evaluate on test, and write ``out_dir``.
 
@@ -102,27 +104,44 @@ def train_gamenet(
     model = build_model(data, config.seed).to(device)
     _write_run_json(out_dir, data_dir, data, model, config)
     (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
-    history, train_seconds = _fit(model, data, config, out_dir, device, show_progress, on_epoch)
-    return _finish(out_dir, data, config, history, train_seconds, device)
+    callbacks = [] if on_epoch is None else [report_epoch(on_epoch)]
+    result = fit_gamenet(
+        model,
+        data,
+        config,
+        run_dir=out_dir,
+        device=device,
+        show_progress=show_progress,
+        callbacks=callbacks,
+    )
+    return _finish(out_dir, data, config, result.history, device)
 
 
-def _fit(
+def fit_gamenet(
     model: GAMENet,
     data: PreparedData,
     config: TrainConfig,
-    out_dir: Path,
-    device: str,
-    show_progress: bool,
-    on_epoch: EpochCallback | None,
-) -> tuple[list[dict[str, float]], float]:
+    *,
+    run_dir: Path | None = None,
+    device: str = "cpu",
+    show_progress: bool = True,
+    callbacks: Iterable[Callback] = (),
+) -> FitResult:
+    """Train ``model`` for ``config.epochs`` epochs with :func:`training.fit.fit`.
+
+    Each epoch is logged, then ``callbacks`` run, then ``last.ckpt`` / ``best.ckpt`` (by
+    validation Jaccard) are written into ``run_dir`` when given.
+    """
     # fused: one kernel for all parameters instead of a loop over them (same update rule).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
     ddi_adj = torch.from_numpy(data.ddi_adj).to(device)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     val_true = targets_of(data.val, model.config.num_meds)
-    temperature, best, history, train_seconds = config.temperature, -1.0, [], 0.0
-    for epoch in range(1, config.epochs + 1):
+    temperature, train_seconds = config.temperature, 0.0
+
+    def train_epoch(bar: Bar[Any]) -> dict[str, float]:
+        nonlocal temperature, train_seconds
         stats = train_one_epoch(
             model,
             optimizer,
@@ -132,55 +151,53 @@ def _fit(
             ddi_adj=ddi_adj,
             rng=rng,
             generator=generator,
-            desc=f"epoch {epoch}/{config.epochs}",
-            show_progress=show_progress,
+            bar=bar,
         )
         temperature *= config.temperature_decay
         train_seconds += stats.seconds
-        val = recommendation_metrics(
-            val_true,
-            evaluate(model, data.val, batch_size=config.eval_batch_size),
-            threshold=config.threshold,
-            ddi_adj=data.ddi_adj,
+        return {
+            "train_loss": stats.loss,
+            "ddi_loss_share": stats.ddi_loss_share,
+            "train_seconds": stats.seconds,
+            "train_cpu_seconds": stats.cpu_seconds,
+            "cumulative_train_seconds": train_seconds,
+        }
+
+    def validate() -> dict[str, float]:
+        prob = evaluate(model, data.val, batch_size=config.eval_batch_size)
+        return recommendation_metrics(
+            val_true, prob, threshold=config.threshold, ddi_adj=data.ddi_adj
         )
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": stats.loss,
-                "ddi_loss_share": stats.ddi_loss_share,
-                "train_seconds": stats.seconds,
-                "train_cpu_seconds": stats.cpu_seconds,
-                "cumulative_train_seconds": train_seconds,
-                **{f"val_{k}": v for k, v in val.items()},
-            }
+
+    def payload(end: EpochEnd) -> dict[str, Any]:
+        return checkpoint(
+            model, optimizer, train_config=config, epoch=end.epoch, best_val_jaccard=end.best
         )
-        logger.info(
-            "epoch %d/%d loss %.4f (DDI loss on %.1f%% of visits) val jaccard %.4f ddi %.4f "
-            "(%.1f s)",
-            epoch,
-            config.epochs,
-            stats.loss,
-            100 * stats.ddi_loss_share,
-            val["jaccard"],
-            val["ddi_rate"],
-            stats.seconds,
-        )
-        if on_epoch is not None:
-            on_epoch(epoch, config.epochs, val)
-        names = ["last.ckpt"]
-        if val["jaccard"] > best:
-            best = val["jaccard"]
-            names.append("best.ckpt")
-        for name in names:
-            save_checkpoint(
-                out_dir / name,
-                model,
-                optimizer,
-                train_config=config,
-                epoch=epoch,
-                best_val_jaccard=best,
-            )
-    return history, train_seconds
+
+    writers = [] if run_dir is None else [CheckpointWriter(run_dir, payload)]
+    return fit(
+        train_epoch,
+        validate,
+        epochs=config.epochs,
+        monitor=Monitor("jaccard", "max"),
+        modules=[model],
+        callbacks=[_log_epoch, *callbacks, *writers],
+        show_progress=show_progress,
+    )
+
+
+def _log_epoch(end: EpochEnd) -> None:
+    row = end.row
+    logger.info(
+        "epoch %d/%d loss %.4f (DDI loss on %.1f%% of visits) val jaccard %.4f ddi %.4f (%.1f s)",
+        end.epoch,
+        end.epochs,
+        row["train_loss"],
+        100 * row["ddi_loss_share"],
+        row["val_jaccard"],
+        row["val_ddi_rate"],
+        row["train_seconds"],
+    )
 
 
 def _finish(
@@ -188,7 +205,6 @@ def _finish(
     data: PreparedData,
     config: TrainConfig,
     history: list[dict[str, float]],
-    train_seconds: float,
     device: str,
 ) -> dict[str, Any]:
     model, ckpt = load_model(out_dir / "best.ckpt", device)
@@ -218,7 +234,7 @@ def _finish(
         "best_epoch": int(ckpt["epoch"]),
         "best_val_jaccard": float(ckpt["best_val_jaccard"]),
         "history": history,
-        "train_seconds": train_seconds,
+        "train_seconds": history[-1]["cumulative_train_seconds"],
         "test_ground_truth_ddi_rate": ddi_rate(truth_ids, data.ddi_adj),
         "train_config": config.to_json(),
         "model_config": asdict(model.config),
@@ -229,7 +245,7 @@ def _finish(
         "unknown_codes": data.unknown_codes,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_curves(history, out_dir / "curves.png")
+    plot_curves({"GAMENet": history}, CURVES, out_dir / "curves.png")
     write_report(out_dir / "report.md", metrics)
     logger.info(
         "test jaccard %.4f ± %.4f (best epoch %d); wrote %s",

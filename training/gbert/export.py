@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from app.contract.manifest import TensorSpec
+from app.contract.manifest import InputRole, TensorSpec, recommender_specs
 from models.gbert.adapters import merge_adapters
 from models.gbert.model import CLS, SPECIAL, GBertRecommender
 from training.gbert.runs import load_model
@@ -82,23 +82,7 @@ class ExportBundle(NamedTuple):
     fields: dict[str, Any]
 
 
-def specs(num_meds: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Return the input and output specs (dynamic batch, visits and codes)."""
-    codes, visits = ["batch", "visits", "codes"], ["batch", "visits"]
-    inputs = [
-        TensorSpec(name="diag_ids", role="diag_ids", dtype="int64", shape=list(codes)),
-        TensorSpec(name="diag_mask", role="diag_mask", dtype="float32", shape=list(codes)),
-        TensorSpec(
-            name="med_history", role="med_history", dtype="float32", shape=[*visits, num_meds]
-        ),
-        TensorSpec(name="visit_mask", role="visit_mask", dtype="float32", shape=list(visits)),
-    ]
-    outputs = [
-        TensorSpec(
-            name="probabilities", role="probabilities", dtype="float32", shape=["batch", num_meds]
-        )
-    ]
-    return inputs, outputs
+ROLES: tuple[InputRole, ...] = ("diag_ids", "diag_mask", "med_history", "visit_mask")
 
 
 def example_feeds(num_diag: int, num_meds: int, seed: int = 0) -> dict[str, Tensor]:
@@ -138,7 +122,7 @@ def build(run_dir: Path) -> ExportBundle:
     if run["stage"] != "finetune" or not isinstance(model, GBertRecommender):
         raise ValueError(f"{run_dir}: only a finetune run can be exported (stage {run['stage']})")
     config = model.encoder.config
-    inputs, outputs = specs(config.num_meds)
+    inputs, outputs = recommender_specs(ROLES, config.num_meds)
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     data = run["data"]
     fields: dict[str, Any] = {

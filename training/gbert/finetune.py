@@ -7,7 +7,7 @@ literature averaging, at G-BERT's threshold 0.3.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertRecommender
+from training.fit import Callback, FitResult, Monitor
 from training.gbert.batches import EncodedVisit, bucketed_batches, recommend_batch
-from training.gbert.loop import FitResult, fit
+from training.gbert.steps import fit_stage
 
 Patients = Sequence[Sequence[EncodedVisit]]
 
@@ -106,6 +107,8 @@ def run_finetuning(
     ddi_adj: np.ndarray,
     run_dir: Path,
     extra: dict[str, Any],
+    callbacks: Iterable[Callback] = (),
+    show_progress: bool = True,
 ) -> FitResult:
     """Fine-tune ``model`` (its trainable parameters); validation Jaccard picks ``best.ckpt``."""
     m = model.encoder.config.num_meds
@@ -113,20 +116,20 @@ def run_finetuning(
 
     def evaluate() -> dict[str, float]:
         y_true, y_prob = predict(model, val, batch_size=batch_size, num_meds=m)
-        figures = recommendation_figures(y_true, y_prob, threshold=threshold, ddi_adj=ddi_adj)
-        return {f"val_{k}": v for k, v in figures.items()}
+        return recommendation_figures(y_true, y_prob, threshold=threshold, ddi_adj=ddi_adj)
 
-    return fit(
+    return fit_stage(
         model,
         step=lambda batch: finetune_loss(model, batch),
         batches=lambda epoch: patient_batches(
-            train, batch_size=batch_size, num_meds=m, seed=seed * 1000 + epoch + 1, shuffle=True
+            train, batch_size=batch_size, num_meds=m, seed=seed * 1000 + epoch, shuffle=True
         ),
         evaluate=evaluate,
-        monitor="val_jaccard",
-        mode="max",
+        monitor=Monitor("jaccard", "max"),
         epochs=epochs,
         lr=lr,
         run_dir=run_dir,
         extra=extra,
+        callbacks=callbacks,
+        show_progress=show_progress,
     )

@@ -6,7 +6,7 @@ set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertPretrain
+from training.fit import Callback, FitResult, Monitor
 from training.gbert.batches import EncodedVisit, bucketed_batches, pretrain_batch
-from training.gbert.loop import FitResult, fit
+from training.gbert.steps import fit_stage
 
 
 def pretrain_loss(model: GBertPretrain, batch: dict[str, Tensor]) -> Tensor:
@@ -92,11 +93,13 @@ def run_pretraining(
     step_loss: Callable[[GBertPretrain, dict[str, Tensor]], Tensor] | None = None,
     after_step: Callable[[], None] | None = None,
     lr_by_param: dict[torch.nn.Parameter, float] | None = None,
+    callbacks: Iterable[Callback] = (),
+    show_progress: bool = True,
 ) -> FitResult:
     """Pre-train ``model``; the validation loss (fixed masks) picks ``best.ckpt``.
 
     ``step_loss`` replaces the training loss (DHA fusion adds its penalty there);
-    ``lr_by_param`` gives some parameters their own learning rate.
+    ``lr_by_param`` gives some parameters their own learning rate; ``callbacks`` see each epoch.
     """
     sizes = {
         "num_diag": model.encoder.config.num_diag_codes,
@@ -106,24 +109,25 @@ def run_pretraining(
         val, batch_size=batch_size, mask_prob=mask_prob, seed=seed, shuffle=False, **sizes
     )
     loss_fn = step_loss or pretrain_loss
-    return fit(
+    return fit_stage(
         model,
         step=lambda batch: loss_fn(model, batch),
         batches=lambda epoch: visit_batches(
             train,
             batch_size=batch_size,
             mask_prob=mask_prob,
-            seed=seed * 1000 + epoch + 1,
+            seed=seed * 1000 + epoch,
             shuffle=True,
             **sizes,
         ),
-        evaluate=lambda: {"val_loss": mean_loss(model, val_batches)},
-        monitor="val_loss",
-        mode="min",
+        evaluate=lambda: {"loss": mean_loss(model, val_batches)},
+        monitor=Monitor("loss", "min"),
         epochs=epochs,
         lr=lr,
         run_dir=run_dir,
         extra=extra,
         after_step=after_step,
         lr_by_param=lr_by_param,
+        callbacks=callbacks,
+        show_progress=show_progress,
     )

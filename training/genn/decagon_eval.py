@@ -18,16 +18,16 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.genn import GENNConfig
+from training.genn.config import DecagonConfig
 from training.genn.graph import decagon_split, read_split_ranks
-from training.genn.loop import TrainConfig
 from training.genn.pairs import read_typed_pairs
 from training.genn.report import mean_std_rows, metrics_table
 from training.genn.run import MODELS, train_models
+from training.genn.steps import history_json
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
@@ -37,23 +37,6 @@ PAPER_NOTE = (
     "baseline on its two datasets (5.01% on the TWOSIDES-derived set, per issue 5); it trains "
     "up to 1500 epochs with patience 50."
 )
-
-
-@dataclass(frozen=True)
-class DecagonConfig:
-    """A Decagon evaluation.
-
-    Args:
-        seeds: GENN seeds (1-3: those ``genn_split_ranks.csv`` holds).
-        data_ratio: percentage of edges kept before the 80/10/10 cut (GENN's default 10).
-        hidden: hidden size D.
-        train: optimisation settings (its ``seed`` is replaced by each seed).
-    """
-
-    seeds: tuple[int, ...] = (1, 2, 3)
-    data_ratio: float = 10.0
-    hidden: int = 100
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str, Any]:
@@ -81,7 +64,7 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
                 "seconds": time.perf_counter() - start,
                 "metrics": result.metrics,
                 "history": {
-                    k: {kk: vv for kk, vv in h.to_json().items() if kk != "val"}
+                    k: {kk: vv for kk, vv in history_json(h).items() if kk != "val"}
                     for k, h in result.histories.items()
                 },
             }

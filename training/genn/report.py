@@ -1,4 +1,4 @@
-"""Markdown reports and training curves of GENN runs."""
+"""Markdown reports and training curves of GENN runs (``training.curves`` draws them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from training.genn.loop import History
+from training.curves import plot_curves
+from training.fit import FitResult
 from training.genn.metrics import METRIC_KEYS
 
 LABELS = {"genn": "GENN", "gnn": "GNN (pre-trained F)", "mlp": "MLP (pair features)"}
@@ -67,21 +68,8 @@ Selected epochs (validation macro ROC-AUC): {
     path.write_text(text)
 
 
-def write_curves(histories: Mapping[str, History], path: Path) -> None:
+def write_curves(histories: Mapping[str, FitResult], path: Path) -> None:
     """Plot training loss and validation ROC-AUC per phase to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_roc) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, h in histories.items():
-        epochs = range(1, len(h.losses) + 1)
-        ax_loss.plot(epochs, h.losses, label=LABELS.get(name, name))
-        ax_roc.plot(epochs, [v["roc_auc"] for v in h.val], label=LABELS.get(name, name))
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_roc.set(xlabel="epoch", ylabel="val macro ROC-AUC", title="validation")
-    ax_roc.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    series = {LABELS.get(name, name): result.history for name, result in histories.items()}
+    panels = (("train_loss", "training loss"), ("val_roc_auc", "validation macro ROC-AUC"))
+    plot_curves(series, panels, path)

@@ -8,6 +8,10 @@ the encoder graph that export needs; loadable with ``torch.load(weights_only=Tru
 Serving: node features are the 32-d seeded random projection of one-hot ATC3 ids (the drug
 vocabulary order is ``run.json["vocab"]["drug"]``); the encoder graph at export is every known
 interacting pair of the table with its type vector.
+
+Example::
+
+    medrec train genn --ddi var/ddi.csv --out runs/genn
 """
 
 from __future__ import annotations
@@ -15,56 +19,34 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from app.contract.errors import InputFileError
+from app.contract.jobs import EpochCallback
 from models.genn import GENNConfig, GENNEnergy, GENNInference, PairMLP
-from training.genn.graph import GraphSplit, table_split
-from training.genn.loop import (
-    GraphTensors,
-    History,
-    TrainConfig,
-    encoder_graph,
+from training.fit import Callback, FitResult, report_epoch, seed_everything
+from training.genn.config import OptimConfig, TrainConfig
+from training.genn.data import GraphTensors, encoder_graph, prepare_table
+from training.genn.graph import GraphSplit
+from training.genn.metrics import bootstrap_type_metrics
+from training.genn.report import write_curves, write_report
+from training.genn.steps import (
     evaluate,
+    history_json,
     predict,
     pretrain_gnn,
     train_genn,
     train_mlp,
 )
-from training.genn.metrics import bootstrap_type_metrics
-from training.genn.pairs import TypedPairs, read_pairs
-from training.genn.report import write_curves, write_report
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
 MODELS = ("genn", "gnn", "mlp")
-MIN_PAIRS = 20  # below this the 10% val/test parts hold one or two pairs
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """A ``medrec train genn`` run.
-
-    Args:
-        seed: seeds the split, the node features and initialisation.
-        negative_ratio: sampled non-interacting pairs per known pair (label all zero).
-        hidden: hidden size D of every network.
-        feature_dim: size of the random-projection node features.
-        synthetic: the table is generated demo data (marks the manifest).
-        train: optimisation settings.
-    """
-
-    seed: int = 0
-    negative_ratio: float = 1.0
-    hidden: int = 100
-    feature_dim: int = 32
-    synthetic: bool = False
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass
@@ -74,23 +56,37 @@ class TrainResult:
     genn: GENNInference
     energy: GENNEnergy
     mlp: PairMLP
-    histories: dict[str, History]
+    histories: dict[str, FitResult]
     metrics: dict[str, dict[str, dict[str, float]]]
     test_probs: dict[str, np.ndarray]
 
 
-def train_models(split: GraphSplit, model_config: GENNConfig, config: TrainConfig) -> TrainResult:
-    """Train MLP, GNN (pre-training) and GENN on ``split``; evaluate each on val and test."""
+def train_models(
+    split: GraphSplit,
+    model_config: GENNConfig,
+    config: OptimConfig,
+    *,
+    run_dir: Path | None = None,
+    extra: dict[str, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train MLP, GNN (pre-training) and GENN on ``split``; evaluate each on val and test.
+
+    ``callbacks`` see every phase's epochs; with ``run_dir`` the GENN phase writes its
+    checkpoints there, with ``extra`` in them.
+    """
     g = GraphTensors.from_split(split).to(config.device)
+    kw: dict[str, Any] = {"callbacks": callbacks, "show_progress": show_progress}
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     probs: dict[str, np.ndarray] = {}
-    mlp, h_mlp = train_mlp(g, model_config, config)
+    mlp, h_mlp = train_mlp(g, model_config, config, **kw)
     metrics["mlp"] = {p: evaluate(mlp, g, p) for p in ("val", "test")}
     probs["mlp"] = predict(mlp, g, "test")
-    model, h_gnn = pretrain_gnn(g, model_config, config)
+    model, h_gnn = pretrain_gnn(g, model_config, config, **kw)
     metrics["gnn"] = {p: evaluate(model, g, p, decoder="phi") for p in ("val", "test")}
     probs["gnn"] = predict(model, g, "test", decoder="phi")
-    energy, h_genn = train_genn(model, g, model_config, config)
+    energy, h_genn = train_genn(model, g, model_config, config, run_dir=run_dir, extra=extra, **kw)
     metrics["genn"] = {p: evaluate(model, g, p) for p in ("val", "test")}
     probs["genn"] = predict(model, g, "test")
     for name in MODELS:
@@ -99,38 +95,23 @@ def train_models(split: GraphSplit, model_config: GENNConfig, config: TrainConfi
     return TrainResult(model, energy, mlp, histories, metrics, probs)
 
 
-def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.cpu() for k, v in state.items()}
-
-
-def _checkpoint(
-    result: TrainResult,
-    pairs: TypedPairs,
-    split: GraphSplit,
-    model_config: GENNConfig,
-    config: RunConfig,
+def train(
+    ddi_path: Path,
+    out_dir: Path,
+    config: TrainConfig,
     *,
-    last: bool,
+    on_epoch: EpochCallback | None = None,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
-    index, attr = encoder_graph(pairs.pairs, pairs.labels)
-    if last:
-        model_state, energy_state = result.histories["genn"].last_state
-    else:
-        model_state, energy_state = result.genn.state_dict(), result.energy.state_dict()
-    return {
-        "model": _cpu(model_state),
-        "energy": _cpu(energy_state),
-        "model_config": dataclasses.asdict(model_config),
-        "run_config": dataclasses.asdict(config),
-        "best_val_roc_auc": result.metrics["genn"]["val"]["roc_auc"],
-        "x": torch.from_numpy(split.x),
-        "export_edge_index": index,
-        "export_edge_attr": attr,
-    }
-
-
-def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[str, Any]:
     """Train on a typed DDI table and write ``out_dir``; return ``metrics.json``'s content.
+
+    Args:
+        ddi_path: the typed DDI table (CSV); GENN's data is the table, not a patient dataset.
+        out_dir: the run directory to create.
+        config: the run's options.
+        on_epoch: ``on_epoch(epoch, epochs, val_metrics)`` after each epoch of each phase
+            (MLP, GNN, GENN in turn).
+        show_progress: a tqdm bar per epoch on a terminal.
 
     Raises:
         InputFileError: the table is malformed or has fewer than ``MIN_PAIRS`` pairs.
@@ -140,31 +121,38 @@ def train_table_run(ddi_path: Path, out_dir: Path, config: RunConfig) -> dict[st
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir}: run directory exists and is not empty")
     sha = git_sha()  # at start: the code that runs
-    torch.manual_seed(config.seed)
-    pairs = read_pairs(Path(ddi_path))
-    if len(pairs.pairs) < MIN_PAIRS:
-        raise InputFileError(ddi_path, f"need at least {MIN_PAIRS} known pairs to train GENN")
-    split = table_split(pairs, seed=config.seed, negative_ratio=config.negative_ratio)
+    seed_everything(config.seed)
+    pairs, split = prepare_table(ddi_path, config)
     model_config = GENNConfig(
         num_features=split.x.shape[1], num_types=len(pairs.types), hidden=config.hidden
     )
-    if config.feature_dim != split.x.shape[1]:
-        raise ValueError(f"RunConfig: feature_dim {config.feature_dim} is not supported yet")
-    train_config = dataclasses.replace(config.train, seed=config.seed)
-    result = train_models(split, model_config, train_config)
+    index, attr = encoder_graph(pairs.pairs, pairs.labels)
+    extra = {
+        "model_config": dataclasses.asdict(model_config),
+        "run_config": dataclasses.asdict(config),
+        "x": torch.from_numpy(split.x),
+        "export_edge_index": index,
+        "export_edge_attr": attr,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, last in (("best.ckpt", False), ("last.ckpt", True)):
-        torch.save(
-            _checkpoint(result, pairs, split, model_config, config, last=last), out_dir / name
-        )
-    test_labels = split.test_labels
+    result = train_models(
+        split,
+        model_config,
+        dataclasses.replace(config.train, seed=config.seed),
+        run_dir=out_dir,
+        extra=extra,
+        callbacks=() if on_epoch is None else (report_epoch(on_epoch),),
+        show_progress=show_progress,
+    )
     metrics = {
         **{name: result.metrics[name] for name in MODELS},
         "bootstrap_test": {
-            name: bootstrap_type_metrics(test_labels, result.test_probs[name], seed=config.seed)
+            name: bootstrap_type_metrics(
+                split.test_labels, result.test_probs[name], seed=config.seed
+            )
             for name in MODELS
         },
-        "history": {k: h.to_json() for k, h in result.histories.items()},
+        "history": {k: history_json(h) for k, h in result.histories.items()},
     }
     run = {
         "model": "genn",

@@ -9,9 +9,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from app.contract.manifest import recommender_specs
 from models.gamenet import GAMENet, GAMENetConfig
 from training.export.artifact import export_onnx
-from training.gamenet.export import GAMENetInference, random_feeds, tensor_specs
+from training.gamenet.export import ROLES, GAMENetInference, random_feeds
 
 ND, NP, M = 30, 12, 9
 
@@ -30,7 +31,7 @@ def _model() -> GAMENet:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[GAMENetInference, Path]:
     wrapper = GAMENetInference(_model())
-    inputs, outputs = tensor_specs(M)
+    inputs, outputs = recommender_specs(ROLES, M)
     feeds = random_feeds(ND, NP, M, patients=8, max_visits=4, max_codes=5)
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     export_onnx(wrapper, feeds, inputs, outputs, path)

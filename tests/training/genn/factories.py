@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.genn.loop import TrainConfig
-from training.genn.run import RunConfig, train_table_run
+from training.genn.config import OptimConfig, TrainConfig
+from training.genn.run import train
 
 TYPES = ("bleeding", "qt_prolongation", "serotonin")
 
@@ -39,7 +39,7 @@ def write_tiny_ddi(path: Path, *, n_drugs: int = 12, n_pairs: int = 30, seed: in
 def tiny_run(tmp: Path, *, epochs: int = 3) -> Path:
     """Train a tiny GENN run in ``tmp/run`` and return its directory."""
     ddi = write_tiny_ddi(tmp / "ddi.csv")
-    train = TrainConfig(mlp_epochs=epochs, pretrain_epochs=epochs, genn_epochs=epochs, patience=2)
-    config = RunConfig(seed=0, hidden=8, synthetic=True, train=train)
-    train_table_run(ddi, tmp / "run", config)
+    optim = OptimConfig(mlp_epochs=epochs, pretrain_epochs=epochs, genn_epochs=epochs, patience=2)
+    config = TrainConfig(seed=0, hidden=8, synthetic=True, train=optim)
+    train(ddi, tmp / "run", config)
     return tmp / "run"

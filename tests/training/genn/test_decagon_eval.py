@@ -6,9 +6,9 @@ import pytest
 
 from app.contract.errors import InputFileError
 from tests.training.genn.factories import write_tiny_ddi
-from training.genn.decagon_eval import DecagonConfig, run_decagon
-from training.genn.loop import TrainConfig
-from training.genn.run import RunConfig, train_table_run
+from training.genn.config import DecagonConfig, OptimConfig, TrainConfig
+from training.genn.decagon_eval import run_decagon
+from training.genn.run import train
 
 
 def _fake_decagon(folder: Path, n_edges: int = 60) -> Path:
@@ -32,7 +32,7 @@ def _fake_decagon(folder: Path, n_edges: int = 60) -> Path:
 
 def test_run_decagon_writes_mean_std_table(tmp_path: Path) -> None:
     folder = _fake_decagon(tmp_path / "decagon")
-    train = TrainConfig(mlp_epochs=2, pretrain_epochs=2, genn_epochs=2, patience=1)
+    train = OptimConfig(mlp_epochs=2, pretrain_epochs=2, genn_epochs=2, patience=1)
     config = DecagonConfig(seeds=(1, 2), data_ratio=100, hidden=8, train=train)
     results = run_decagon(folder, tmp_path / "out", config)
     assert [s["split"]["train"] for s in results["seeds"]] == [48, 48]
@@ -45,4 +45,4 @@ def test_run_decagon_writes_mean_std_table(tmp_path: Path) -> None:
 def test_too_small_table_is_a_clear_error(tmp_path: Path) -> None:
     ddi = write_tiny_ddi(tmp_path / "ddi.csv", n_pairs=5)
     with pytest.raises(InputFileError, match="at least 20 known pairs"):
-        train_table_run(ddi, tmp_path / "run", RunConfig())
+        train(ddi, tmp_path / "run", TrainConfig())

@@ -4,8 +4,9 @@ import pytest
 
 from tests.training.gbert.factories import tiny_patients
 from training.data.dataset import write_dataset
-from training.gbert.runs import GBertRunConfig, load_model
-from training.gbert.train import train_gbert
+from training.gbert.config import TrainConfig
+from training.gbert.run import train
+from training.gbert.runs import load_model
 
 TINY = {"hidden": 16, "heads": 4, "head_dim": 4, "intermediate": 16, "batch_size": 16, "epochs": 1}
 
@@ -21,33 +22,24 @@ def dataset(tmp_path_factory):
 def runs(dataset):
     """pretrain → dha (50%) → finetune (MoR), in one temporary folder."""
     root = dataset.parent
-    out = {"pre": train_gbert(_cfg(dataset, root / "pre"))}
-    out["dha"] = train_gbert(
-        _cfg(
-            dataset,
-            root / "dha",
-            stage="dha",
-            init=str(root / "pre"),
-            kv_budget=0.5,
-            fusion_epochs=1,
-        )
+    out = {"pre": train(dataset, root / "pre", _cfg())}
+    out["dha"] = train(
+        dataset,
+        root / "dha",
+        _cfg(stage="dha", kv_budget=0.5, fusion_epochs=1),
+        init_dir=root / "pre",
     )
-    out["ft"] = train_gbert(
-        _cfg(
-            dataset,
-            root / "ft",
-            stage="finetune",
-            init=str(root / "dha"),
-            adapter="mor",
-            rank=2,
-            experts=2,
-        )
+    out["ft"] = train(
+        dataset,
+        root / "ft",
+        _cfg(stage="finetune", adapter="mor", rank=2, experts=2),
+        init_dir=root / "dha",
     )
     return root, out
 
 
-def _cfg(dataset, out, **kw):
-    return GBertRunConfig(data=str(dataset), out=str(out), **{**TINY, **kw})
+def _cfg(**kw):
+    return TrainConfig(**{**TINY, **kw})
 
 
 @pytest.mark.slow
@@ -74,7 +66,7 @@ def test_stages_chain_through_run_dirs(runs):
 
 def test_finetune_needs_init(dataset, tmp_path):
     with pytest.raises(ValueError, match="--init"):
-        train_gbert(_cfg(dataset, tmp_path / "ft", stage="finetune"))
+        train(dataset, tmp_path / "ft", _cfg(stage="finetune"))
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The GAMENet training loop: ``train_one_epoch``, ``evaluate`` and ``save_checkpoint``.
+"""GAMENet's training step and epoch, evaluation and checkpoints (the loop is ``training.fit``).
 
 Two modes (``TrainConfig.mode``):
 
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from models.gamenet import GAMENet, GAMENetConfig
 from models.losses import annealed_loss
 from training.batching import Batch, EncodedPatient, collate, prefix
+from training.fit import Bar
 from training.gamenet.config import TrainConfig
 
 # Batched mode sorts patients by visit count within windows of this many batches, so a batch
@@ -74,6 +74,38 @@ def predicted_visits(
     return logits[real], batch.med_history[real]  # [N, M]
 
 
+def train_step(
+    model: GAMENet,
+    optimizer: torch.optim.Optimizer,
+    group: Sequence[EncodedPatient],
+    *,
+    config: TrainConfig,
+    temperature: float,
+    ddi_adj: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[float, int, int]:
+    """One optimiser step on ``group``; return its mean loss, DDI-loss visits and visits."""
+    batch = collate(group, model.config.num_meds).to(ddi_adj.device)
+    logits, targets = predicted_visits(model(*batch.inputs()), batch, config.mode)
+    uniform = torch.rand(logits.size(0), generator=generator).to(ddi_adj.device)
+    loss, chosen = annealed_loss(
+        logits,
+        targets,
+        ddi_adj,
+        uniform,
+        target_ddi=config.target_ddi,
+        temperature=temperature,
+        threshold=config.threshold,
+    )
+    loss = loss.mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss.item(), int(chosen.sum()), logits.size(0)
+
+
 def train_one_epoch(
     model: GAMENet,
     optimizer: torch.optim.Optimizer,
@@ -84,42 +116,29 @@ def train_one_epoch(
     ddi_adj: torch.Tensor,
     rng: np.random.Generator,
     generator: torch.Generator,
-    desc: str = "",
-    show_progress: bool = True,
+    bar: Bar[list[EncodedPatient]],
 ) -> EpochStats:
-    """Run one epoch of ``config.mode`` training and return its statistics."""
+    """Run one epoch of ``config.mode`` training over ``bar(batches)``; return its statistics."""
     model.train()
-    device = ddi_adj.device
-    num_meds = model.config.num_meds
     batches = epoch_batches(patients, config, rng)
     total_loss, ddi_visits, visits = 0.0, 0, 0
     start, cpu_start = time.perf_counter(), time.process_time()
-    bar = tqdm(batches, desc=desc, disable=not show_progress, leave=False, mininterval=1.0)
-    for step, group in enumerate(bar):
-        batch = collate(group, num_meds).to(device)
-        logits, targets = predicted_visits(model(*batch.inputs()), batch, config.mode)
-        uniform = torch.rand(logits.size(0), generator=generator).to(device)
-        loss, chosen = annealed_loss(
-            logits,
-            targets,
-            ddi_adj,
-            uniform,
-            target_ddi=config.target_ddi,
+    progress = bar(batches)
+    for step, group in enumerate(progress):
+        loss, chosen, n = train_step(
+            model,
+            optimizer,
+            group,
+            config=config,
             temperature=temperature,
-            threshold=config.threshold,
+            ddi_adj=ddi_adj,
+            generator=generator,
         )
-        loss = loss.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        n = logits.size(0)
-        total_loss += loss.item() * n
-        ddi_visits += int(chosen.sum())
+        total_loss += loss * n
+        ddi_visits += chosen
         visits += n
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{total_loss / visits:.4f}")
+            progress.set_postfix(loss=f"{total_loss / visits:.4f}")
     return EpochStats(
         loss=total_loss / max(visits, 1),
         ddi_loss_share=ddi_visits / max(visits, 1),
@@ -168,29 +187,23 @@ def targets_of(patients: Sequence[EncodedPatient], num_meds: int) -> list[np.nda
     return out
 
 
-def save_checkpoint(
-    path: Path,
+def checkpoint(
     model: GAMENet,
     optimizer: torch.optim.Optimizer,
     *,
     train_config: TrainConfig,
     epoch: int,
     best_val_jaccard: float,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write state dicts and plain-JSON configs, loadable with ``torch.load(weights_only=True)``."""
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "model_config": asdict(model.config),
-            "train_config": train_config.to_json(),
-            "epoch": epoch,
-            "best_val_jaccard": best_val_jaccard,
-            **(extra or {}),
-        },
-        path,
-    )
+) -> dict[str, Any]:
+    """State dicts and plain-JSON configs, loadable with ``torch.load(weights_only=True)``."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "model_config": asdict(model.config),
+        "train_config": train_config.to_json(),
+        "epoch": epoch,
+        "best_val_jaccard": best_val_jaccard,
+    }
 
 
 def load_model(path: Path, device: str = "cpu") -> tuple[GAMENet, dict[str, Any]]:

@@ -8,14 +8,12 @@ import pytest
 import torch
 
 from tests.training.gamenet.conftest import MEDS, random_patients
-from training.batching import encode_patients
 from training.data.dataset import write_dataset
 from training.data.splits import SplitConfig
-from training.data.vocab import Vocabularies
 from training.gamenet.config import TrainConfig
 from training.gamenet.data import prepare_data
-from training.gamenet.loop import epoch_batches, evaluate, load_model
-from training.gamenet.run import train_gamenet
+from training.gamenet.run import train
+from training.gamenet.steps import epoch_batches, evaluate, load_model
 
 QUICK = {"epochs": 2, "bootstrap_rounds": 2, "batch_size": 8}
 
@@ -31,7 +29,7 @@ def make_dataset(root: Path, n: int = 45, *, with_ddi: bool = True) -> Path:
 def test_batched_training_writes_the_run_directory(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     out = tmp_path / "run"
-    metrics = train_gamenet(data, out, TrainConfig(**QUICK), show_progress=False)
+    metrics = train(data, out, TrainConfig(**QUICK), show_progress=False)
     for name in ("run.json", "vocab.json", "best.ckpt", "last.ckpt", "metrics.json", "curves.png"):
         assert (out / name).is_file(), name
     run = json.loads((out / "run.json").read_text())
@@ -51,14 +49,14 @@ def test_runs_are_reproducible_from_the_seed(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     config = TrainConfig(**{**QUICK, "epochs": 1})
     reported: list[tuple[int, int, float]] = []
-    a = train_gamenet(
+    a = train(
         data,
         tmp_path / "a",
         config,
         show_progress=False,
         on_epoch=lambda epoch, epochs, val: reported.append((epoch, epochs, val["jaccard"])),
     )
-    b = train_gamenet(data, tmp_path / "b", config, show_progress=False)
+    b = train(data, tmp_path / "b", config, show_progress=False)
     assert reported == [(1, 1, a["history"][0]["val_jaccard"])]
     assert a["history"][0]["val_jaccard"] == b["history"][0]["val_jaccard"]
     assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]
@@ -74,21 +72,14 @@ def test_reference_mode_makes_one_step_per_visit(tmp_path: Path) -> None:
     assert [b[0].num_visits for b in batches[: first.num_visits]] == list(
         range(1, first.num_visits + 1)
     )
-    metrics = train_gamenet(data, tmp_path / "ref", config, show_progress=False)
+    metrics = train(data, tmp_path / "ref", config, show_progress=False)
     assert metrics["train_config"]["lr"] == 2e-4
-
-
-def test_batched_batches_cover_every_patient_once() -> None:
-    patients, _ = encode_patients(random_patients(37), Vocabularies.fit(random_patients(37)))
-    batches = epoch_batches(patients, TrainConfig(batch_size=5), np.random.default_rng(1))
-    assert sorted(id(p) for b in batches for p in b) == sorted(id(p) for p in patients)
-    assert max(len(b) for b in batches) == 5
 
 
 def test_best_checkpoint_reloads_to_the_same_predictions(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     out = tmp_path / "run"
-    train_gamenet(data, out, TrainConfig(**{**QUICK, "epochs": 1}), show_progress=False)
+    train(data, out, TrainConfig(**{**QUICK, "epochs": 1}), show_progress=False)
     prepared = prepare_data(data, SplitConfig(method="literature"))
     a, _ = load_model(out / "best.ckpt")
     b, _ = load_model(out / "last.ckpt")
@@ -99,22 +90,11 @@ def test_best_checkpoint_reloads_to_the_same_predictions(tmp_path: Path) -> None
 def test_a_missing_ddi_table_is_a_clear_error(tmp_path: Path) -> None:
     data = make_dataset(tmp_path, with_ddi=False)
     with pytest.raises(FileNotFoundError, match="pass --ddi"):
-        train_gamenet(data, tmp_path / "run", TrainConfig(**QUICK), show_progress=False)
+        train(data, tmp_path / "run", TrainConfig(**QUICK), show_progress=False)
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{}")
     with pytest.raises(FileExistsError):
-        train_gamenet(tmp_path, tmp_path / "run", TrainConfig(), show_progress=False)
-
-
-def test_refuses_a_dataset_whose_medications_are_not_atc3(tmp_path: Path) -> None:
-    write_dataset(
-        random_patients(20),
-        tmp_path / "rx",
-        source_format="synthea",
-        extra={"medication_system": "rxnorm"},
-    )
-    with pytest.raises(ValueError, match="not ATC3 classes"):
-        prepare_data(tmp_path / "rx", SplitConfig(method="literature"))
+        train(tmp_path, tmp_path / "run", TrainConfig(), show_progress=False)

@@ -1,0 +1,69 @@
+"""The options of one ``medrec train gbert`` stage (the model's own config is ``GBertConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from models.gbert.config import AdapterConfig
+
+Stage = Literal["pretrain", "dha", "finetune"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one ``medrec train gbert`` stage.
+
+    Args:
+        stage: ``pretrain``, ``dha`` (search → fusion → collapse → continued pre-training) or
+            ``finetune`` (recommendation head, optionally adapters only).
+        epochs: training epochs of the stage (for ``dha``: continued pre-training epochs).
+        batch_size: visits per batch (pre-training) or patients per batch (fine-tuning).
+        lr: Adam learning rate (G-BERT: 5e-4).
+        seed: the one seed of the run.
+        mask_prob: masked-code probability.
+        hidden, layers, heads, head_dim, intermediate: encoder sizes (``pretrain`` only).
+        kv_budget: DHA: kept KV heads as a fraction of 2·H·L.
+        dha_method: ``dha`` (searched groups + fusion) or ``gqa`` (contiguous groups,
+            mean-pooled, no fusion): the GQA ablation.
+        fusion_epochs: DHA: epochs of heads fusion before collapse.
+        fusion_lr: DHA: Adam learning rate of the fusion weights ω (they must travel from the
+            identity to their group means, ~0.5, within the fusion epochs).
+        fusion_eta: DHA: gradient-ascent step of the Lagrange multipliers.
+        adapter: ``none`` (full fine-tuning), ``lora`` or ``mor``.
+        rank, experts, alpha, routing: adapter options.
+        threshold: decision threshold for the metrics (G-BERT: 0.3).
+        split: ``random`` or ``literature``.
+        calibration_visits: DHA search: visits of calibration activations.
+    """
+
+    stage: Stage = "pretrain"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 5e-4
+    seed: int = 0
+    mask_prob: float = 0.15
+    hidden: int = 300
+    layers: int = 2
+    heads: int = 4
+    head_dim: int = 75
+    intermediate: int = 300
+    kv_budget: float = 0.5
+    dha_method: Literal["dha", "gqa"] = "dha"
+    fusion_epochs: int = 3
+    fusion_lr: float = 2e-2
+    fusion_eta: float = 0.1
+    adapter: Literal["none", "lora", "mor"] = "none"
+    rank: int = 8
+    experts: int = 4
+    alpha: float = 16.0
+    routing: Literal["token", "visit", "constant"] = "token"
+    threshold: float = 0.3
+    split: Literal["literature", "random"] = "random"
+    calibration_visits: int = 256
+
+    def adapter_config(self) -> AdapterConfig | None:
+        """Return the adapter of a fine-tuning run, or ``None`` for full fine-tuning."""
+        if self.adapter == "none":
+            return None
+        return AdapterConfig(self.adapter, self.rank, self.experts, self.alpha, self.routing)

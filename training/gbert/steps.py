@@ -1,0 +1,88 @@
+"""The optimiser step every G-BERT stage shares, on the generic loop of ``training.fit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from training.fit import Bar, Callback, CheckpointWriter, EpochEnd, FitResult, Monitor, fit
+
+GRAD_CLIP = 1.0  # G-BERT clips every stage's gradient norm to 1
+
+
+def fit_stage(
+    model: nn.Module,
+    *,
+    step: Callable[[Any], Tensor],
+    batches: Callable[[int], Sequence[Any]],
+    evaluate: Callable[[], dict[str, float]],
+    monitor: Monitor,
+    epochs: int,
+    lr: float,
+    run_dir: Path,
+    extra: dict[str, Any],
+    after_step: Callable[[], None] | None = None,
+    lr_by_param: dict[nn.Parameter, float] | None = None,
+    callbacks: Iterable[Callback] = (),
+    show_progress: bool = True,
+) -> FitResult:
+    """Train ``model``; write ``last.ckpt`` each epoch and ``best.ckpt`` on a gain.
+
+    Args:
+        model: the module; only parameters with ``requires_grad`` are optimised.
+        step: returns the loss of one batch (the model is in train mode).
+        batches: returns the batches of an epoch (1-based epoch in, for seeding).
+        evaluate: returns validation figures (called in eval mode under ``no_grad``).
+        monitor: the figure of ``evaluate`` that picks the best epoch, and its direction.
+        epochs: number of epochs (0 still evaluates and checkpoints once).
+        lr: Adam learning rate.
+        run_dir: where checkpoints go.
+        extra: plain-JSON fields stored in every checkpoint (configs).
+        after_step: called after each optimiser step (e.g. to raise Lagrange multipliers).
+        lr_by_param: learning rates that differ from ``lr`` (DHA's fusion weights ω).
+        callbacks: called after each epoch, before the checkpoints are written.
+        show_progress: a tqdm bar per epoch on a terminal.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    special = lr_by_param or {}
+    groups = [{"params": [p for p in params if p not in special], "lr": lr}]
+    groups += [{"params": [p], "lr": rate} for p, rate in special.items() if p.requires_grad]
+    optimizer = torch.optim.Adam(groups, lr=lr) if params else None
+    epoch = 0
+
+    def train_epoch(bar: Bar[Any]) -> dict[str, float]:
+        nonlocal epoch
+        epoch += 1
+        if optimizer is None:
+            return {"train_loss": float("nan")}
+        total, count = 0.0, 0
+        progress = bar(list(batches(epoch)))
+        for batch in progress:
+            loss = step(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
+            optimizer.step()
+            if after_step is not None:
+                after_step()
+            total, count = total + float(loss.detach()), count + 1
+            progress.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        return {"train_loss": total / max(count, 1)}
+
+    def payload(end: EpochEnd) -> dict[str, Any]:
+        state = {"epoch": end.epoch, "monitor": f"val_{monitor.key}", "value": end.val[monitor.key]}
+        return {"model": model.state_dict(), **extra, **state}
+
+    return fit(
+        train_epoch,
+        evaluate,
+        epochs=epochs,
+        monitor=monitor,
+        modules=[model],
+        callbacks=[*callbacks, CheckpointWriter(run_dir, payload)],
+        show_progress=show_progress,
+    )
