@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.admin import create_key, load_ddi_file, register_model, upgrade_db  # noqa: E402
-from app.db.session import make_engine  # noqa: E402
 from app.inference.onnx import read_manifest  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
@@ -207,6 +207,8 @@ async def drive_wrk(
         "requests": stats["requests"],
         "requests_total": stats["requests"],
         "errors": stats["status_errors"] + stats["socket_errors"],
+        "status_errors": stats["status_errors"],  # non-2xx/3xx answers
+        "socket_errors": stats["socket_errors"],  # connect, read, write and 2 s timeouts
         "req_per_s": stats["requests"] / (stats["duration_us"] / 1e6),
         "p50_ms": stats["p50_us"] / 1000,
         "p99_ms": stats["p99_us"] / 1000,
@@ -268,8 +270,6 @@ def _arguments() -> argparse.Namespace:
 def _prepare(args: argparse.Namespace, home: Path) -> tuple[Settings, Path, dict[str, Any], str]:
     """Migrate, register and activate the models, load the DDI table; return what serving needs."""
     settings = Settings(_env_file=None, home=home, database_url=args.database_url)
-    if settings.database_url.startswith("postgresql"):
-        _reset_postgres(settings)
     upgrade_db(settings)
     artifact = args.artifact or synthetic_artifact(home / "artifact")
     row = register_model(settings, artifact, activate=True)
@@ -283,14 +283,25 @@ def _prepare(args: argparse.Namespace, home: Path) -> tuple[Settings, Path, dict
     return settings, artifact, model, key
 
 
-def _reset_postgres(settings: Settings) -> None:
-    """Start from an empty schema: the bench owns the database it is pointed at."""
-    from sqlalchemy import text
+def _postgres_schema(url: str) -> tuple[str, str]:
+    """A fresh schema for this run (others may share the database); return it and its URL."""
+    from sqlalchemy import create_engine, text
 
-    engine = make_engine(settings)
+    schema = f"medrec_bench_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return schema, f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_postgres_schema(url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
 
 
@@ -391,6 +402,17 @@ def main() -> None:
         synthetic_artifact(args.build_artifact)
         return
     home = Path(tempfile.mkdtemp(prefix="medrec-bench-"))
+    server_url, schema = args.database_url, None
+    if server_url.startswith("postgresql"):
+        schema, args.database_url = _postgres_schema(server_url)
+    try:
+        _run(args, home)
+    finally:
+        if schema is not None:
+            _drop_postgres_schema(server_url, schema)
+
+
+def _run(args: argparse.Namespace, home: Path) -> None:
     settings, artifact, model, key = _prepare(args, home)
     server, base = _serve(settings, args.workers)
     client = drive_wrk if args.client == "wrk" else drive
@@ -428,7 +450,7 @@ def main() -> None:
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "database": settings.database_url.split(":", 1)[0],
+        "database": settings.database_url.split(":", 1)[0].split("+")[0],
         "query": args.query,
         "response_bytes": sizes,
         "runs": rows,
