@@ -139,24 +139,28 @@ class Recommender:
         probs = self._score(enc, occlusions if k else [None])
         full = probs[0]
         cut = self.manifest.threshold if threshold is None else threshold
-        order = [int(i) for i in np.argsort(-full, kind="stable") if full[i] >= cut]
-        order = order[:top_k] if top_k is not None else order
-        meds = []
-        for m in order:
-            evidence: tuple[Evidence, ...] = ()
-            if k and enc.targets:
-                drops = full[m] - probs[1:, m]
-                best = [int(j) for j in np.argsort(-drops, kind="stable")[:k] if drops[j] > 0]
-                evidence = tuple(
-                    Evidence(
-                        enc.targets[j][0],
-                        enc.targets[j][2],
-                        enc.targets[j][3],
-                        round(float(drops[j]), 6),
-                    )
-                    for j in best
+        kept = np.flatnonzero(full >= cut)
+        order = kept[np.argsort(-full[kept], kind="stable")][:top_k]  # [n], best first
+        # Whole-array work, then plain floats: a Python loop over numpy scalars cost more than
+        # the model call.
+        evidence: list[tuple[Evidence, ...]] = [()] * len(order)
+        if k and enc.targets and len(order):
+            drops = full[order] - probs[1:, order]  # [T, n]
+            best = np.argsort(-drops, axis=0, kind="stable")[:k]  # [k, n]
+            best_drops = np.take_along_axis(drops, best, axis=0)  # [k, n]
+            targets = enc.targets
+            evidence = [
+                tuple(
+                    Evidence(targets[j][0], targets[j][2], targets[j][3], round(d, 6))
+                    for j, d in zip(rows, values, strict=True)
+                    if d > 0
                 )
-            meds.append(ScoredMedication(self.meds[m], round(float(full[m]), 6), evidence))
+                for rows, values in zip(best.T.tolist(), best_drops.T.tolist(), strict=True)
+            ]
+        meds = [
+            ScoredMedication(self.meds[m], round(p, 6), ev)
+            for m, p, ev in zip(order.tolist(), full[order].tolist(), evidence, strict=True)
+        ]
         if not meds:
             enc.warnings.append("no medication reached the threshold")
         return Recommendation(meds, enc.unknown, enc.warnings, cut)
