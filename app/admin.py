@@ -16,13 +16,15 @@ from sqlalchemy.orm import Session
 
 from app.crud.api_keys import create_api_key
 from app.crud.ddi import load_interactions
+from app.crud.vocab import load_vocab
 from app.db.models import ModelVersion
 from app.db.session import begin_write, make_engine, make_sessionmaker
-from app.errors import DdiFileError
+from app.errors import DdiFileError, VocabFileError
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
 from app.services.ddi_csv import parse_ddi_csv
 from app.services.models import activate_version, register_artifact
+from app.services.vocab_csv import parse_vocab_csv
 from app.settings import Settings
 
 
@@ -91,6 +93,27 @@ def load_ddi_file(
         raise DdiFileError(f"{path}: {exc.detail}") from None
     with session_scope(settings) as session:
         return load_interactions(
+            session=session, rows=rows, source_version=source_version or path.name, replace=replace
+        )
+
+
+def load_vocab_file(
+    settings: Settings, path: Path, *, source_version: str | None = None, replace: bool = False
+) -> int:
+    """Load a medication code map CSV (:mod:`app.services.vocab_csv`); return the rows written.
+
+    Running servers serve it within ``vocab_snapshot_seconds``.
+
+    Raises:
+        VocabFileError: naming the file, row and column at fault.
+    """
+    path = Path(path)
+    try:
+        rows = parse_vocab_csv(path.read_text())
+    except VocabFileError as exc:
+        raise VocabFileError(f"{path}: {exc.detail}") from None
+    with session_scope(settings) as session:
+        return load_vocab(
             session=session, rows=rows, source_version=source_version or path.name, replace=replace
         )
 

@@ -1,6 +1,6 @@
 """The ``medrec`` command line: its one composition root, torch-free.
 
-The service's commands (``serve``, ``keys``, ``ddi``, ``models``, ``db``, ``worker``,
+The service's commands (``serve``, ``keys``, ``ddi``, ``vocab``, ``models``, ``db``, ``worker``,
 ``train --from``, ``demo``) are defined here and run on the base install. The training commands
 (``synth``, ``ingest``, ``data``, ``export``, ``genn``, ``train gamenet|gbert|genn``) are added
 by the training side's entry point (``app.contract.entry_points.TRAINING_CLI``), loaded by name;
@@ -12,6 +12,7 @@ Examples::
     medrec db upgrade
     medrec keys create --role admin --name ops
     medrec ddi load ../shared/data/ddi/atc3_ddi_twosides.csv
+    medrec vocab load ../shared/data/mappings/ndc2atc.csv
     medrec models register var/artifacts/gamenet-v1 --activate
     medrec serve --workers 2
 """
@@ -40,6 +41,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 ddi_app = typer.Typer(help="The DDI knowledge base.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+vocab_app = typer.Typer(help="Medication code maps (RxNorm, NDC -> ATC).", no_args_is_help=True)
 
 
 def _fail(exc: MedRecError) -> None:
@@ -102,6 +104,24 @@ def ddi_load(
     typer.echo(f"loaded {n} interaction pairs from {file}")
 
 
+@vocab_app.command("load")
+def vocab_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    source_version: str | None = typer.Option(None, help="Default: the file name."),
+    replace: bool = typer.Option(False, help="Delete every loaded map first."),
+) -> None:
+    """Load a code map CSV (system,code,atc[,display], or ndc/rxcui with atc4)."""
+    from app import admin
+
+    try:
+        n = admin.load_vocab_file(
+            get_settings(), file, source_version=source_version, replace=replace
+        )
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"loaded {n} code mappings from {file}")
+
+
 @models_app.command("register")
 def models_register(
     artifact_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
@@ -154,6 +174,7 @@ def build_cli() -> typer.Typer:
     cli.command("serve")(serve)
     cli.add_typer(keys_app, name="keys")
     cli.add_typer(ddi_app, name="ddi")
+    cli.add_typer(vocab_app, name="vocab")
     cli.add_typer(models_app, name="models")
     cli.add_typer(db_app, name="db")
     cli.command("worker")(jobs_cli.worker)

@@ -77,3 +77,9 @@ class DdiFileError(MedRecError):
         self.row = row
         self.column = column
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class VocabFileError(DdiFileError):
+    """A code-map CSV is malformed; the detail names the row and column (never the cell value)."""
+
+    title = "Invalid code map"

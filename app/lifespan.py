@@ -20,6 +20,7 @@ from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
+from app.services.vocab_snapshot import VocabSnapshot
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             "metrics": metrics,
             "ddi": DdiSnapshot(settings.ddi_snapshot_seconds),
             "key_cache": ApiKeyCache(settings.api_key_cache_seconds),
+            "vocab": VocabSnapshot(settings.vocab_snapshot_seconds),
         }
     finally:
         engine.dispose()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Each worker caches verified API keys this long (0 = no cache): revoking a key takes
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
+    # Each worker serves the medication code maps (medrec vocab load) from memory and re-checks
+    # them when its copy is older than this; see app/services/vocab_snapshot.py.
+    vocab_snapshot_seconds: float = Field(5.0, ge=0.0)
 
     # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
     # installed (not in the torch-free serve image), except when environment is "test".

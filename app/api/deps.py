@@ -28,6 +28,7 @@ from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache, KeyIdentity
+from app.services.vocab_snapshot import VocabSnapshot
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -90,12 +91,19 @@ async def get_key_cache(request: Request) -> ApiKeyCache:
     return cache
 
 
+async def get_vocab(request: Request) -> VocabSnapshot:
+    """The worker's snapshot of the medication code maps."""
+    vocab: VocabSnapshot = request.state.vocab
+    return vocab
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
 KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
+VocabDep = Annotated[VocabSnapshot, Depends(get_vocab)]
 
 
 async def public() -> None:

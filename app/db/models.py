@@ -1,4 +1,4 @@
-"""ORM classes: model versions, the DDI knowledge base, API keys and the audit log."""
+"""ORM classes: model versions, the DDI knowledge base, code maps, API keys and the audit log."""
 
 from __future__ import annotations
 
@@ -60,6 +60,25 @@ class DdiInteraction(IdMixin, Base):
     types: Mapped[list[str]] = mapped_column(JSON)
     severity: Mapped[str] = mapped_column(String(16), default="unknown")
     source: Mapped[str] = mapped_column(String(128))
+    source_version: Mapped[str] = mapped_column(String(128))
+
+
+class VocabMapping(IdMixin, Base):
+    """One medication code (``rxnorm``, ``ndc`` or ``atc``) and an ATC3 class it maps to.
+
+    ``atc`` rows carry an ATC code's display name (``display``) and map it to its own class.
+    """
+
+    __tablename__ = "vocab_mappings"
+    __table_args__ = (
+        UniqueConstraint("system", "code", "atc3"),
+        CheckConstraint("system IN ('rxnorm', 'ndc', 'atc')", name="system_known"),
+    )
+
+    system: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    atc3: Mapped[str] = mapped_column(String(4))
+    display: Mapped[str | None] = mapped_column(String(256))
     source_version: Mapped[str] = mapped_column(String(128))
 
 

@@ -7,31 +7,42 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.schemas.common import ModelRef, Strict
-from app.schemas.interactions import AtcCode, PairPublic
+from app.schemas.interactions import AtcCode, MedicationCodeIn, PairPublic
 
-RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,16}$")]
+RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,20}$")]
+# The systems a model knows come from its manifest (icd9cm, icd10cm, icd9proc, icd10pcs, snomed
+# for a model trained on Synthea or FHIR...); a request naming another one is refused with 422.
+SystemName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]{1,32}$"),
+    Field(examples=["icd9cm", "icd10cm", "icd9proc", "icd10pcs", "snomed"]),
+]
 
 
 class DiagnosisIn(Strict):
     """A diagnosis code; dots are optional (``401.9`` and ``4019`` are the same code)."""
 
-    system: Literal["icd9cm", "icd10cm"]
+    system: SystemName
     code: RawCode
 
 
 class ProcedureIn(Strict):
     """A procedure code; dots are optional."""
 
-    system: Literal["icd9proc", "icd10pcs"]
+    system: SystemName
     code: RawCode
 
 
 class VisitIn(Strict):
-    """One visit. ``medications`` (ATC, level ≥ 3) are used for past visits only."""
+    """One visit. ``medications`` are used for past visits only.
+
+    A medication is an ATC code (level ≥ 3) or ``{"system": "rxnorm"|"ndc"|"atc", "code": ...}``;
+    RxNorm and NDC codes are mapped to ATC3 through the loaded code maps (``medrec vocab load``).
+    """
 
     diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=500)
     procedures: list[ProcedureIn] = Field(default_factory=list, max_length=500)
-    medications: list[AtcCode] = Field(default_factory=list, max_length=500)
+    medications: list[AtcCode | MedicationCodeIn] = Field(default_factory=list, max_length=500)
 
 
 _EXAMPLE: dict[str, Any] = {
@@ -39,7 +50,7 @@ _EXAMPLE: dict[str, Any] = {
         {
             "diagnoses": [{"system": "icd9cm", "code": "401.9"}],
             "procedures": [{"system": "icd9proc", "code": "38.93"}],
-            "medications": ["C07AB02"],
+            "medications": ["C07AB02", {"system": "rxnorm", "code": "866924"}],
         },
         {
             "diagnoses": [
@@ -78,6 +89,7 @@ class MedicationPublic(BaseModel):
     """One recommended ATC3 class."""
 
     atc3: str = Field(examples=["C07A"])
+    display: str | None = Field(None, examples=["Beta blocking agents"])
     probability: float = Field(examples=[0.91])
     evidence: list[EvidencePublic]
 
@@ -95,6 +107,8 @@ class UnknownCodePublic(BaseModel):
         "not_in_model_vocabulary",
         "system_not_in_model_vocabulary",
         "input_not_used_by_model",
+        "no_atc_mapping",
+        "no_code_map_loaded",
     ]
 
 

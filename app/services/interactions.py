@@ -13,10 +13,14 @@ from app.schemas.common import ModelRef
 from app.schemas.interactions import (
     InteractionsPublic,
     KnownInteraction,
+    MedicationCodeIn,
     PairPublic,
     TypeScorePublic,
+    UnmappedDrugPublic,
 )
 from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
+from app.services.medication_codes import resolve
+from app.services.vocab_snapshot import MappedCode, VocabView
 
 _SEVERITY_ORDER = ("high", "moderate", "low", "unknown")
 _MAX_SHARED_ANSWERS = 100_000  # per snapshot version; ATC3 has a few hundred classes
@@ -119,12 +123,34 @@ def summarize(pairs: Sequence[PairPublic]) -> tuple[float | None, float | None]:
 
 
 def check_interactions(
-    *, session: Session, ddi: DdiSnapshot, drugs: Sequence[str], pair_model: LoadedModel | None
+    *,
+    session: Session,
+    ddi: DdiSnapshot,
+    vocab: VocabView,
+    drugs: Sequence[str | MedicationCodeIn],
+    pair_model: LoadedModel | None,
 ) -> InteractionsPublic:
-    """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
-    atc3s = sorted({d.strip().upper()[:4] for d in drugs})
+    """The ``/v1/interactions`` answer, compared at ATC level 3.
+
+    ATC codes are used as given; RxNorm and NDC codes map through ``vocab``, and those that map
+    to no class are listed in ``unmapped`` with the reason.
+    """
+    classes: set[str] = set()
+    unmapped = []
+    for i, drug in enumerate(drugs):
+        found = resolve(vocab, drug)
+        if isinstance(found, MappedCode):
+            classes.update(found.atc3)
+        else:
+            unmapped.append(
+                UnmappedDrugPublic(index=i, system=found.system, code=found.code,
+                                   reason=found.reason)
+            )  # fmt: skip
+    atc3s = sorted(classes)
     pairs = describe_pairs(session=session, ddi=ddi, drugs=atc3s, pair_model=pair_model)
     rate, risk = summarize(pairs)
+    displays = {d: name for d in atc3s if (name := vocab.display(d))}
     return InteractionsPublic(
-        drugs=atc3s, pairs=pairs, count=len(pairs), ddi_rate=rate, max_risk=risk
-    )
+        drugs=atc3s, pairs=pairs, count=len(pairs), ddi_rate=rate, max_risk=risk,
+        unmapped=unmapped, displays=displays,
+    )  # fmt: skip

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
-from app.inference.recommender import Recommendation
+from app.inference.recommender import Recommendation, Recommender
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.schemas.recommendations import (
     DdiBlock,
+    DiagnosisIn,
     ModelInfoPublic,
+    ProcedureIn,
     RecommendationCreate,
     RecommendationPublic,
 )
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.interactions import describe_pairs, summarize
+from app.services.medication_codes import prepare_visits, restore_origins
+from app.services.vocab_snapshot import VocabView
 
 SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
 
@@ -44,25 +51,50 @@ def resolve_model(registry: ModelRegistry, requested: str | None, default: str) 
     return loaded
 
 
+def unknown_systems(
+    recommender: Recommender, request: RecommendationCreate
+) -> list[dict[str, Any]]:
+    """Validation errors (pydantic's shape) for code systems the model's manifest does not know.
+
+    A field the model does not use at all (procedures of a diagnosis-only model) is not checked:
+    its codes are listed as ``input_not_used_by_model`` instead.
+    """
+    known = recommender.systems
+    errors = []
+    for v, visit in enumerate(request.visits):
+        fields: tuple[tuple[str, Sequence[DiagnosisIn | ProcedureIn]], ...] = (
+            ("diagnoses", visit.diagnoses),
+            ("procedures", visit.procedures),
+        )
+        for fld, codes in fields:
+            if not known[fld]:
+                continue
+            for j, code in enumerate(codes):
+                if code.system not in known[fld]:
+                    errors.append({
+                        "loc": ("body", "visits", v, fld, j, "system"),
+                        "msg": f"the active model knows {fld} in: {', '.join(sorted(known[fld]))}",
+                        "type": "system_not_in_model_vocabulary",
+                    })  # fmt: skip
+    return errors
+
+
 def recommend(
     *,
     session: Session,
     ddi: DdiSnapshot,
+    vocab: VocabView,
     loaded: LoadedModel,
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
 ) -> RecommendationPublic:
     """Score the request with ``loaded`` and attach the DDI pairs of the recommended set."""
     assert loaded.recommender is not None
-    visits = [
-        RawVisit(
-            diagnoses=[(c.system, c.code) for c in v.diagnoses],
-            procedures=[(c.system, c.code) for c in v.procedures],
-            medications=list(v.medications),
-        )
-        for v in request.visits
-    ]
-    result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=request.top_k)
+    prepared = prepare_visits(request.visits, vocab)
+    result = loaded.recommender.recommend(
+        prepared.visits, threshold=request.threshold, top_k=request.top_k
+    )
+    result = restore_origins(result, prepared)
     pairs = describe_pairs(
         session=session,
         ddi=ddi,
@@ -76,7 +108,10 @@ def recommend(
     return RecommendationPublic.model_validate(
         {
             "model": _model_info(loaded, result),
-            "medications": result.medications,
+            "medications": [
+                {**dataclasses.asdict(m), "display": vocab.display(m.atc3)}
+                for m in result.medications
+            ],
             "ddi": DdiBlock(pairs=pairs, ddi_rate=rate, max_risk=risk),
             "unknown_codes": result.unknown_codes,
             "warnings": warnings,

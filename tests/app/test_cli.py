@@ -9,6 +9,7 @@ from app.admin import create_key, load_ddi_file, register_model, session_scope, 
 from app.cli import build_cli
 from app.crud.api_keys import get_api_key
 from app.crud.ddi import count_interactions
+from app.crud.vocab import count_mappings
 from app.settings import Settings, get_settings
 from tests.app.factories import write_recommender_artifact
 
@@ -80,3 +81,18 @@ def test_without_the_training_extra_training_commands_say_what_to_install(
         assert r.exit_code == 2
         assert "needs the training extra: pip install 'medrec[train]'" in r.output
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+
+
+def test_vocab_load_command_and_its_errors(home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["db", "upgrade"]).exit_code == 0
+    good = home / "map.csv"
+    good.write_text("system,code,atc,display\nrxnorm,866924,C07AB02,metoprolol\n")
+    r = runner.invoke(build_cli(), ["vocab", "load", str(good)])
+    assert r.exit_code == 0 and "loaded 1 code mappings" in r.output
+    with session_scope(Settings(_env_file=None, home=home)) as s:
+        assert count_mappings(session=s) == 1
+    bad = home / "bad.csv"
+    bad.write_text("system,code,atc\nrxnorm,866924,SECRET9\n")
+    r = runner.invoke(build_cli(), ["vocab", "load", str(bad)])
+    assert r.exit_code == 2 and "row 1, column 'atc'" in r.output and "SECRET9" not in r.output

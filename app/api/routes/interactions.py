@@ -13,6 +13,7 @@ from app.api.deps import (
     RegistryDep,
     SessionDep,
     SettingsDep,
+    VocabDep,
     require_admin,
     require_clinician,
     writes,
@@ -40,11 +41,13 @@ def post_interactions(
     ddi: DdiDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    vocab: VocabDep,
 ) -> InteractionsPublic:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
     return check_interactions(
         session=session,
         ddi=ddi,
+        vocab=vocab.view(session),
         drugs=body.drugs,
         pair_model=registry.find(settings.pair_risk_model),
     )
@@ -65,6 +68,7 @@ def get_interactions(
     ddi: DdiDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    vocab: VocabDep,
 ) -> InteractionsPublic:
     """The same answer as ``POST``, for ``?drugs=A,B``."""
     try:
@@ -76,6 +80,7 @@ def get_interactions(
     return check_interactions(
         session=session,
         ddi=ddi,
+        vocab=vocab.view(session),
         drugs=query.drugs,
         pair_model=registry.find(settings.pair_risk_model),
     )

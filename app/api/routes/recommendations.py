@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import (
     DdiDep,
@@ -10,10 +11,11 @@ from app.api.deps import (
     RegistryDep,
     SessionDep,
     SettingsDep,
+    VocabDep,
     require_clinician,
 )
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
-from app.services.recommendations import recommend, resolve_model
+from app.services.recommendations import recommend, resolve_model, unknown_systems
 
 router = APIRouter(
     prefix="/recommendations",
@@ -34,6 +36,7 @@ def create_recommendation(
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    vocab: VocabDep,
 ) -> RecommendationPublic:
     """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs."""
     if len(body.visits) > settings.max_visits or any(
@@ -41,8 +44,17 @@ def create_recommendation(
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
     loaded = resolve_model(registry, body.model, settings.default_model)
+    assert loaded.recommender is not None
+    errors = unknown_systems(loaded.recommender, body)
+    if errors:
+        raise RequestValidationError(errors)
     pair_model = registry.find(settings.pair_risk_model)
     with metrics.inference.labels(loaded.name).time():
         return recommend(
-            session=session, ddi=ddi, loaded=loaded, pair_model=pair_model, request=body
+            session=session,
+            ddi=ddi,
+            vocab=vocab.view(session),
+            loaded=loaded,
+            pair_model=pair_model,
+            request=body,
         )
