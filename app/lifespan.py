@@ -17,6 +17,7 @@ from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
 from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
+from app.services.cds_trust import CdsTrust
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
@@ -73,6 +74,11 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             "ddi": DdiSnapshot(settings.ddi_snapshot_seconds),
             "key_cache": ApiKeyCache(settings.api_key_cache_seconds),
             "vocab": VocabSnapshot(settings.vocab_snapshot_seconds),
+            "cds_trust": CdsTrust(
+                settings.cds_clients,
+                leeway_seconds=settings.cds_leeway_seconds,
+                max_token_seconds=settings.cds_max_token_seconds,
+            ),
         }
     finally:
         engine.dispose()

@@ -10,7 +10,7 @@ from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.openapi import custom_openapi, operation_id
 from app.api.problems import add_problem_handlers
 from app.api.router import api_router
-from app.api.routes import health
+from app.api.routes import cds_hooks, health
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
 from app.settings import Settings, get_settings
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(api_router, prefix="/v1")
+    app.include_router(cds_hooks.router)  # at the root: clients call <base>/cds-services
     add_problem_handlers(app)
     uploads = {"/v1/training-jobs": settings.max_upload_bytes}  # streamed, counted as read
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=uploads)

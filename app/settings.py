@@ -9,14 +9,30 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.contract.entry_points import JOB_TOOLKIT
 
 _DEV_PEPPER = "medrec-development-pepper"
+
+
+class CdsClient(BaseModel):
+    """A trusted CDS Hooks client (EHR): its JWT ``iss`` and public keys (inline JWKS or URL)."""
+
+    model_config = {"extra": "forbid"}
+
+    iss: str = Field(min_length=1)
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> CdsClient:
+        if (self.jwks is None) == (self.jwks_url is None):
+            raise ValueError(f"CDS client {self.iss!r}: give exactly one of jwks and jwks_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -60,6 +76,17 @@ class Settings(BaseSettings):
     # Each worker serves the medication code maps (medrec vocab load) from memory and re-checks
     # them when its copy is older than this; see app/services/vocab_snapshot.py.
     vocab_snapshot_seconds: float = Field(5.0, ge=0.0)
+
+    # CDS Hooks (app/services/cds_trust.py). The clients whose JWTs are trusted, as JSON:
+    # MEDREC_CDS_CLIENTS='[{"iss": "https://ehr.example.org", "jwks_url": "https://..."}]'.
+    cds_clients: list[CdsClient] = Field(default_factory=list)
+    # The public base URL of this service; a token's aud must be <base>/cds-services/<id>.
+    # Unset: the URL the request came to (development only; set it behind a proxy).
+    cds_base_url: str | None = None
+    cds_leeway_seconds: float = Field(30.0, ge=0.0)
+    cds_max_token_seconds: float = Field(300.0, gt=0.0)
+    # Fetching prefetch data from the client's FHIR server when it was not sent.
+    cds_fhir_timeout_seconds: float = Field(5.0, gt=0.0)
 
     # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
     # installed (not in the torch-free serve image), except when environment is "test".

@@ -72,3 +72,38 @@ def request_is_label(resource: dict[str, Any]) -> bool:
         resource.get("status") in LABEL_REQUEST_STATUS
         and resource.get("intent") in LABEL_REQUEST_INTENT
     )
+
+
+def reference_id(ref: Any, kind: str) -> str | None:
+    """The id in ``{"reference": "<kind>/<id>"}`` (relative or absolute URL), else ``None``."""
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str) or f"{kind}/" not in text:
+        return None
+    return text.rsplit(f"{kind}/", 1)[1].split("/", 1)[0] or None
+
+
+def medication_concept(
+    resource: dict[str, Any], medications: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The medication CodeableConcept of a MedicationRequest or MedicationAdministration.
+
+    ``medicationCodeableConcept`` if present, else the ``code`` of the Medication that
+    ``medicationReference`` names: a contained one (``#id``) or one of ``medications`` (Medication
+    resources by id, from the same Bundle or export). ``None`` when neither resolves.
+    """
+    concept = resource.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    ref = resource.get("medicationReference")
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str):
+        return None
+    if text.startswith("#"):
+        contained = resource.get("contained") or []
+        found = next(
+            (c for c in contained if isinstance(c, dict) and c.get("id") == text[1:]), None
+        )
+    else:
+        found = medications.get(reference_id(ref, "Medication") or "")
+    code = found.get("code") if isinstance(found, dict) else None
+    return code if isinstance(code, dict) else None

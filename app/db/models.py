@@ -1,4 +1,4 @@
-"""ORM classes: model versions, the DDI knowledge base, code maps, API keys and the audit log."""
+"""ORM classes: model versions, DDI knowledge base, code maps, API keys, audit log, CDS Hooks."""
 
 from __future__ import annotations
 
@@ -114,6 +114,38 @@ class AuditEvent(IdMixin, Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
     api_key: Mapped[ApiKey | None] = relationship(back_populates="audit_events")
+
+
+class CdsFeedback(IdMixin, Base):
+    """What a clinician did with one CDS Hooks card: accepted or overridden, and why.
+
+    Holds no PHI: the card's uuid, the service, the outcome, the override reason's coding and
+    the suggestions accepted (their uuids); not the user's free-text comment.
+    """
+
+    __tablename__ = "cds_feedback"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome_known"),
+    )
+
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    override_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON)
+    outcome_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_iss: Mapped[str] = mapped_column(String(256))
+
+
+class CdsTokenId(IdMixin, Base):
+    """A CDS client JWT's ``jti``, kept until the token expires so a replay is refused."""
+
+    __tablename__ = "cds_token_ids"
+    __table_args__ = (UniqueConstraint("iss", "jti"),)
+
+    iss: Mapped[str] = mapped_column(String(256))
+    jti: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
