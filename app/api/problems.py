@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.api.fhir import negotiated
 from app.errors import MedRecError
 from app.schemas.common import FieldError, Problem
 
@@ -68,8 +69,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def add_problem_handlers(app: FastAPI) -> None:
-    """Map HTTP, validation, domain and unexpected errors to problem+json."""
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(MedRecError, _domain_error)
-    app.add_exception_handler(Exception, _unexpected)
+    """Map HTTP, validation, domain and unexpected errors to problem+json.
+
+    FHIR callers get the same answers as OperationOutcome (:func:`app.api.fhir.negotiated`).
+    """
+    app.add_exception_handler(HTTPException, negotiated(_http_error))
+    app.add_exception_handler(RequestValidationError, negotiated(_validation_error))
+    app.add_exception_handler(MedRecError, negotiated(_domain_error))
+    app.add_exception_handler(Exception, negotiated(_unexpected))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import ModelRef, Strict
 from app.schemas.interactions import AtcCode, MedicationCodeIn, PairPublic
@@ -63,17 +65,49 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+class FhirBundleIn(BaseModel):
+    """A FHIR R4 Bundle of Condition, Procedure, MedicationRequest, Medication and Encounter.
+
+    Only its shape is checked here; :mod:`app.services.fhir_input` reads the resources.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]  # noqa: N815 (FHIR's name)
+    entry: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
 class RecommendationCreate(Strict):
-    """A patient's visits in time order; the last one is the visit to recommend for."""
+    """A patient's visits in time order; the last one is the visit to recommend for.
+
+    A FHIR ``Bundle`` may be posted instead (``Content-Type: application/fhir+json``); it is
+    kept in ``bundle`` and turned into visits with the active model's systems.
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    visits: list[VisitIn] = Field(min_length=1, max_length=100)
+    visits: list[VisitIn] = Field(
+        default_factory=list, max_length=100, json_schema_extra={"minItems": 1}
+    )
+    bundle: SkipJsonSchema[FhirBundleIn | None] = Field(None, exclude=True)
     model: str | None = Field(
         None, pattern=r"^[a-z]{1,32}(@[0-9]{1,9})?$", description="`name` or `name@version`"
     )
     top_k: int | None = Field(None, ge=1, le=500)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_a_bundle(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            return {"bundle": data}
+        return data
+
+    @model_validator(mode="after")
+    def _visits_or_a_bundle(self) -> RecommendationCreate:
+        if not self.visits and self.bundle is None:
+            raise PydanticCustomError("too_short", "visits needs at least one visit")
+        return self
 
 
 class EvidencePublic(BaseModel):

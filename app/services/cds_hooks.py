@@ -24,6 +24,7 @@ from app.services import cds_cards
 from app.services.ddi_snapshot import DdiTableView
 from app.services.fhir_client import PrefetchUnavailable, render
 from app.services.fhir_input import bundle_resources, medication_of, medications_by_id, visits_of
+from app.services.medication_codes import prepare_visits
 from app.services.pair_checks import check_pairs
 from app.services.recommendations import SYNTHETIC_WARNING
 from app.services.vocab_snapshot import VocabView
@@ -160,7 +161,7 @@ def recommend_cards(
     everything = [r for group in resources.values() for r in group]
     found = visits_of(everything, vocab=inputs.vocab, known_systems=loaded.recommender.systems,
                       current_encounter=context.get("encounterId"))  # fmt: skip
-    result = loaded.recommender.recommend(found.visits)
+    result = loaded.recommender.recommend(prepare_visits(found.visits, inputs.vocab).visits)
     drugs = [m.atc3 for m in result.medications]
     predictor = None if inputs.pair_model is None else inputs.pair_model.pair_risk
     checks = check_pairs(inputs.ddi, predictor, list(itertools.combinations(drugs, 2)))

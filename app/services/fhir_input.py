@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.contract import fhir
-from app.contract.visits import RawVisit
-from app.services.vocab_snapshot import MappedCode, UnmappedCode, VocabView
+from app.schemas.interactions import MedicationCodeIn
+from app.schemas.recommendations import DiagnosisIn, ProcedureIn, VisitIn
+from app.services.vocab_snapshot import MappedCode, VocabView
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,14 @@ class FhirMedication:
 
     resource_id: str | None
     atc3: tuple[str, ...]
-    coding: dict[str, Any] | None  # the coding that mapped (or the first one), for display
-    unmapped: UnmappedCode | None = None
+    coding: dict[str, Any] | None  # the coding that mapped, else the first of a known system
 
 
 @dataclass
 class FhirVisits:
-    """The visits of a patient's resources, plus what could not be used."""
+    """The visits of a patient's resources, as a request would send them."""
 
-    visits: list[RawVisit]
-    unmapped: list[UnmappedCode] = field(default_factory=list)
+    visits: list[VisitIn]
     warnings: list[str] = field(default_factory=list)
     patient: str | None = None
 
@@ -58,17 +57,13 @@ def medication_of(
     """Map one MedicationRequest to ATC3 (ATC, then RxNorm, then NDC codings)."""
     concept = fhir.medication_concept(resource, medications) or {}
     codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
-    first_unmapped: UnmappedCode | None = None
-    for uri in (fhir.ATC, fhir.RXNORM, fhir.NDC):
-        for coding in codings:
-            if coding.get("system") != uri:
-                continue
-            found = vocab.resolve(fhir.MEDICATION_URIS[uri], str(coding.get("code") or ""))
-            if isinstance(found, MappedCode):
-                return FhirMedication(resource.get("id"), found.atc3, coding)
-            first_unmapped = first_unmapped or found
-    unmapped = first_unmapped or UnmappedCode("unknown", "", "no_atc_mapping")
-    return FhirMedication(resource.get("id"), (), codings[0] if codings else None, unmapped)
+    known = [c for uri in fhir.MEDICATION_URIS for c in codings if c.get("system") == uri]
+    for coding in known:
+        system = fhir.MEDICATION_URIS[str(coding["system"])]
+        found = vocab.resolve(system, str(coding.get("code") or ""))
+        if isinstance(found, MappedCode):
+            return FhirMedication(resource.get("id"), found.atc3, coding)
+    return FhirMedication(resource.get("id"), (), known[0] if known else None)
 
 
 def medications_by_id(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -87,7 +82,12 @@ def visits_of(
     known_systems: Mapping[str, set[str]],
     current_encounter: str | None = None,
 ) -> FhirVisits:
-    """Group ``resources`` into visits for a recommender knowing ``known_systems`` per field."""
+    """Group ``resources`` into visits for a recommender knowing ``known_systems`` per field.
+
+    The visits are built without validation (``model_construct``): FHIR codes need not fit the
+    JSON API's patterns, and every consumer normalises each code and lists the ones it cannot
+    use (:class:`~app.inference.recommender.Recommender`, :func:`.medication_codes.resolve`).
+    """
     encounters = sorted(
         (r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")),
         key=lambda r: str((r.get("period") or {}).get("start") or ""),
@@ -97,30 +97,53 @@ def visits_of(
     slots: dict[str | None, dict[str, list[Any]]] = {
         key: {"diagnoses": [], "procedures": [], "medications": []} for key in [*order, current]
     }
-    out = FhirVisits(visits=[], patient=_patient(resources))
     meds = medications_by_id(resources)
     ignored = 0
     for res in resources:
         kind = res.get("resourceType")
-        visit = fhir.reference_id(res.get("encounter"), "Encounter")
-        slot = slots.get(visit, slots[current])
+        slot = slots.get(fhir.reference_id(res.get("encounter"), "Encounter"), slots[current])
         if kind == "Condition" and not fhir.condition_dropped(res):
             code = _code(res, fhir.DIAGNOSIS_URIS, known_systems["diagnoses"])
             ignored += code is None
-            slot["diagnoses"] += [code] if code else []
+            slot["diagnoses"] += (
+                [DiagnosisIn.model_construct(system=code[0], code=code[1])] if code else []
+            )
         elif kind == "Procedure" and not fhir.procedure_dropped(res):
             code = _code(res, fhir.PROCEDURE_URIS, known_systems["procedures"])
             ignored += code is None
-            slot["procedures"] += [code] if code else []
+            slot["procedures"] += (
+                [ProcedureIn.model_construct(system=code[0], code=code[1])] if code else []
+            )
         elif kind == "MedicationRequest" and fhir.request_is_label(res):
-            med = medication_of(res, vocab, meds)
-            slot["medications"] += list(med.atc3)
-            out.unmapped += [med.unmapped] if med.unmapped else []
-    out.visits = [RawVisit(**slots[key]) for key in [*order, current]]
+            slot["medications"].append(_medication_code(res, vocab, meds))
+    out = FhirVisits(
+        visits=[
+            VisitIn.model_construct(
+                diagnoses=slots[key]["diagnoses"],
+                procedures=slots[key]["procedures"],
+                medications=slots[key]["medications"],
+            )
+            for key in [*order, current]
+        ],
+        patient=_patient(resources),
+    )
     if ignored:
         out.warnings.append(f"{ignored} Condition/Procedure resources had no coding of a known "
                             "system and were ignored")  # fmt: skip
     return out
+
+
+def _medication_code(
+    res: dict[str, Any], vocab: VocabView, meds: dict[str, dict[str, Any]]
+) -> MedicationCodeIn:
+    """The request's medication as ``{system, code}``: the coding that maps, else the first."""
+    med = medication_of(res, vocab, meds)
+    coding = med.coding or {}
+    system = fhir.MEDICATION_URIS.get(str(coding.get("system")), "rxnorm")
+    return MedicationCodeIn.model_construct(
+        system=system,  # type: ignore[arg-type]  # one of MEDICATION_URIS' names
+        code=str(coding.get("code") or ""),
+    )
 
 
 def _code(res: dict[str, Any], uris: dict[str, str], known: set[str]) -> tuple[str, str] | None:

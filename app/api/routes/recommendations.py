@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import (
@@ -14,7 +14,10 @@ from app.api.deps import (
     VocabDep,
     require_clinician,
 )
+from app.api.fhir import FHIR_JSON, accepts_fhir, fhir_response
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
+from app.services.fhir_input import bundle_resources, visits_of
+from app.services.fhir_recommendations import recommendation_bundle
 from app.services.recommendations import recommend, resolve_model, unknown_systems
 
 router = APIRouter(
@@ -28,8 +31,14 @@ router = APIRouter(
 )
 
 
-@router.post("")
+@router.post(
+    "",
+    response_model=RecommendationPublic,
+    responses={200: {"content": {FHIR_JSON: {}},
+                     "description": "JSON, or a FHIR Bundle for Accept: application/fhir+json"}},
+)  # fmt: skip
 def create_recommendation(
+    request: Request,
     body: RecommendationCreate,
     session: SessionDep,
     ddi: DdiDep,
@@ -37,24 +46,41 @@ def create_recommendation(
     settings: SettingsDep,
     metrics: MetricsDep,
     vocab: VocabDep,
-) -> RecommendationPublic:
-    """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs."""
+) -> RecommendationPublic | Response:
+    """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs.
+
+    Takes MedRec's JSON or a FHIR Bundle; answers JSON, or a FHIR Bundle when asked for one.
+    """
+    loaded = resolve_model(registry, body.model, settings.default_model)
+    assert loaded.recommender is not None
+    codes = vocab.view(session)
+    extra: list[str] = []
+    if body.bundle is not None:
+        found = visits_of(bundle_resources(body.bundle.model_dump()), vocab=codes,
+                          known_systems=loaded.recommender.systems)  # fmt: skip
+        body = body.model_copy(update={"visits": found.visits})
+        extra = found.warnings
+    elif errors := unknown_systems(loaded.recommender, body):
+        raise RequestValidationError(errors)
     if len(body.visits) > settings.max_visits or any(
         len(v.diagnoses) + len(v.procedures) > settings.max_codes_per_visit for v in body.visits
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
-    loaded = resolve_model(registry, body.model, settings.default_model)
-    assert loaded.recommender is not None
-    errors = unknown_systems(loaded.recommender, body)
-    if errors:
-        raise RequestValidationError(errors)
     pair_model = registry.find(settings.pair_risk_model)
     with metrics.inference.labels(loaded.name).time():
-        return recommend(
+        if accepts_fhir(request):
+            patient = found.patient if body.bundle is not None else None
+            return fhir_response(recommendation_bundle(
+                ddi=ddi.view(session), vocab=codes, loaded=loaded, pair_model=pair_model,
+                request=body, patient=patient, warnings=extra,
+            ))  # fmt: skip
+        answer = recommend(
             session=session,
             ddi=ddi,
-            vocab=vocab.view(session),
+            vocab=codes,
             loaded=loaded,
             pair_model=pair_model,
             request=body,
         )
+    answer.warnings.extend(extra)
+    return answer
