@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -83,6 +85,53 @@ def keys_create(
     from app import admin
 
     typer.echo(admin.create_key(get_settings(), role=role, name=name))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys: id, role, name, created, last used, revoked."""
+    from app import admin
+
+    for k in admin.list_keys(get_settings()):
+        used = _when(k.last_used_at) or "never"
+        state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}  {k.role:<9}  {k.name}  created {_when(k.created_at)}  used {used}  "
+                   f"{state}")  # fmt: skip
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+KeyId = Annotated[uuid.UUID, typer.Argument(help="The key's id (medrec keys list).")]
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id (keys list).")],
+) -> None:
+    """Revoke a key; running workers refuse it within MEDREC_API_KEY_CACHE_SECONDS."""
+    from app import admin
+
+    try:
+        admin.revoke_key(get_settings(), key_id)
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"revoked {key_id} (every worker refuses it within its key cache time)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id (keys list).")],
+) -> None:
+    """Revoke a key and print its successor (same name and role) once."""
+    from app import admin
+
+    try:
+        _, plaintext = admin.rotate_key(get_settings(), key_id)
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(plaintext)
 
 
 @ddi_app.command("load")

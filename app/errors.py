@@ -34,6 +34,13 @@ class ModelNotFound(MedRecError):
     title = "Model not found"
 
 
+class NotFound(MedRecError):
+    """The named resource (an API key...) does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
 class ArtifactError(MedRecError):
     """An artifact directory is missing, malformed or does not match its registry row."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -190,7 +191,16 @@ async def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = identity.id
+    if cache.touch_due(identity.id):
+        await run_in_threadpool(_touch, session, identity.id)
     return identity
+
+
+def _touch(session: Session, key_id: uuid.UUID) -> None:
+    if session.in_transaction():
+        session.commit()
+    begin_write(session)
+    keys_crud.touch_api_key(session=session, key_id=key_id)
 
 
 def _lookup(session: Session, cache: ApiKeyCache, key_hash: str) -> KeyIdentity | None:

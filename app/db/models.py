@@ -92,6 +92,8 @@ class ApiKey(IdMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written at most once a minute per key (app.crud.api_keys.touch_api_key).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     audit_events: Mapped[list[AuditEvent]] = relationship(
         back_populates="api_key", passive_deletes=True

@@ -96,3 +96,21 @@ def test_vocab_load_command_and_its_errors(home: Path) -> None:
     bad.write_text("system,code,atc\nrxnorm,866924,SECRET9\n")
     r = runner.invoke(build_cli(), ["vocab", "load", str(bad)])
     assert r.exit_code == 2 and "row 1, column 'atc'" in r.output and "SECRET9" not in r.output
+
+
+def test_keys_list_revoke_rotate_commands(home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["db", "upgrade"]).exit_code == 0
+    plaintext = runner.invoke(build_cli(), ["keys", "create", "--role", "clinician"]).output
+    [line] = runner.invoke(build_cli(), ["keys", "list"]).output.splitlines()
+    key_id = line.split()[0]
+    assert "clinician" in line and "used never" in line and line.endswith("active")
+    r = runner.invoke(build_cli(), ["keys", "rotate", key_id])
+    assert r.exit_code == 0 and r.output.startswith("mr_") and r.output != plaintext
+    assert runner.invoke(build_cli(), ["keys", "rotate", key_id]).exit_code == 2  # revoked
+    lines = runner.invoke(build_cli(), ["keys", "list"]).output.splitlines()
+    assert "revoked" in lines[0] and lines[1].endswith("active")
+    new_id = lines[1].split()[0]
+    assert runner.invoke(build_cli(), ["keys", "revoke", new_id]).exit_code == 0
+    missing = runner.invoke(build_cli(), ["keys", "revoke", "00000000-0000-0000-0000-000000000000"])
+    assert missing.exit_code == 2 and "no API key" in missing.output
