@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
-from training.data.fhir import ATC, ICD9CM, ICD10CM, ICD10PCS, RXNORM, SNOMED
+from app.contract.fhir import ATC, ICD9CM, ICD10CM, ICD10PCS, RXNORM, SNOMED
 from training.data.records import Code, Patient, Visit
 from training.data.writers.common import atc4_of, dotted, fake_rxcui, write_atc_map
 
@@ -75,6 +75,7 @@ def _visit(
                 "subject": subject,
                 "encounter": enc,
                 "code": _concept(code),
+                **_STATUS[kind],
             }
     kind = "MedicationAdministration" if administrations else "MedicationRequest"
     link = {"context": enc} if administrations else {"encounter": enc}
@@ -90,7 +91,17 @@ def _visit(
             "subject": subject,
             **link,
             "medicationCodeableConcept": concept,
+            **_STATUS[kind],
         }
+
+
+# R4's required statuses, as an EHR records care given (app.contract.fhir keeps these).
+_STATUS: dict[str, Resource] = {
+    "Condition": {"verificationStatus": {"coding": [{"code": "confirmed"}]}},
+    "Procedure": {"status": "completed"},
+    "MedicationRequest": {"status": "completed", "intent": "order"},
+    "MedicationAdministration": {"status": "completed"},
+}
 
 
 def _concept(code: Code) -> Resource:
