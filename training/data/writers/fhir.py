@@ -65,6 +65,7 @@ def _visit(
         "resourceType": "Encounter",
         "id": visit.visit_id,
         "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
         "subject": subject,
         "period": {"start": visit.time + "Z"},
     }
@@ -78,7 +79,11 @@ def _visit(
                 **_STATUS[kind],
             }
     kind = "MedicationAdministration" if administrations else "MedicationRequest"
-    link = {"context": enc} if administrations else {"encounter": enc}
+    link: Resource = (
+        {"context": enc, "effectiveDateTime": visit.time + "Z"}
+        if administrations
+        else {"encounter": enc}
+    )
     for atc3 in visit.medications:
         med = (
             {"system": ATC, "code": atc4_of(atc3)}
