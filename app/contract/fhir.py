@@ -35,7 +35,6 @@ PROCEDURE_URIS = {ICD10PCS: "icd10pcs", ICD10PCS_ALT: "icd10pcs", ICD9CM: "icd9p
                   SNOMED: "snomed"}  # fmt: skip
 # Medication systems: ATC is used as is; RxNorm and NDC go through a loaded code map.
 MEDICATION_URIS = {ATC: "atc", RXNORM: "rxnorm", NDC: "ndc"}
-MEDICATION_SYSTEM_URIS = {name: uri for uri, name in MEDICATION_URIS.items()}
 
 DROPPED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 DROPPED_PROCEDURE_STATUS = frozenset({"entered-in-error", "not-done"})

@@ -68,8 +68,3 @@ def get_all_mappings(*, session: Session) -> Iterator[tuple[str, str, str, str |
     ).order_by(VocabMapping.system, VocabMapping.code, VocabMapping.atc3)
     for row in session.execute(stmt):
         yield row.system, row.code, row.atc3, row.display
-
-
-def count_mappings(*, session: Session) -> int:
-    """Return the number of stored rows."""
-    return session.scalar(select(func.count()).select_from(VocabMapping)) or 0

@@ -28,9 +28,8 @@ from app.services.vocab_snapshot import MappedCode, VocabView
 
 @dataclass(frozen=True)
 class FhirMedication:
-    """A MedicationRequest's medication: its id, ATC3 classes and how it was coded."""
+    """A MedicationRequest's medication: its ATC3 classes and how it was coded."""
 
-    resource_id: str | None
     atc3: tuple[str, ...]
     coding: dict[str, Any] | None  # the coding that mapped, else the first of a known system
 
@@ -62,8 +61,8 @@ def medication_of(
         system = fhir.MEDICATION_URIS[str(coding["system"])]
         found = vocab.resolve(system, str(coding.get("code") or ""))
         if isinstance(found, MappedCode):
-            return FhirMedication(resource.get("id"), found.atc3, coding)
-    return FhirMedication(resource.get("id"), (), known[0] if known else None)
+            return FhirMedication(found.atc3, coding)
+    return FhirMedication((), known[0] if known else None)
 
 
 def medications_by_id(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -41,17 +41,6 @@ class PairCheck:
     prediction: PairRisk | None
     level: str | None  # high | moderate | low | None (not an issue)
 
-    @property
-    def risk(self) -> float | None:
-        """GENN's predicted risk, where a pair-risk model scored the pair."""
-        return None if self.prediction is None else self.prediction.risk
-
-    @property
-    def severity(self) -> str | None:
-        """The most severe known severity of the pair."""
-        order = ("high", "moderate", "low", "unknown")
-        return min((e.severity for e in self.known), key=order.index, default=None)
-
 
 def level_of(known: Sequence[DdiEntry], risk: float | None) -> str | None:
     """The pair's level (see the module docstring)."""

@@ -9,7 +9,7 @@ from app.admin import create_key, load_ddi_file, register_model, session_scope, 
 from app.cli import build_cli
 from app.crud.api_keys import get_api_key
 from app.crud.ddi import count_interactions
-from app.crud.vocab import count_mappings
+from app.crud.vocab import get_all_mappings
 from app.settings import Settings, get_settings
 from tests.app.factories import write_recommender_artifact
 
@@ -91,7 +91,7 @@ def test_vocab_load_command_and_its_errors(home: Path) -> None:
     r = runner.invoke(build_cli(), ["vocab", "load", str(good)])
     assert r.exit_code == 0 and "loaded 1 code mappings" in r.output
     with session_scope(Settings(_env_file=None, home=home)) as s:
-        assert count_mappings(session=s) == 1
+        assert list(get_all_mappings(session=s)) == [("rxnorm", "866924", "C07A", "metoprolol")]
     bad = home / "bad.csv"
     bad.write_text("system,code,atc\nrxnorm,866924,SECRET9\n")
     r = runner.invoke(build_cli(), ["vocab", "load", str(bad)])
