@@ -20,6 +20,8 @@ Examples::
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 import uuid
 from collections.abc import Callable
@@ -36,7 +38,7 @@ from app.contract.names import MODEL_NAMES
 from app.errors import MedRecError
 from app.jobs import cli as jobs_cli
 from app.plugins import TrainingNotInstalled, load_entry_point
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 serve_app = typer.Typer(help="Run the service.")
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -55,22 +57,47 @@ def serve(
     host: str | None = typer.Option(None, help="Default: MEDREC_HOST."),
     port: int | None = typer.Option(None, help="Default: MEDREC_PORT."),
     workers: int | None = typer.Option(None, help="Default: MEDREC_WORKERS."),
+    migrate: bool = typer.Option(
+        True,
+        help="Apply pending migrations first (--no-migrate where `medrec db upgrade` runs once).",
+    ),
 ) -> None:
-    """Apply pending migrations, then serve the API on what is registered."""
+    """Apply pending migrations (unless --no-migrate), then serve what is registered."""
     import uvicorn
 
     from app import admin
 
     settings = get_settings()
-    admin.upgrade_db(settings)
+    if migrate:
+        admin.upgrade_db(settings)
+    workers = workers or settings.workers
+    if workers > 1:
+        _share_metrics(settings)
     uvicorn.run(
         "app.main:asgi",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level,
+        # uvicorn's access log records the raw target, query string and all (codes are PHI);
+        # the service logs the route template instead (logger ``medrec.access``).
+        access_log=False,
     )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Multiprocess Prometheus metrics for the workers about to start (``app.metrics``).
+
+    prometheus_client picks its storage when it is imported, from ``PROMETHEUS_MULTIPROC_DIR``,
+    so the directory is handed to the worker processes through their environment.
+    """
+    directory = settings.metrics_multiprocess_dir or settings.home / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)  # samples of an earlier run would be added in
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    os.environ["MEDREC_METRICS_MULTIPROCESS_DIR"] = str(directory)
+    get_settings.cache_clear()
 
 
 @keys_app.command("create")

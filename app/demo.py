@@ -133,4 +133,4 @@ def demo(
         f"{curl_example(settings, result.clinician_key)}\n"
     )
     if serve:
-        serve_command(host=None, port=None, workers=None)
+        serve_command(host=None, port=None, workers=None, migrate=False)

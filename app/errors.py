@@ -11,6 +11,7 @@ class MedRecError(Exception):
 
     status = 500
     title = "Internal error"
+    headers: dict[str, str] | None = None  # extra response headers, e.g. Retry-After
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -53,6 +54,13 @@ class ArtifactNotFound(ArtifactError):
 
     status = 404
     title = "Artifact not found"
+
+
+class ArtifactForbidden(ArtifactError):
+    """The artifact path is outside the directories the API may read, or goes through a link."""
+
+    status = 403
+    title = "Artifact path not allowed"
 
 
 class ActivationError(MedRecError):

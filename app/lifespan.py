@@ -15,12 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.session import make_engine, make_sessionmaker
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
+from app.jobs.cleanup import sweep_orphans
 from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
 from app.services.cds_trust import CdsTrust
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
+from app.services.rate_limit import RateLimiter
 from app.services.vocab_snapshot import VocabSnapshot
 from app.settings import Settings
 
@@ -35,6 +37,8 @@ def make_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         with open_resources(settings, metrics) as state:
+            limiter = _rate_limiter(settings)
+            state["rate_limiter"] = limiter
             poller = asyncio.create_task(poll_registry(settings, state))
             worker = EmbeddedWorker(settings) if settings.runs_embedded_worker else None
             if worker is not None:
@@ -45,8 +49,21 @@ def make_lifespan(
                 poller.cancel()
                 if worker is not None:
                     worker.stop()
+                metrics.close()
+                if limiter is not None:
+                    await limiter.close()
 
     return lifespan
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit_redis_url is None:
+        return None
+    return RateLimiter(
+        settings.rate_limit_redis_url,
+        per_minute=settings.rate_limit_per_minute,
+        fail_open=settings.rate_limit_fail_open,
+    )
 
 
 @contextlib.contextmanager
@@ -63,6 +80,7 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
         with sessionmaker() as session:
             for error in load_active(session=session, registry=registry):
                 logger.error("start-up: %s", error)
+            sweep_orphans(session=session, settings=settings)
     except SQLAlchemyError as exc:
         logger.error("database not ready (run `medrec db upgrade`): %s", type(exc).__name__)
     try:

@@ -6,11 +6,11 @@ import logging
 
 from fastapi import FastAPI
 
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.openapi import custom_openapi, operation_id
 from app.api.problems import add_problem_handlers
 from app.api.router import api_router
 from app.api.routes import cds_hooks, health
+from app.api.stack import add_middleware
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
 from app.settings import Settings, get_settings
@@ -19,7 +19,7 @@ from app.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_multiprocess_dir)
     app = FastAPI(
         title="MedRec",
         version="0.1.0",
@@ -35,9 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router, prefix="/v1")
     app.include_router(cds_hooks.router)  # at the root: clients call <base>/cds-services
     add_problem_handlers(app)
-    uploads = {"/v1/training-jobs": settings.max_upload_bytes}  # streamed, counted as read
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=uploads)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    add_middleware(app, settings, metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     enable_docs: bool = True
 
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    # Seconds a client has to deliver a whole request body (uploads too); slower answers 408.
+    body_timeout_seconds: float = Field(30.0, gt=0.0)
     max_visits: int = Field(100, ge=1)
     max_codes_per_visit: int = Field(500, ge=1)
     max_drugs: int = Field(50, ge=2)
@@ -67,6 +69,9 @@ class Settings(BaseSettings):
     ort_inter_op_threads: int = Field(1, ge=0)
     # How often each worker re-reads the active versions (0 = never; tests, single worker).
     registry_poll_seconds: float = Field(5.0, ge=0.0)
+    # Shared sample directory of a multi-worker server's Prometheus metrics; ``medrec serve
+    # --workers N`` (N > 1) sets it to ``home/prometheus`` when unset. See app/metrics.py.
+    metrics_multiprocess_dir: Path | None = None
     # Each worker serves the DDI table from memory and re-checks it when its copy is older
     # than this (0 = on every use); see app/services/ddi_snapshot.py.
     ddi_snapshot_seconds: float = Field(5.0, ge=0.0)
@@ -88,12 +93,24 @@ class Settings(BaseSettings):
     # Fetching prefetch data from the client's FHIR server when it was not sent.
     cds_fhir_timeout_seconds: float = Field(5.0, gt=0.0)
 
+    # Per-key rate limit shared by every worker, counted in Redis (app/services/rate_limit.py);
+    # no limit without a URL. ``rate_limit_fail_open``: when Redis is down, let requests through
+    # (true) or answer 503 (false).
+    rate_limit_redis_url: str | None = None
+    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_fail_open: bool = True
+
     # Training jobs (app.jobs). ``embedded_worker`` None: on where the job toolkit and torch are
     # installed (not in the torch-free serve image), except when environment is "test".
     embedded_worker: bool | None = None
     import_dir: Path | None = None  # server-side exports a job may name with ``source_path``
     max_upload_bytes: int = Field(2 << 30, ge=1024)
-    max_extracted_bytes: int = Field(8 << 30, ge=1024)
+    # None: half the free disk space under ``home`` when the upload arrives.
+    max_extracted_bytes: int | None = Field(None, ge=1024)
+    # Inflated size at most this multiple of the archive's size (exports compress ~10x).
+    max_inflate_ratio: float = Field(100.0, ge=1.0)
+    # Job directories without a row older than this are removed at start-up (a killed upload).
+    orphan_grace_seconds: float = Field(3600.0, ge=0.0)
     max_archive_files: int = Field(10_000, ge=1)
     max_active_jobs: int = Field(2, ge=1)  # queued + running; more answer 429
     job_lease_seconds: float = Field(60.0, gt=0.0)

@@ -1,56 +1,63 @@
 # syntax=docker/dockerfile:1
 # MedRec serving image: FastAPI + onnxruntime + SQLAlchemy. No torch and no training code
-# (docs/architecture.md: the serving process stays torch-free), runs as a non-root user.
-# .ci/serve-env runs the same install and command sequence in a venv (no Docker engine in CI).
+# (docs/architecture.md: the serving process stays torch-free); runs as a non-root user. The
+# embedded job worker is off: training jobs run in the train image's `medrec worker`.
+# .ci/serve-env runs the same install and command sequence in a venv (CI has no Docker engine).
 #
 #   docker build -f docker/serve.Dockerfile -t medrec-serve .
-#   docker run -p 8000:8000 -v medrec-var:/srv/var medrec-serve
+#   docker run --rm -v medrec-var:/var/lib/medrec medrec-serve medrec db upgrade   # once per database
+#   docker run -p 8000:8000 -v medrec-var:/var/lib/medrec medrec-serve
 #
 # Upstream references:
 # - Python images: https://hub.docker.com/_/python ("How to use this image")
+# - Multi-stage builds: https://docs.docker.com/build/building/multi-stage/
 # - Layer caching, dependencies before sources:
 #   https://docs.docker.com/build/cache/optimize/#order-your-layers
 # - Non-root USER: https://docs.docker.com/build/building/best-practices/#user
+# - HEALTHCHECK: https://docs.docker.com/reference/dockerfile/#healthcheck
 # - Running uvicorn with workers: https://www.uvicorn.org/deployment/
-# - Migrations at container start: https://alembic.sqlalchemy.org/en/latest/tutorial.html
-FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    MEDREC_HOME=/srv/var \
-    MEDREC_HOST=0.0.0.0 \
-    MEDREC_WORKERS=2 \
-    MEDREC_EMBEDDED_WORKER=false
-
-WORKDIR /srv
-
-# 1. The serving dependencies only ([project].dependencies, no extras), in their own layer, so
-#    a source change does not reinstall them. There is no lock file yet: pin via a constraints
-#    file here once the project has one (pip install -c constraints.txt).
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
-
+# --- build: a virtual environment from the lock file, then the service's own package --------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/medrec
+# 1. The locked serving dependencies (docker/requirements/serve.txt, pip-compile of the base
+#    install) in their own layer, so a source change does not reinstall them.
+COPY docker/requirements/serve.txt /tmp/serve.txt
+RUN /opt/medrec/bin/pip install -r /tmp/serve.txt
 # 2. The service's sources only: without training/ and models/, `pip install .` installs app and
 #    migrations, and the training commands answer that they need the training extra.
+WORKDIR /src
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install --no-deps . \
-    && useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin medrec \
-    && mkdir -p /srv/var \
-    && chown medrec /srv/var \
-    && python -c "import importlib.util as u; assert not any(map(u.find_spec, ('torch', 'training', 'models'))), 'training stack in the serve image'"
+RUN /opt/medrec/bin/pip install --no-deps . \
+    && /opt/medrec/bin/python -c "import importlib.util as u; assert not any(map(u.find_spec, ('torch', 'training', 'models'))), 'training stack in the serve image'"
 
+# --- runtime: the venv on a clean slim image, non-root ---------------------------------------
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/medrec/bin:$PATH \
+    MEDREC_HOME=/var/lib/medrec \
+    MEDREC_HOST=0.0.0.0 \
+    MEDREC_PORT=8000 \
+    MEDREC_WORKERS=2 \
+    MEDREC_EMBEDDED_WORKER=false
+COPY --from=build /opt/medrec /opt/medrec
+RUN useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin medrec \
+    && mkdir -p /var/lib/medrec \
+    && chown medrec /var/lib/medrec
+WORKDIR /srv
 USER 10001
-VOLUME ["/srv/var"]
+# MEDREC_HOME: the SQLite database (when used), artifacts and uploads.
+VOLUME ["/var/lib/medrec"]
 EXPOSE 8000
 
 # Liveness through the constant endpoint (no curl in the slim image).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
 
-# Apply migrations (the app never calls create_all), then serve the registered models.
-CMD ["sh", "-c", "medrec db upgrade && exec uvicorn --factory app.main:asgi --host \"$MEDREC_HOST\" --port 8000 --workers \"$MEDREC_WORKERS\" --no-access-log"]
+# Serve only: migrations run once per database (`medrec db upgrade`, the compose `migrate`
+# service), not at every replica's start.
+CMD ["medrec", "serve", "--no-migrate"]

@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
-# MedRec training image: torch (CPU build), torch-geometric, the `medrec` CLI. Non-root.
+# MedRec training image: torch (CPU build), torch-geometric and the whole `medrec` CLI; runs
+# `medrec worker` (training jobs) by default. Non-root.
 #
 #   docker build -f docker/train.Dockerfile -t medrec-train .
-#   docker run -v "$PWD/var:/work/var" medrec-train synth --patients 1000 --out var/synthetic
+#   docker run -v medrec-var:/var/lib/medrec medrec-train                  # the job worker
+#   docker run -v "$PWD/var:/work/var" medrec-train medrec synth --patients 1000 --out /work/var/synth
 #
 # Upstream references:
 # - Python images: https://hub.docker.com/_/python
@@ -16,30 +18,29 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    MEDREC_HOME=/work/var \
+    MEDREC_HOME=/var/lib/medrec \
     OMP_NUM_THREADS=4
 
 WORKDIR /work
 
-# 1. torch from the CPU index first (the default index pulls a multi-GB CUDA build), pinned as in
-#    pyproject.toml; then the base and train dependencies, in their own layer.
-COPY pyproject.toml README.md ./
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-    && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['train']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# 1. The locked base + train dependencies (docker/requirements/train.txt, pip-compile with the
+#    train extra). torch is pinned there as 2.13.0+cpu, a wheel of the PyTorch CPU index; the
+#    default index would pull a multi-GB CUDA build.
+COPY docker/requirements/train.txt /tmp/train.txt
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r /tmp/train.txt \
+    && rm /tmp/train.txt
 
 # 2. The sources.
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY models ./models
 COPY training ./training
 COPY migrations ./migrations
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /work --shell /usr/sbin/nologin medrec \
-    && mkdir -p /work/var \
-    && chown medrec /work/var
+    && mkdir -p /var/lib/medrec \
+    && chown medrec /var/lib/medrec
 
 USER 10001
-VOLUME ["/work/var"]
-ENTRYPOINT ["medrec"]
-CMD ["--help"]
+VOLUME ["/var/lib/medrec"]
+CMD ["medrec", "worker"]

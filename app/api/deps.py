@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import anyio
@@ -29,6 +29,7 @@ from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache, KeyIdentity
+from app.services.rate_limit import RateLimiter
 from app.services.vocab_snapshot import VocabSnapshot
 from app.settings import Settings
 
@@ -51,7 +52,7 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncGenerator[Session, None]:
     """One session per request; crud functions commit explicitly.
 
     Creating a session does no I/O; closing it does only while it still holds a transaction
@@ -119,6 +120,7 @@ async def audited(request: Request, session: SessionDep) -> AsyncIterator[None]:
     """
     start = time.perf_counter()
     status = getattr(request.scope.get("route"), "status_code", None) or 200
+    request.state.audited = True  # app.api.gate audits the requests that never get here
     try:
         yield
     except Exception as exc:
@@ -136,6 +138,11 @@ def _record_success(request: Request, session: Session, status: int, start: floa
 def _record_failure(request: Request, session: Session, status: int, start: float) -> None:
     session.rollback()
     _record(request, session, status, start, failing=True)
+
+
+def record_audit(request: Request, session: Session, status: int, start: float) -> None:
+    """Audit a request answered before its route's dependencies ran (fail-closed)."""
+    _record_success(request, session, status, start)
 
 
 def _record(
@@ -180,12 +187,10 @@ async def get_current_key(
     """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
 
     Verified keys are cached per worker for ``api_key_cache_seconds`` (revocation takes effect
-    within that time; see :mod:`app.services.key_cache`).
+    within that time; see :mod:`app.services.key_cache`). Each request then counts against the
+    key's rate limit, when one is set (:mod:`app.services.rate_limit`).
     """
-    identity = None
-    if key:
-        key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
-        identity = cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
+    identity = await identify(key, session=session, settings=settings, cache=cache)
     if identity is None:
         raise HTTPException(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
@@ -193,6 +198,9 @@ async def get_current_key(
     request.state.api_key_id = identity.id
     if cache.touch_due(identity.id):
         await run_in_threadpool(_touch, session, identity.id)
+    limiter: RateLimiter | None = request.state.rate_limiter
+    if limiter is not None:
+        await limiter.hit(str(identity.id))
     return identity
 
 
@@ -201,6 +209,16 @@ def _touch(session: Session, key_id: uuid.UUID) -> None:
         session.commit()
     begin_write(session)
     keys_crud.touch_api_key(session=session, key_id=key_id)
+
+
+async def identify(
+    key: str | None, *, session: Session, settings: Settings, cache: ApiKeyCache
+) -> KeyIdentity | None:
+    """The active key's identity (from the cache, else the database), or ``None``."""
+    if not key:
+        return None
+    key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
+    return cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
 
 
 def _lookup(session: Session, cache: ApiKeyCache, key_hash: str) -> KeyIdentity | None:
@@ -225,12 +243,18 @@ def require_role(role: str) -> Callable[[KeyIdentity], Awaitable[KeyIdentity]]:
     """Return a dependency that admits keys of ``role`` or above (clinician < admin)."""
 
     async def dependency(key: CurrentKey) -> KeyIdentity:
-        if keys_crud.ROLE_RANK[key.role] < keys_crud.ROLE_RANK[role]:
+        if not has_role(key, role):
             raise HTTPException(403, f"this route needs the {role} role")
         return key
 
     dependency.__name__ = f"require_{role}"
+    dependency.required_role = role  # type: ignore[attr-defined]  # read by app.api.gate
     return dependency
+
+
+def has_role(key: KeyIdentity, role: str) -> bool:
+    """Whether ``key`` may use a route of ``role`` (clinician < admin)."""
+    return keys_crud.ROLE_RANK[key.role] >= keys_crud.ROLE_RANK[role]
 
 
 require_clinician = require_role("clinician")

@@ -2,7 +2,9 @@
 
 A request that sends or accepts ``application/fhir+json`` gets its errors as an
 ``OperationOutcome`` (one issue per invalid field, its ``expression`` the field path; never the
-submitted value), with the same status the problem+json answer would have.
+submitted value), with the same status the problem+json answer would have. A request the auth
+gate refuses before reading its body (:mod:`app.api.gate`) has lost its ``Content-Type`` by
+then, so only its ``Accept`` decides.
 """
 
 from __future__ import annotations

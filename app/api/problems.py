@@ -1,12 +1,13 @@
 """``application/problem+json`` (RFC 9457) answers for every error, registered in ``create_app``.
 
 Validation errors name the field path and the rule broken, never the submitted value (codes are
-PHI): only pydantic's ``loc``, ``msg`` and ``type`` are copied, never ``input`` or ``ctx``.
+PHI): only pydantic's ``loc``, ``msg`` and ``type`` are copied, never ``input`` or ``ctx``, and an
+unknown field is reported at its parent's path (its name is submitted text). At most
+``MAX_LISTED_ERRORS`` are listed.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -19,7 +20,6 @@ from app.api.fhir import negotiated
 from app.errors import MedRecError
 from app.schemas.common import FieldError, Problem
 
-logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -45,35 +45,39 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, None, detail, headers=exc.headers)
 
 
+MAX_LISTED_ERRORS = 20  # a 60,000-item body answered with 60,000 errors was 8 MB
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        FieldError(
-            loc=[p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-            msg=str(e.get("msg", "invalid")),
-            type=str(e.get("type", "invalid")),
-        )
-        for e in exc.errors()
-    ]
-    return problem_response(422, "Invalid request", f"{len(errors)} field(s) are invalid", errors)
+    found = exc.errors()
+    errors = [_field_error(e) for e in found[:MAX_LISTED_ERRORS]]
+    detail = f"{len(found)} field(s) are invalid"
+    if len(found) > MAX_LISTED_ERRORS:
+        detail += f"; the first {MAX_LISTED_ERRORS} are listed"
+    return problem_response(422, "Invalid request", detail, errors)
+
+
+def _field_error(error: Mapping[str, object]) -> FieldError:
+    loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]  # type: ignore[attr-defined]
+    if error.get("type") == "extra_forbidden":
+        loc = loc[:-1]  # the unknown key is the client's text (it may be a code): name its parent
+    return FieldError(
+        loc=loc, msg=str(error.get("msg", "invalid")), type=str(error.get("type", "invalid"))
+    )
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedRecError)
-    return problem_response(exc.status, exc.title, exc.detail)
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s", request.scope.get("path"))
-    return problem_response(500, "Internal error", "see the server log for this request id")
+    return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers)
 
 
 def add_problem_handlers(app: FastAPI) -> None:
-    """Map HTTP, validation, domain and unexpected errors to problem+json.
+    """Map HTTP, validation and domain errors to problem+json.
 
-    FHIR callers get the same answers as OperationOutcome (:func:`app.api.fhir.negotiated`).
+    Unexpected errors are answered by ``RequestContextMiddleware`` (logged once, 500). FHIR
+    callers get these answers as OperationOutcome (:func:`app.api.fhir.negotiated`).
     """
     app.add_exception_handler(HTTPException, negotiated(_http_error))
     app.add_exception_handler(RequestValidationError, negotiated(_validation_error))
     app.add_exception_handler(MedRecError, negotiated(_domain_error))
-    app.add_exception_handler(Exception, negotiated(_unexpected))

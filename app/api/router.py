@@ -15,8 +15,10 @@ from app.api.routes import (
 
 # Every /v1 route may answer these; the bodies are problem+json (app.api.openapi).
 _COMMON = {
+    400: {"description": "A body that cannot be parsed (a malformed multipart form)"},
     401: {"description": "Missing or unknown API key"},
     403: {"description": "The key's role is not allowed here"},
+    408: {"description": "The request body did not arrive in time"},
     413: {"description": "Request body over the limit"},
     422: {"description": "Invalid request (field paths, no values)"},
 }

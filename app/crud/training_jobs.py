@@ -60,6 +60,20 @@ def get_training_jobs(
     return list(session.scalars(stmt))
 
 
+# Any constant shared by every process; names the lock of job submissions on PostgreSQL.
+_SUBMIT_LOCK = 0x6D65647265630001
+
+
+def lock_job_submissions(*, session: Session) -> None:
+    """Serialise submissions until the caller's transaction ends (count, then insert).
+
+    On PostgreSQL a transaction-level advisory lock; on SQLite the caller's ``BEGIN IMMEDIATE``
+    (``app.db.session.begin_write``) already holds the one write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_SUBMIT_LOCK)))
+
+
 def count_active_jobs(*, session: Session) -> int:
     """Return the number of queued or running jobs."""
     stmt = select(func.count()).where(TrainingJob.state.in_(ACTIVE_STATES))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,46 @@ class LoadedModel:
     manifest: Manifest
     recommender: Recommender | None = None
     pair_risk: PairRiskPredictor | None = None
+
+
+class LoadBackoff:
+    """When to retry loading a version that failed: after 5 s, then doubling up to 5 min.
+
+    The registry sync runs every few seconds; without this, a broken active artifact was
+    re-hashed and logged at ERROR on every sync.
+
+    Args:
+        first_seconds: the wait after the first failure.
+        max_seconds: the longest wait.
+        clock: monotonic time source (tests inject one).
+    """
+
+    def __init__(
+        self,
+        first_seconds: float = 5.0,
+        max_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.first_seconds = first_seconds
+        self.max_seconds = max_seconds
+        self._clock = clock
+        self._waits: dict[tuple[str, int], tuple[float, float]] = {}  # -> (retry at, wait)
+
+    def is_due(self, name: str, version: int) -> bool:
+        """Whether loading ``name`` ``version`` may be tried now."""
+        entry = self._waits.get((name, version))
+        return entry is None or self._clock() >= entry[0]
+
+    def failed(self, name: str, version: int) -> float:
+        """Record a failure; return the wait before the next try (0.0 on the first failure)."""
+        previous = self._waits.get((name, version))
+        wait = self.first_seconds if previous is None else min(previous[1] * 2, self.max_seconds)
+        self._waits[(name, version)] = (self._clock() + wait, wait)
+        return 0.0 if previous is None else wait
+
+    def succeeded(self, name: str, version: int) -> None:
+        """Forget the failures of ``name`` ``version``."""
+        self._waits.pop((name, version), None)
 
 
 class ModelRegistry:
@@ -59,6 +101,7 @@ class ModelRegistry:
         self._pair_risk_factory = pair_risk_factory
         self._active: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+        self.backoff = LoadBackoff()
 
     def prepare(self, *, name: str, version: int, sha256: str, path: Path) -> LoadedModel:
         """Verify, open and warm up one version, without serving it yet.

@@ -154,11 +154,14 @@ class JobWorker:
                 )
 
     def _clean_cancelled(self, lease: Lease) -> None:
-        """Remove a cancelled attempt's files (a taken-over job's next attempt cleans up itself)."""
+        """Remove a cancelled job's files, which its attempt may have written after the cancel.
+
+        A taken-over job's next attempt cleans up after itself.
+        """
         with self._sessions() as session:
             job = session.get(TrainingJob, lease.job_id)
             if job is not None and job.state == "cancelled":
-                shutil.rmtree(Path(job.job_dir) / f"attempt-{lease.attempt}", ignore_errors=True)
+                shutil.rmtree(job.job_dir, ignore_errors=True)
 
     def _finished_by(self, lease: Lease) -> bool:
         """Whether this attempt committed the job (it then holds no lease, by design)."""

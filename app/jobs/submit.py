@@ -4,6 +4,12 @@ The upload (or server-side ``source_path``) becomes ``JOB_DIR/input/``: a zip ar
 extracted there with the safety caps of :mod:`app.jobs.uploads`, a single file is copied into
 it. Mapping files go to ``JOB_DIR/mappings/``. If anything is refused, the job directory is
 removed and no row is written.
+
+The capacity check and the insert are one short write transaction, taken after the input is
+staged (a slow extraction must not hold the write lock): ``BEGIN IMMEDIATE`` on SQLite, an
+advisory lock on PostgreSQL. A read transaction that counted and then tried to insert could not
+be upgraded under concurrency ("database is locked"), and two submitters could both see room.
+A cheap read check before staging refuses at once when the queue is already full.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from app.crud import training_jobs as crud
 from app.db.models import TrainingJob
+from app.db.session import begin_write
 from app.errors import MedRecError
-from app.jobs.uploads import copy_limited, extract_zip, is_zip, safe_name
+from app.jobs.uploads import copy_limited, extract_zip, extraction_limit, is_zip, safe_name
 from app.settings import Settings
 
 
@@ -49,8 +56,9 @@ def _place_input(source: Path, input_dir: Path, settings: Settings) -> None:
         extract_zip(
             source,
             input_dir,
-            max_bytes=settings.max_extracted_bytes,
+            max_bytes=extraction_limit(settings.max_extracted_bytes, settings.jobs_dir),
             max_files=settings.max_archive_files,
+            max_ratio=settings.max_inflate_ratio,
         )
     else:
         input_dir.mkdir(parents=True)
@@ -77,6 +85,7 @@ def submit_job(
         UploadRefused: an unsafe or oversized input (nothing is kept).
     """
     check_capacity(session=session, settings=settings)
+    session.commit()  # end the read: the insert below takes the write lock at BEGIN
     job_id = uuid.uuid4()
     job_dir = settings.jobs_dir / job_id.hex
     job_dir.mkdir(parents=True)
@@ -97,6 +106,9 @@ def submit_job(
             target = job_dir / "mappings" / safe_name(name)
             target.parent.mkdir(exist_ok=True)
             copy_limited(stream, target, max_bytes=settings.max_upload_bytes)
+        begin_write(session)
+        crud.lock_job_submissions(session=session)
+        check_capacity(session=session, settings=settings)
         return crud.create_training_job(
             session=session,
             job_id=job_id,

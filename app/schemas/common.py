@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Strict as PydanticStrict
 
 
 class Strict(BaseModel):
-    """Input base: unknown fields are rejected."""
+    """Input base: unknown fields are rejected, types are not coerced, numbers are finite.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict types refuse ``"5"`` and ``true`` for an integer and ``0`` for a boolean; JSON's
+    ``NaN`` and ``Infinity`` are refused as "not a finite number".
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _json_integer(value: object) -> object:
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a JSON integer, not a string or boolean")
+    return value
+
+
+# An integer as JSON Schema means it (``5`` and ``5.0``; never ``"5"`` or ``true``): strict
+# types alone would refuse ``5.0``, which the published schema allows. Put it after the field's
+# constraints (``Annotated[int, Field(ge=1), *JSON_INT]``): before them, pydantic drops them from
+# the JSON schema.
+JSON_INT = (PydanticStrict(False), BeforeValidator(_json_integer))
 
 
 class FieldError(BaseModel):

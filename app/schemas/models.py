@@ -19,7 +19,7 @@ class ModelVersionCreate(Strict):
         max_length=1024,
         pattern=r"^[^\x00-\x1f]+$",
         examples=["var/artifacts/gamenet-v1"],
-        description="An artifact directory on the server's disk.",
+        description="An artifact directory under MEDREC_HOME/artifacts or the import directory.",
     )
     activate: bool = False
 

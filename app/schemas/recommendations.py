@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from app.schemas.common import ModelRef, Strict
+from app.schemas.common import JSON_INT, ModelRef, Strict
 from app.schemas.interactions import AtcCode, MedicationCodeIn, PairPublic
 
 RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,20}$")]
@@ -93,7 +93,7 @@ class RecommendationCreate(Strict):
     model: str | None = Field(
         None, pattern=r"^[a-z]{1,32}(@[0-9]{1,9})?$", description="`name` or `name@version`"
     )
-    top_k: int | None = Field(None, ge=1, le=500)
+    top_k: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = None
     threshold: float | None = Field(None, ge=0.0, le=1.0)
 
     @model_validator(mode="before")

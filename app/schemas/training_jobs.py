@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.contract.names import InputFormat
-from app.schemas.common import Strict
+from app.schemas.common import JSON_INT, Strict
 
 JobFormat = InputFormat
 JobModel = Literal["gamenet"]
@@ -26,12 +26,12 @@ class TrainingParams(Strict):
     the uploaded export.
     """
 
-    epochs: int = Field(10, ge=1, le=500)
+    epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] = 10
     mode: Literal["batched", "reference"] | None = None
     split: Literal["literature", "random"] | None = None
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), *JSON_INT] | None = None
     lr: float | None = Field(None, gt=0.0, le=1.0)
-    batch_size: int | None = Field(None, ge=1, le=4096)
+    batch_size: Annotated[int, Field(ge=1, le=4096), *JSON_INT] | None = None
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     reader: dict[str, ReaderValue] = Field(default_factory=dict, max_length=32)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Path as PathParam
 
-from app.api.deps import RegistryDep, SessionDep, require_admin
+from app.api.deps import RegistryDep, SessionDep, SettingsDep, require_admin
 from app.crud import model_versions as crud
 from app.db.models import ModelVersion
 from app.inference.registry import ModelRegistry
@@ -50,12 +50,20 @@ def get_model(name: NameParam, session: SessionDep, registry: RegistryDep) -> Mo
     return ModelVersionsPublic(data=[_public(r, registry) for r in rows], count=len(rows))
 
 
-@router.post("", status_code=201, responses={422: {"description": "Invalid artifact"}})
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        403: {"description": "Path outside the artifacts/import directory, or a link"},
+        422: {"description": "Invalid artifact"},
+    },
+)
 def register_model(
-    body: ModelVersionCreate, session: SessionDep, registry: RegistryDep
+    body: ModelVersionCreate, session: SessionDep, registry: RegistryDep, settings: SettingsDep
 ) -> ModelVersionPublic:
-    """Register an exported artifact directory on the server; optionally activate it."""
-    row = register_artifact(session=session, path=Path(body.path))
+    """Register an artifact directory under the server's artifacts (or import) directory."""
+    roots = [settings.artifacts_dir, *([settings.import_dir] if settings.import_dir else [])]
+    row = register_artifact(session=session, path=Path(body.path), roots=roots)
     if body.activate:
         row = activate_version(
             session=session, registry=registry, name=row.name, version=row.version

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 
 from app.api.deps import SessionDep, SettingsDep, require_admin
 from app.crud import training_jobs as crud
 from app.db.models import ApiKey, TrainingJob
+from app.jobs.cleanup import cancel_job
 from app.jobs.submit import submit_job
 from app.jobs.uploads import UploadRefused, resolve_import
 from app.schemas.training_jobs import (
@@ -62,7 +63,7 @@ def create_training_job(
     model: Annotated[JobModel, Form()] = "gamenet",
     epochs: Annotated[int, Form(ge=1, le=500)] = 10,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
-    split: Annotated[str, Form(pattern="^(literature|random)$")] = "literature",
+    split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
         list[str],
         Form(description="Reader options as key=value (value JSON or text)."),
@@ -139,8 +140,8 @@ def get_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPubli
 
 @router.post("/{job_id}/cancel", dependencies=[Depends(require_admin)])
 def cancel_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPublic:
-    """Cancel a queued or running job (a finished job is returned unchanged)."""
-    row = crud.cancel_training_job(session=session, job_id=job_id)
+    """Cancel a queued or running job and remove its files (a finished job is unchanged)."""
+    row = cancel_job(session=session, job_id=job_id)
     if row is None:
         raise HTTPException(404, "training job not found")
     return _public(row)

@@ -47,7 +47,7 @@ def test_broken_manifest_and_missing_dir(tmp_path: Path) -> None:
     registry = ModelRegistry()
     with pytest.raises(ActivationError, match="breaks the contract"):
         registry.prepare(name="gamenet", version=1, sha256="0" * 64, path=tmp_path / "a")
-    with pytest.raises(ActivationError, match="no manifest"):
+    with pytest.raises(ActivationError, match="does not exist"):
         registry.prepare(name="gamenet", version=1, sha256="0" * 64, path=tmp_path / "nope")
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -20,17 +22,25 @@ from tests.app.factories import patient, write_pair_risk_artifact, write_recomme
 URL = "/v1/models"
 
 
+@pytest.fixture
+def artifacts(settings: Settings) -> Path:
+    """A fresh directory under the server's artifacts directory (the API registers only there)."""
+    out = settings.artifacts_dir / uuid.uuid4().hex
+    out.mkdir(parents=True)
+    return out
+
+
 def test_register_activate_and_roll_back(
-    client: TestClient, admin: dict[str, str], registry: ModelRegistry, tmp_path: Path
+    client: TestClient, admin: dict[str, str], registry: ModelRegistry, artifacts: Path
 ) -> None:
-    write_recommender_artifact(tmp_path / "v7", version=7)
-    write_recommender_artifact(tmp_path / "v8", version=8, seed=1)
-    r = client.post(URL, json={"path": str(tmp_path / "v7"), "activate": True}, headers=admin)
+    write_recommender_artifact(artifacts / "v7", version=7)
+    write_recommender_artifact(artifacts / "v8", version=8, seed=1)
+    r = client.post(URL, json={"path": str(artifacts / "v7"), "activate": True}, headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "active" and r.json()["loaded"]
-    r = client.post(URL, json={"path": str(tmp_path / "v8")}, headers=admin)
+    r = client.post(URL, json={"path": str(artifacts / "v8")}, headers=admin)
     assert r.json()["status"] == "registered" and not r.json()["loaded"]
-    assert client.post(URL, json={"path": str(tmp_path / "v8")}, headers=admin).status_code == 409
+    assert client.post(URL, json={"path": str(artifacts / "v8")}, headers=admin).status_code == 409
     r = client.post(f"{URL}/gamenet/versions/8/activate", headers=admin)
     assert r.status_code == 200 and registry.get("gamenet").version == 8
     r = client.post(f"{URL}/gamenet/versions/7/activate", headers=admin)  # rollback
@@ -48,12 +58,12 @@ def test_tampered_artifact_is_refused_and_old_version_serves(
     client: TestClient,
     admin: dict[str, str],
     registry: ModelRegistry,
-    tmp_path: Path,
+    artifacts: Path,
     session: Session,
 ) -> None:
-    write_recommender_artifact(tmp_path / "v5", version=5, seed=2)
-    assert client.post(URL, json={"path": str(tmp_path / "v5")}, headers=admin).status_code == 201
-    onnx = tmp_path / "v5" / "model.onnx"
+    write_recommender_artifact(artifacts / "v5", version=5, seed=2)
+    assert client.post(URL, json={"path": str(artifacts / "v5")}, headers=admin).status_code == 201
+    onnx = artifacts / "v5" / "model.onnx"
     onnx.write_bytes(onnx.read_bytes() + b"\x00")
     r = client.post(f"{URL}/gamenet/versions/5/activate", headers=admin)
     assert r.status_code == 409
@@ -65,9 +75,9 @@ def test_tampered_artifact_is_refused_and_old_version_serves(
 
 
 def test_register_rejects_non_artifacts(
-    client: TestClient, admin: dict[str, str], tmp_path: Path
+    client: TestClient, admin: dict[str, str], artifacts: Path
 ) -> None:
-    r = client.post(URL, json={"path": str(tmp_path)}, headers=admin)
+    r = client.post(URL, json={"path": str(artifacts)}, headers=admin)
     assert r.status_code == 404 and "manifest" in r.json()["detail"]
     r = client.post(f"{URL}/gamenet/versions/99/activate", headers=admin)
     assert r.status_code == 404
@@ -81,7 +91,7 @@ def _wait_for_more(statuses: Counter[int], n: int) -> None:
 
 
 def test_hot_swap_under_concurrent_requests_has_no_errors(
-    settings: Settings, tmp_path: Path, engine: object
+    settings: Settings, artifacts: Path, engine: object
 ) -> None:
     """Real sessions (no shared test transaction): requests in threads while versions swap."""
     registry = ModelRegistry()
@@ -90,13 +100,13 @@ def test_hot_swap_under_concurrent_requests_has_no_errors(
     clinician = {"X-API-Key": create_key(settings, role="clinician", name="swap")}
     admin = {"X-API-Key": create_key(settings, role="admin", name="swap")}
     for v in (101, 102):
-        write_recommender_artifact(tmp_path / f"v{v}", name="gbert", version=v, seed=v)
+        write_recommender_artifact(artifacts / f"v{v}", name="gbert", version=v, seed=v)
     statuses: Counter[int] = Counter()
     versions: Counter[int] = Counter()
     stop = threading.Event()
     with TestClient(app) as client:
         for v in (101, 102):
-            r = client.post(URL, json={"path": str(tmp_path / f"v{v}")}, headers=admin)
+            r = client.post(URL, json={"path": str(artifacts / f"v{v}")}, headers=admin)
             assert r.status_code == 201, r.text
         assert client.post(f"{URL}/gbert/versions/101/activate", headers=admin).is_success
 
@@ -131,12 +141,13 @@ def test_hot_swap_under_concurrent_requests_has_no_errors(
 
 
 def test_activating_a_malformed_genn_artifact_is_a_409(
-    client: TestClient, admin: dict[str, str], tmp_path: Path
+    client: TestClient, admin: dict[str, str], artifacts: Path
 ) -> None:
-    write_pair_risk_artifact(tmp_path / "genn", version=4)
-    manifest = json.loads((tmp_path / "genn" / "manifest.json").read_text())
+    write_pair_risk_artifact(artifacts / "genn", version=4)
+    manifest = json.loads((artifacts / "genn" / "manifest.json").read_text())
     del manifest["vocab"]["types"]
-    (tmp_path / "genn" / "manifest.json").write_text(json.dumps(manifest))
-    assert client.post(URL, json={"path": str(tmp_path / "genn")}, headers=admin).status_code == 201
+    (artifacts / "genn" / "manifest.json").write_text(json.dumps(manifest))
+    r = client.post(URL, json={"path": str(artifacts / "genn")}, headers=admin)
+    assert r.status_code == 201
     r = client.post(f"{URL}/genn/versions/4/activate", headers=admin)
     assert r.status_code == 409 and "types" in r.json()["detail"]
