@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +15,17 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session
 
-from app.crud.api_keys import create_api_key
+from app.crud.api_keys import create_api_key, get_api_keys, revoke_api_key, rotate_api_key
 from app.crud.ddi import load_interactions
-from app.db.models import ModelVersion
+from app.crud.vocab import load_vocab
+from app.db.models import ApiKey, ModelVersion
 from app.db.session import begin_write, make_engine, make_sessionmaker
-from app.errors import DdiFileError
+from app.errors import DdiFileError, NotFound, VocabFileError
 from app.inference.onnx import OrtOptions
 from app.inference.registry import ModelRegistry
 from app.services.ddi_csv import parse_ddi_csv
 from app.services.models import activate_version, register_artifact
+from app.services.vocab_csv import parse_vocab_csv
 from app.settings import Settings
 
 
@@ -71,6 +74,39 @@ def create_key(settings: Settings, *, role: str, name: str) -> str:
     return plaintext
 
 
+def list_keys(settings: Settings) -> list[ApiKey]:
+    """Every API key, oldest first."""
+    with session_scope(settings) as session:
+        return get_api_keys(session=session)
+
+
+def revoke_key(settings: Settings, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key; running workers refuse it within ``api_key_cache_seconds``.
+
+    Raises:
+        NotFound: no key has this id.
+    """
+    with session_scope(settings) as session:
+        row = revoke_api_key(session=session, key_id=key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}")
+    return row
+
+
+def rotate_key(settings: Settings, key_id: uuid.UUID) -> tuple[ApiKey, str]:
+    """Revoke an active key and create its successor; return it and its plaintext (shown once).
+
+    Raises:
+        NotFound: no active key has this id.
+    """
+    pepper = settings.api_key_pepper.get_secret_value()
+    with session_scope(settings) as session:
+        rotated = rotate_api_key(session=session, key_id=key_id, pepper=pepper)
+    if rotated is None:
+        raise NotFound(f"no active API key {key_id}")
+    return rotated
+
+
 def load_ddi_file(
     settings: Settings,
     path: Path,
@@ -91,6 +127,27 @@ def load_ddi_file(
         raise DdiFileError(f"{path}: {exc.detail}") from None
     with session_scope(settings) as session:
         return load_interactions(
+            session=session, rows=rows, source_version=source_version or path.name, replace=replace
+        )
+
+
+def load_vocab_file(
+    settings: Settings, path: Path, *, source_version: str | None = None, replace: bool = False
+) -> int:
+    """Load a medication code map CSV (:mod:`app.services.vocab_csv`); return the rows written.
+
+    Running servers serve it within ``vocab_snapshot_seconds``.
+
+    Raises:
+        VocabFileError: naming the file, row and column at fault.
+    """
+    path = Path(path)
+    try:
+        rows = parse_vocab_csv(path.read_text())
+    except VocabFileError as exc:
+        raise VocabFileError(f"{path}: {exc.detail}") from None
+    with session_scope(settings) as session:
+        return load_vocab(
             session=session, rows=rows, source_version=source_version or path.name, replace=replace
         )
 

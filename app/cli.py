@@ -1,6 +1,6 @@
 """The ``medrec`` command line: its one composition root, torch-free.
 
-The service's commands (``serve``, ``keys``, ``ddi``, ``models``, ``db``, ``worker``,
+The service's commands (``serve``, ``keys``, ``ddi``, ``vocab``, ``models``, ``db``, ``worker``,
 ``train --from``, ``demo``) are defined here and run on the base install. The training commands
 (``synth``, ``ingest``, ``data``, ``export``, ``genn``, ``train gamenet|gbert|genn``) are added
 by the training side's entry point (``app.contract.entry_points.TRAINING_CLI``), loaded by name;
@@ -12,6 +12,7 @@ Examples::
     medrec db upgrade
     medrec keys create --role admin --name ops
     medrec ddi load ../shared/data/ddi/atc3_ddi_twosides.csv
+    medrec vocab load ../shared/data/mappings/ndc2atc.csv
     medrec models register var/artifacts/gamenet-v1 --activate
     medrec serve --workers 2
 """
@@ -22,7 +23,9 @@ import logging
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +45,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 ddi_app = typer.Typer(help="The DDI knowledge base.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+vocab_app = typer.Typer(help="Medication code maps (RxNorm, NDC -> ATC).", no_args_is_help=True)
 
 
 def _fail(exc: MedRecError) -> None:
@@ -110,6 +114,53 @@ def keys_create(
     typer.echo(admin.create_key(get_settings(), role=role, name=name))
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys: id, role, name, created, last used, revoked."""
+    from app import admin
+
+    for k in admin.list_keys(get_settings()):
+        used = _when(k.last_used_at) or "never"
+        state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}  {k.role:<9}  {k.name}  created {_when(k.created_at)}  used {used}  "
+                   f"{state}")  # fmt: skip
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+KeyId = Annotated[uuid.UUID, typer.Argument(help="The key's id (medrec keys list).")]
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id (keys list).")],
+) -> None:
+    """Revoke a key; running workers refuse it within MEDREC_API_KEY_CACHE_SECONDS."""
+    from app import admin
+
+    try:
+        admin.revoke_key(get_settings(), key_id)
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"revoked {key_id} (every worker refuses it within its key cache time)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id (keys list).")],
+) -> None:
+    """Revoke a key and print its successor (same name and role) once."""
+    from app import admin
+
+    try:
+        _, plaintext = admin.rotate_key(get_settings(), key_id)
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(plaintext)
+
+
 @ddi_app.command("load")
 def ddi_load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
@@ -127,6 +178,24 @@ def ddi_load(
     except MedRecError as exc:
         _fail(exc)
     typer.echo(f"loaded {n} interaction pairs from {file}")
+
+
+@vocab_app.command("load")
+def vocab_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    source_version: str | None = typer.Option(None, help="Default: the file name."),
+    replace: bool = typer.Option(False, help="Delete every loaded map first."),
+) -> None:
+    """Load a code map CSV (system,code,atc[,display], or ndc/rxcui with atc4)."""
+    from app import admin
+
+    try:
+        n = admin.load_vocab_file(
+            get_settings(), file, source_version=source_version, replace=replace
+        )
+    except MedRecError as exc:
+        _fail(exc)
+    typer.echo(f"loaded {n} code mappings from {file}")
 
 
 @models_app.command("register")
@@ -181,6 +250,7 @@ def build_cli() -> typer.Typer:
     cli.command("serve")(serve)
     cli.add_typer(keys_app, name="keys")
     cli.add_typer(ddi_app, name="ddi")
+    cli.add_typer(vocab_app, name="vocab")
     cli.add_typer(models_app, name="models")
     cli.add_typer(db_app, name="db")
     cli.command("worker")(jobs_cli.worker)

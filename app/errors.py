@@ -35,6 +35,13 @@ class ModelNotFound(MedRecError):
     title = "Model not found"
 
 
+class NotFound(MedRecError):
+    """The named resource (an API key...) does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
 class ArtifactError(MedRecError):
     """An artifact directory is missing, malformed or does not match its registry row."""
 
@@ -92,3 +99,9 @@ class AuditUnavailable(MedRecError):
 
     status = 503
     title = "Audit log unavailable"
+
+
+class VocabFileError(DdiFileError):
+    """A code-map CSV is malformed; the detail names the row and column (never the cell value)."""
+
+    title = "Invalid code map"

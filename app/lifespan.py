@@ -19,10 +19,12 @@ from app.jobs.cleanup import sweep_orphans
 from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
 from app.services.audit_queue import AuditQueue, database_writer
+from app.services.cds_trust import CdsTrust
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
 from app.services.rate_limit import RateLimiter
+from app.services.vocab_snapshot import VocabSnapshot
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,12 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             "ddi": DdiSnapshot(settings.ddi_snapshot_seconds),
             "key_cache": ApiKeyCache(settings.api_key_cache_seconds),
             "audit": audit,
+            "vocab": VocabSnapshot(settings.vocab_snapshot_seconds),
+            "cds_trust": CdsTrust(
+                settings.cds_clients,
+                leeway_seconds=settings.cds_leeway_seconds,
+                max_token_seconds=settings.cds_max_token_seconds,
+            ),
         }
     finally:
         audit.close()  # uvicorn gets here on SIGTERM once in-flight requests are answered

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from app.api.openapi import custom_openapi, operation_id
 from app.api.problems import add_problem_handlers
 from app.api.router import api_router
-from app.api.routes import health
+from app.api.routes import cds_hooks, health
 from app.api.stack import add_middleware
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(api_router, prefix="/v1")
+    app.include_router(cds_hooks.router)  # at the root: clients call <base>/cds-services
     add_problem_handlers(app)
     add_middleware(app, settings, metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]

@@ -9,14 +9,30 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.contract.entry_points import JOB_TOOLKIT
 
 _DEV_PEPPER = "medrec-development-pepper"
+
+
+class CdsClient(BaseModel):
+    """A trusted CDS Hooks client (EHR): its JWT ``iss`` and public keys (inline JWKS or URL)."""
+
+    model_config = {"extra": "forbid"}
+
+    iss: str = Field(min_length=1)
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> CdsClient:
+        if (self.jwks is None) == (self.jwks_url is None):
+            raise ValueError(f"CDS client {self.iss!r}: give exactly one of jwks and jwks_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -77,6 +93,21 @@ class Settings(BaseSettings):
     # often; a full queue answers 503 (fail closed). See app/services/audit_queue.py.
     audit_flush_seconds: float = Field(0.05, gt=0.0, le=60.0)
     audit_queue_size: int = Field(10_000, ge=1)
+    # Each worker serves the medication code maps (medrec vocab load) from memory and re-checks
+    # them when its copy is older than this; see app/services/vocab_snapshot.py.
+    vocab_snapshot_seconds: float = Field(5.0, ge=0.0)
+
+    # CDS Hooks (app/services/cds_trust.py). The clients whose JWTs are trusted, as JSON:
+    # MEDREC_CDS_CLIENTS='[{"iss": "https://ehr.example.org", "jwks_url": "https://..."}]'.
+    cds_clients: list[CdsClient] = Field(default_factory=list)
+    # The public base URL of this service; a token's aud must be <base>/cds-services/<id>.
+    # Unset: the URL the request came to (development only; set it behind a proxy).
+    cds_base_url: str | None = None
+    cds_leeway_seconds: float = Field(30.0, ge=0.0)
+    cds_max_token_seconds: float = Field(300.0, gt=0.0)
+    # Fetching prefetch data from the client's FHIR server when it was not sent.
+    cds_fhir_timeout_seconds: float = Field(5.0, gt=0.0)
+
     # Per-key rate limit shared by every worker, counted in Redis (app/services/rate_limit.py);
     # no limit without a URL. ``rate_limit_fail_open``: when Redis is down, let requests through
     # (true) or answer 503 (false).

@@ -7,7 +7,7 @@ order: 2/3 train, 1/6 test, 1/6 validation; selection on validation, report on t
    (``train_GAMENet.py --ddi``), in a temp dir;
 2. MedRec in ``reference`` mode (one Adam step per visit) and in ``batched`` mode, or any
    ``--runs`` variants (``mode+field=value+...`` over :class:`TrainConfig`, e.g.
-   ``batched+graph_norm=row``), through ``train_gamenet`` as ``medrec train gamenet`` runs it.
+   ``batched+graph_norm=row``), through ``training.gamenet.run.train`` as ``medrec train gamenet`` runs it.
 
 For each system it records the per-epoch validation Jaccard (MedRec's ``training/metrics.py``
 applied to every system's validation probabilities), the test metrics of the checkpoint with the
@@ -380,13 +380,13 @@ def parse_run(spec: str, epochs: int, seed: int) -> Any:
 
 def run_medrec(spec: str, dataset: Path, work: Path, epochs: int, seed: int) -> dict[str, Any]:
     """Train one MedRec configuration as ``medrec train gamenet`` does; return its row."""
-    from training.gamenet.run import train_gamenet
+    from training.gamenet.run import train
 
     config = parse_run(spec, epochs, seed)
     out = work / f"run-{len(list(work.glob('run-*')))}"
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    metrics = train_gamenet(dataset, out, config, show_progress=False)
+    metrics = train(dataset, out, config, show_progress=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_train = 0.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -30,6 +31,7 @@ from app.services.audit_queue import AuditQueue
 from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
 from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.services.rate_limit import RateLimiter
+from app.services.vocab_snapshot import VocabSnapshot, VocabView
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -110,6 +112,12 @@ async def get_key_cache(request: Request) -> ApiKeyCache:
     return cache
 
 
+async def get_vocab(request: Request) -> VocabSnapshot:
+    """The worker's snapshot of the medication code maps."""
+    vocab: VocabSnapshot = request.state.vocab
+    return vocab
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
@@ -118,6 +126,18 @@ DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
 DdiViewDep = Annotated[DdiTableView, Depends(get_ddi_view)]
 KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
 AuditQueueDep = Annotated[AuditQueue, Depends(get_audit_queue)]
+VocabDep = Annotated[VocabSnapshot, Depends(get_vocab)]
+
+
+async def get_vocab_view(session: SessionDep, vocab: VocabDep) -> VocabView:
+    """A current version of the code maps; revalidating it (rarely due) in the threadpool."""
+    view = vocab.fresh()
+    if view is None:
+        view = await run_in_threadpool(vocab.view, session)
+    return view
+
+
+VocabViewDep = Annotated[VocabView, Depends(get_vocab_view)]
 
 
 async def public() -> None:
@@ -195,10 +215,19 @@ async def get_current_key(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = identity.id
+    if cache.touch_due(identity.id):
+        await run_in_threadpool(_touch, session, identity.id)
     limiter: RateLimiter | None = request.state.rate_limiter
     if limiter is not None:
         await limiter.hit(str(identity.id))
     return identity
+
+
+def _touch(session: Session, key_id: uuid.UUID) -> None:
+    if session.in_transaction():
+        session.commit()
+    begin_write(session)
+    keys_crud.touch_api_key(session=session, key_id=key_id)
 
 
 async def identify(

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.api.fhir import negotiated
 from app.errors import MedRecError
 from app.schemas.common import FieldError, Problem
 
@@ -74,8 +75,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 def add_problem_handlers(app: FastAPI) -> None:
     """Map HTTP, validation and domain errors to problem+json.
 
-    Unexpected errors are answered by ``RequestContextMiddleware`` (logged once, 500).
+    Unexpected errors are answered by ``RequestContextMiddleware`` (logged once, 500). FHIR
+    callers get these answers as OperationOutcome (:func:`app.api.fhir.negotiated`).
     """
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(MedRecError, _domain_error)
+    app.add_exception_handler(HTTPException, negotiated(_http_error))
+    app.add_exception_handler(RequestValidationError, negotiated(_validation_error))
+    app.add_exception_handler(MedRecError, negotiated(_domain_error))

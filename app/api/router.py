@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import interactions, models, recommendations, training_jobs
+from app.api.routes import (
+    api_keys,
+    cds_feedback,
+    interactions,
+    models,
+    recommendations,
+    training_jobs,
+)
 
 # Every /v1 route may answer these; the bodies are problem+json (app.api.openapi).
 _COMMON = {
@@ -21,3 +28,5 @@ api_router.include_router(recommendations.router)
 api_router.include_router(interactions.router)
 api_router.include_router(models.router)
 api_router.include_router(training_jobs.router)
+api_router.include_router(cds_feedback.router)
+api_router.include_router(api_keys.router)

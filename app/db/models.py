@@ -1,4 +1,4 @@
-"""ORM classes: model versions, the DDI knowledge base, API keys and the audit log."""
+"""ORM classes: model versions, DDI knowledge base, code maps, API keys, audit log, CDS Hooks."""
 
 from __future__ import annotations
 
@@ -63,6 +63,25 @@ class DdiInteraction(IdMixin, Base):
     source_version: Mapped[str] = mapped_column(String(128))
 
 
+class VocabMapping(IdMixin, Base):
+    """One medication code (``rxnorm``, ``ndc`` or ``atc``) and an ATC3 class it maps to.
+
+    ``atc`` rows carry an ATC code's display name (``display``) and map it to its own class.
+    """
+
+    __tablename__ = "vocab_mappings"
+    __table_args__ = (
+        UniqueConstraint("system", "code", "atc3"),
+        CheckConstraint("system IN ('rxnorm', 'ndc', 'atc')", name="system_known"),
+    )
+
+    system: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    atc3: Mapped[str] = mapped_column(String(4))
+    display: Mapped[str | None] = mapped_column(String(256))
+    source_version: Mapped[str] = mapped_column(String(128))
+
+
 class ApiKey(IdMixin, Base):
     """An API key, stored only as its HMAC; ``role`` is ``clinician`` or ``admin``."""
 
@@ -73,6 +92,8 @@ class ApiKey(IdMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written at most once a minute per key (app.crud.api_keys.touch_api_key).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     audit_events: Mapped[list[AuditEvent]] = relationship(
         back_populates="api_key", passive_deletes=True
@@ -95,6 +116,38 @@ class AuditEvent(IdMixin, Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
     api_key: Mapped[ApiKey | None] = relationship(back_populates="audit_events")
+
+
+class CdsFeedback(IdMixin, Base):
+    """What a clinician did with one CDS Hooks card: accepted or overridden, and why.
+
+    Holds no PHI: the card's uuid, the service, the outcome, the override reason's coding and
+    the suggestions accepted (their uuids); not the user's free-text comment.
+    """
+
+    __tablename__ = "cds_feedback"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome_known"),
+    )
+
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    override_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON)
+    outcome_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_iss: Mapped[str] = mapped_column(String(256))
+
+
+class CdsTokenId(IdMixin, Base):
+    """A CDS client JWT's ``jti``, kept until the token expires so a replay is refused."""
+
+    __tablename__ = "cds_token_ids"
+    __table_args__ = (UniqueConstraint("iss", "jti"),)
+
+    iss: Mapped[str] = mapped_column(String(256))
+    jti: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")

@@ -120,7 +120,7 @@ class Recommender:
             raise ArtifactError("manifest: a recommender needs diag inputs, meds and probabilities")
         self.output = outputs[0]
         self.batch_is_dynamic = all(isinstance(t.shape[0], str) for t in manifest.inputs)
-        self._systems = {
+        self.systems = {  # the code systems of each field in the vocabulary
             "diagnoses": {s for s, _ in self.diag_index},
             "procedures": {s for s, _ in self.proc_index},
         }
@@ -192,7 +192,7 @@ class Recommender:
                 reason = "malformed_code"
             elif not used:
                 reason = "input_not_used_by_model"
-            elif system not in self._systems[fld]:
+            elif system not in self.systems[fld]:
                 reason = "system_not_in_model_vocabulary"
             elif (system, code) not in index:
                 reason = "not_in_model_vocabulary"

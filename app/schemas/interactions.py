@@ -12,10 +12,30 @@ from app.schemas.common import ModelRef, Strict
 AtcCode = Annotated[str, StringConstraints(pattern=ATC_PATTERN, min_length=4, max_length=7)]
 
 
-class InteractionQuery(Strict):
-    """Drugs to check pairwise: ATC codes of level 3 or deeper (compared at level 3)."""
+class MedicationCodeIn(Strict):
+    """A medication in a coding system: ATC (level ≥ 3), RxNorm (RXCUI) or NDC."""
 
-    drugs: list[AtcCode] = Field(min_length=2, max_length=50, examples=[["N02BE01", "B01AC06"]])
+    system: Literal["atc", "rxnorm", "ndc"]
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,16}$")]
+
+
+class InteractionQuery(Strict):
+    """Drugs to check pairwise, compared at ATC level 3: ATC codes or coded medications."""
+
+    drugs: list[AtcCode | MedicationCodeIn] = Field(
+        min_length=2,
+        max_length=50,
+        examples=[["N02BE01", "B01AC06"], ["N02BE01", {"system": "rxnorm", "code": "243670"}]],
+    )
+
+
+class UnmappedDrugPublic(BaseModel):
+    """A queried medication that names no ATC3 class (it takes no part in any pair)."""
+
+    index: int
+    system: str
+    code: str
+    reason: Literal["malformed_code", "no_atc_mapping", "no_code_map_loaded"]
 
 
 class KnownInteraction(BaseModel):
@@ -101,6 +121,10 @@ class InteractionsPublic(BaseModel):
     count: int
     ddi_rate: float | None = Field(description="Share of pairs with a known interaction.")
     max_risk: float | None = Field(description="Highest predicted risk; null without GENN.")
+    unmapped: list[UnmappedDrugPublic] = Field(default_factory=list)
+    displays: dict[str, str] = Field(
+        default_factory=dict, description="ATC3 display names from the loaded code maps."
+    )
 
 
 class DdiTableCreate(Strict):

@@ -4,34 +4,53 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import JSON_INT, ModelRef, Strict
-from app.schemas.interactions import PAIR_EXAMPLE, PAIR_MODEL_EXAMPLE, AtcCode, PairPublic
+from app.schemas.interactions import (
+    PAIR_EXAMPLE,
+    PAIR_MODEL_EXAMPLE,
+    AtcCode,
+    MedicationCodeIn,
+    PairPublic,
+)
 
-RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,16}$")]
+RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,20}$")]
+# The systems a model knows come from its manifest (icd9cm, icd10cm, icd9proc, icd10pcs, snomed
+# for a model trained on Synthea or FHIR...); a request naming another one is refused with 422.
+SystemName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]{1,32}$"),
+    Field(examples=["icd9cm", "icd10cm", "icd9proc", "icd10pcs", "snomed"]),
+]
 
 
 class DiagnosisIn(Strict):
     """A diagnosis code; dots are optional (``401.9`` and ``4019`` are the same code)."""
 
-    system: Literal["icd9cm", "icd10cm"]
+    system: SystemName
     code: RawCode
 
 
 class ProcedureIn(Strict):
     """A procedure code; dots are optional."""
 
-    system: Literal["icd9proc", "icd10pcs"]
+    system: SystemName
     code: RawCode
 
 
 class VisitIn(Strict):
-    """One visit. ``medications`` (ATC, level ≥ 3) are used for past visits only."""
+    """One visit. ``medications`` are used for past visits only.
+
+    A medication is an ATC code (level ≥ 3) or ``{"system": "rxnorm"|"ndc"|"atc", "code": ...}``;
+    RxNorm and NDC codes are mapped to ATC3 through the loaded code maps (``medrec vocab load``).
+    """
 
     diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=500)
     procedures: list[ProcedureIn] = Field(default_factory=list, max_length=500)
-    medications: list[AtcCode] = Field(default_factory=list, max_length=500)
+    medications: list[AtcCode | MedicationCodeIn] = Field(default_factory=list, max_length=500)
 
 
 _EXAMPLE: dict[str, Any] = {
@@ -39,7 +58,7 @@ _EXAMPLE: dict[str, Any] = {
         {
             "diagnoses": [{"system": "icd9cm", "code": "401.9"}],
             "procedures": [{"system": "icd9proc", "code": "38.93"}],
-            "medications": ["C07AB02"],
+            "medications": ["C07AB02", {"system": "rxnorm", "code": "866924"}],
         },
         {
             "diagnoses": [
@@ -52,17 +71,49 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+class FhirBundleIn(BaseModel):
+    """A FHIR R4 Bundle of Condition, Procedure, MedicationRequest, Medication and Encounter.
+
+    Only its shape is checked here; :mod:`app.services.fhir_input` reads the resources.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]  # noqa: N815 (FHIR's name)
+    entry: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
 class RecommendationCreate(Strict):
-    """A patient's visits in time order; the last one is the visit to recommend for."""
+    """A patient's visits in time order; the last one is the visit to recommend for.
+
+    A FHIR ``Bundle`` may be posted instead (``Content-Type: application/fhir+json``); it is
+    kept in ``bundle`` and turned into visits with the active model's systems.
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    visits: list[VisitIn] = Field(min_length=1, max_length=100)
+    visits: list[VisitIn] = Field(
+        default_factory=list, max_length=100, json_schema_extra={"minItems": 1}
+    )
+    bundle: SkipJsonSchema[FhirBundleIn | None] = Field(None, exclude=True)
     model: str | None = Field(
         None, pattern=r"^[a-z]{1,32}(@[0-9]{1,9})?$", description="`name` or `name@version`"
     )
     top_k: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = None
     threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_a_bundle(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            return {"bundle": data}
+        return data
+
+    @model_validator(mode="after")
+    def _visits_or_a_bundle(self) -> RecommendationCreate:
+        if not self.visits and self.bundle is None:
+            raise PydanticCustomError("too_short", "visits needs at least one visit")
+        return self
 
 
 class EvidencePublic(BaseModel):
@@ -78,6 +129,7 @@ class MedicationPublic(BaseModel):
     """One recommended ATC3 class."""
 
     atc3: str = Field(examples=["C07A"])
+    display: str | None = Field(None, examples=["Beta blocking agents"])
     probability: float = Field(examples=[0.91])
     evidence: list[EvidencePublic]
 
@@ -95,6 +147,8 @@ class UnknownCodePublic(BaseModel):
         "not_in_model_vocabulary",
         "system_not_in_model_vocabulary",
         "input_not_used_by_model",
+        "no_atc_mapping",
+        "no_code_map_loaded",
     ]
 
 

@@ -15,10 +15,14 @@ from app.inference.registry import LoadedModel
 from app.schemas.common import ModelRef
 from app.schemas.interactions import (
     KnownInteraction,
+    MedicationCodeIn,
     PairPublic,
     TypeScorePublic,
+    UnmappedDrugPublic,
 )
 from app.services.ddi_snapshot import DdiTableView
+from app.services.medication_codes import resolve
+from app.services.vocab_snapshot import MappedCode, VocabView
 
 _SEVERITY_ORDER = ("high", "moderate", "low", "unknown")
 _MAX_SHARED_ANSWERS = 100_000  # per snapshot version; ATC3 has a few hundred classes
@@ -58,6 +62,8 @@ class InteractionsAnswer:
     count: int
     ddi_rate: float | None
     max_risk: float | None
+    unmapped: list[dict[str, Any]]
+    displays: dict[str, str]
 
 
 def assess_pairs(
@@ -154,10 +160,30 @@ def _build_answer(
 
 
 def check_interactions(
-    *, view: DdiTableView, drugs: Sequence[str], pair_model: LoadedModel | None
+    *,
+    view: DdiTableView,
+    vocab: VocabView,
+    drugs: Sequence[str | MedicationCodeIn],
+    pair_model: LoadedModel | None,
 ) -> InteractionsAnswer:
-    """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
-    atc3s = sorted({d.strip().upper()[:4] for d in drugs})
+    """The ``/v1/interactions`` answer, compared at ATC level 3.
+
+    ATC codes are used as given; RxNorm and NDC codes map through ``vocab``, and those that map
+    to no class are listed in ``unmapped`` with the reason.
+    """
+    classes: set[str] = set()
+    unmapped = []
+    for i, drug in enumerate(drugs):
+        resolved = resolve(vocab, drug)
+        if isinstance(resolved, MappedCode):
+            classes.update(resolved.atc3)
+        else:
+            unmapped.append(
+                UnmappedDrugPublic(
+                    index=i, system=resolved.system, code=resolved.code, reason=resolved.reason
+                ).model_dump()
+            )
+    atc3s = sorted(classes)
     found = assess_pairs(view=view, drugs=atc3s, pair_model=pair_model, risk_threshold=None)
     return InteractionsAnswer(
         drugs=atc3s,
@@ -167,4 +193,6 @@ def check_interactions(
         count=found.count,
         ddi_rate=found.ddi_rate,
         max_risk=found.max_risk,
+        unmapped=unmapped,
+        displays={d: name for d in atc3s if (name := vocab.display(d))},
     )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.contract.visits import RawVisit
 from app.errors import ModelNotFound, ModelNotLoaded
-from app.inference.recommender import Recommendation, ScoredMedication, UnknownCode
+from app.inference.recommender import Recommendation, Recommender, UnknownCode
 from app.inference.registry import LoadedModel, ModelRegistry
-from app.schemas.recommendations import ModelInfoPublic, RecommendationCreate
+from app.schemas.recommendations import (
+    DiagnosisIn,
+    ModelInfoPublic,
+    ProcedureIn,
+    RecommendationCreate,
+)
 from app.services.ddi_snapshot import DdiTableView
 from app.services.interactions import assess_pairs
+from app.services.medication_codes import prepare_visits, restore_origins
+from app.services.vocab_snapshot import VocabView
 
 SYNTHETIC_WARNING = "synthetic model trained on generated data: NOT FOR CLINICAL USE"
 
@@ -58,7 +65,7 @@ class RecommendationAnswer:
 
     model: dict[str, Any]
     pair_model: dict[str, Any] | None
-    medications: list[ScoredMedication]
+    medications: list[dict[str, Any]]  # ScoredMedication's fields and the ATC3 display name
     ddi: DdiSummary
     unknown_codes: list[UnknownCode]
     warnings: list[str]
@@ -88,9 +95,38 @@ def resolve_model(registry: ModelRegistry, requested: str | None, default: str) 
     return loaded
 
 
+def unknown_systems(
+    recommender: Recommender, request: RecommendationCreate
+) -> list[dict[str, Any]]:
+    """Validation errors (pydantic's shape) for code systems the model's manifest does not know.
+
+    A field the model does not use at all (procedures of a diagnosis-only model) is not checked:
+    its codes are listed as ``input_not_used_by_model`` instead.
+    """
+    known = recommender.systems
+    errors = []
+    for v, visit in enumerate(request.visits):
+        fields: tuple[tuple[str, Sequence[DiagnosisIn | ProcedureIn]], ...] = (
+            ("diagnoses", visit.diagnoses),
+            ("procedures", visit.procedures),
+        )
+        for fld, codes in fields:
+            if not known[fld]:
+                continue
+            for j, code in enumerate(codes):
+                if code.system not in known[fld]:
+                    errors.append({
+                        "loc": ("body", "visits", v, fld, j, "system"),
+                        "msg": f"the active model knows {fld} in: {', '.join(sorted(known[fld]))}",
+                        "type": "system_not_in_model_vocabulary",
+                    })  # fmt: skip
+    return errors
+
+
 def recommend(
     *,
     view: DdiTableView,
+    vocab: VocabView,
     loaded: LoadedModel,
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
@@ -102,16 +138,10 @@ def recommend(
     another for FastAPI's check of a sync route's answer cost as much as the model.
     """
     assert loaded.recommender is not None
-    visits = [
-        RawVisit(
-            diagnoses=[(c.system, c.code) for c in v.diagnoses],
-            procedures=[(c.system, c.code) for c in v.procedures],
-            medications=list(v.medications),
-        )
-        for v in request.visits
-    ]
+    prepared = prepare_visits(request.visits, vocab)
     top_k = min(request.top_k or limits.max_medications, limits.max_medications)
-    result = loaded.recommender.recommend(visits, threshold=request.threshold, top_k=top_k)
+    result = loaded.recommender.recommend(prepared.visits, threshold=request.threshold, top_k=top_k)
+    result = restore_origins(result, prepared)
     found = assess_pairs(
         view=view,
         drugs=[m.atc3 for m in result.medications],
@@ -124,7 +154,11 @@ def recommend(
     return RecommendationAnswer(
         model=_model_info(loaded, result),
         pair_model=found.pair_model,
-        medications=result.medications,
+        medications=[
+            # vars(): the fields as they are (orjson writes the evidence dataclasses itself)
+            {**vars(m), "display": vocab.display(m.atc3)}
+            for m in result.medications
+        ],
         ddi=DdiSummary(
             listed="all" if limits.all_pairs else "relevant",
             risk_threshold=limits.risk_threshold,

@@ -9,6 +9,7 @@ from app.admin import create_key, load_ddi_file, register_model, session_scope, 
 from app.cli import build_cli
 from app.crud.api_keys import get_api_key
 from app.crud.ddi import count_interactions
+from app.crud.vocab import get_all_mappings
 from app.settings import Settings, get_settings
 from tests.app.factories import write_recommender_artifact
 
@@ -80,3 +81,36 @@ def test_without_the_training_extra_training_commands_say_what_to_install(
         assert r.exit_code == 2
         assert "needs the training extra: pip install 'medrec[train]'" in r.output
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+
+
+def test_vocab_load_command_and_its_errors(home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["db", "upgrade"]).exit_code == 0
+    good = home / "map.csv"
+    good.write_text("system,code,atc,display\nrxnorm,866924,C07AB02,metoprolol\n")
+    r = runner.invoke(build_cli(), ["vocab", "load", str(good)])
+    assert r.exit_code == 0 and "loaded 1 code mappings" in r.output
+    with session_scope(Settings(_env_file=None, home=home)) as s:
+        assert list(get_all_mappings(session=s)) == [("rxnorm", "866924", "C07A", "metoprolol")]
+    bad = home / "bad.csv"
+    bad.write_text("system,code,atc\nrxnorm,866924,SECRET9\n")
+    r = runner.invoke(build_cli(), ["vocab", "load", str(bad)])
+    assert r.exit_code == 2 and "row 1, column 'atc'" in r.output and "SECRET9" not in r.output
+
+
+def test_keys_list_revoke_rotate_commands(home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["db", "upgrade"]).exit_code == 0
+    plaintext = runner.invoke(build_cli(), ["keys", "create", "--role", "clinician"]).output
+    [line] = runner.invoke(build_cli(), ["keys", "list"]).output.splitlines()
+    key_id = line.split()[0]
+    assert "clinician" in line and "used never" in line and line.endswith("active")
+    r = runner.invoke(build_cli(), ["keys", "rotate", key_id])
+    assert r.exit_code == 0 and r.output.startswith("mr_") and r.output != plaintext
+    assert runner.invoke(build_cli(), ["keys", "rotate", key_id]).exit_code == 2  # revoked
+    lines = runner.invoke(build_cli(), ["keys", "list"]).output.splitlines()
+    assert "revoked" in lines[0] and lines[1].endswith("active")
+    new_id = lines[1].split()[0]
+    assert runner.invoke(build_cli(), ["keys", "revoke", new_id]).exit_code == 0
+    missing = runner.invoke(build_cli(), ["keys", "revoke", "00000000-0000-0000-0000-000000000000"])
+    assert missing.exit_code == 2 and "no API key" in missing.output

@@ -6,6 +6,11 @@ line's ``resourceType`` decides what it is, so Bulk Data file names (``Encounter
 ``1.Condition.ndjson``...) do not matter; other resource types are counted and ignored.
 
 - Visits are Encounters (``subject`` → patient, ``period.start`` → time).
+- Which resources count is ``app.contract.fhir``'s rule, the one the service applies to a
+  request Bundle too: refuted or entered-in-error Conditions, entered-in-error or not-done
+  Procedures and MedicationAdministrations, and MedicationRequests that are not orders given
+  (``proposal`` and ``plan`` intents, ``cancelled`` or ``draft`` status: MedRec's own proposals
+  among them) are dropped and counted, each as a filter of the data report.
 - Conditions and Procedures join their visit through ``encounter``; MedicationAdministration
   through ``context`` (R4) or ``encounter``. Resources without an encounter are dropped and counted.
 - Codes come from the first coding of a known system: ICD-10-CM / ICD-9-CM
@@ -14,8 +19,10 @@ line's ``resourceType`` decides what it is, so Bulk Data file names (``Encounter
   natively as ``snomed``. Codings of no known system are dropped and counted.
 - Medications: an ATC coding (``http://www.whocc.no/atc``) wins; else RxNorm or NDC through the
   user's mapping CSV (``rxcui,atc4`` and/or ``ndc,atc4``). Unmapped medications are dropped and
-  counted, as the MIMIC-III reader drops unmapped NDCs. ``medicationReference`` is not resolved
-  (counted).
+  counted, as the MIMIC-III reader drops unmapped NDCs. A ``medicationReference`` is resolved to
+  a contained Medication (``#id``) or to a Medication resource of the export by id (in any file,
+  before or after the request: references are resolved once every file is read); one that
+  resolves to nothing is counted as unmapped.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ from typing import Any
 
 import polars as pl
 
+from app.contract import fhir
 from app.contract.codes import atc3
 from app.contract.errors import InputFileError
+from app.contract.fhir import ATC, NDC, RXNORM
 from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
 from training.data.ehr_io import ICD_PATTERN, header_columns
 from training.data.ehr_maps import AtcMap, load_atc_map
@@ -46,16 +55,8 @@ from training.data.ehr_pipeline import (
 )
 
 SOURCE_FORMAT = "fhir"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD9CM = "http://hl7.org/fhir/sid/icd-9-cm"
-ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
-SNOMED = "http://snomed.info/sct"
-ATC = "http://www.whocc.no/atc"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
-DX_SYSTEMS = {ICD10CM: "icd10cm", ICD9CM: "icd9cm", SNOMED: "snomed"}
-PROC_SYSTEMS = {ICD10PCS: "icd10pcs", "http://hl7.org/fhir/sid/icd-10-pcs": "icd10pcs",
-                ICD9CM: "icd9proc", SNOMED: "snomed"}  # fmt: skip
+DX_SYSTEMS = fhir.DIAGNOSIS_URIS
+PROC_SYSTEMS = fhir.PROCEDURE_URIS
 MED_TYPES = ("MedicationRequest", "MedicationAdministration")
 
 
@@ -97,6 +98,11 @@ class _Rows:
     unmapped: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
+    # Resources left out by status: kind -> count (app.contract.fhir's rule).
+    by_status: Counter[str] = field(default_factory=Counter)
+    # Medication resources by id (their code), and requests waiting for one by reference.
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: list[tuple[str, str, str, Path, int]] = field(default_factory=list)
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         rows = self.pending[table]
@@ -129,6 +135,7 @@ def read_fhir(export_dir: Path, config: FhirConfig) -> ReadResult:
     for path in files:
         for line, resource in _resources(path):
             _take(resource, path, line, rows, maps)
+    _resolve_waiting(rows, maps)
     visits = rows.frame("visits")
     if visits.height == 0:
         raise InputFileError(
@@ -193,10 +200,17 @@ def _take(res: dict[str, Any], path: Path, line: int, rows: _Rows, maps: dict[st
     if kind == "Encounter":
         rows.add("visits", _encounter(res, path, line))
         return
+    if kind == "Medication":
+        if isinstance(res.get("id"), str):
+            rows.medications[res["id"]] = res
+        return
     if kind not in ("Condition", "Procedure", *MED_TYPES):
         rows.ignored[kind] += 1
         return
     rows.totals[kind] += 1
+    if _dropped(kind, res):
+        rows.by_status[kind] += 1
+        return
     ref = res.get("context") if kind == "MedicationAdministration" else None
     visit = _reference(ref or res.get("encounter"), "Encounter")
     if visit is None:
@@ -232,12 +246,16 @@ def _encounter(res: dict[str, Any], path: Path, line: int) -> tuple[str, str, st
     return patient, visit_id, time
 
 
-def _reference(ref: Any, kind: str) -> str | None:
-    """The id in ``{"reference": "<kind>/<id>"}`` (relative or absolute URL), else ``None``."""
-    text = ref.get("reference") if isinstance(ref, dict) else None
-    if not isinstance(text, str) or f"{kind}/" not in text:
-        return None
-    return text.rsplit(f"{kind}/", 1)[1].split("/", 1)[0] or None
+_reference = fhir.reference_id
+
+
+def _dropped(kind: str, res: dict[str, Any]) -> bool:
+    """Whether the contract's status rule leaves ``res`` out of the dataset."""
+    if kind == "Condition":
+        return fhir.condition_dropped(res)
+    if kind == "MedicationRequest":
+        return not fhir.request_is_label(res)
+    return fhir.procedure_dropped(res)  # Procedure and MedicationAdministration statuses
 
 
 def _time(raw: str) -> str:
@@ -282,15 +300,39 @@ def _medication(
     res: dict[str, Any], where: tuple[Path, int], visit: str, rows: _Rows, maps: dict[str, AtcMap]
 ) -> None:
     kind = res["resourceType"]
-    concept = res.get("medicationCodeableConcept")
-    codings = _codings(concept)
-    classes = _atc_classes(codings, maps, *where)
+    ref = fhir.reference_id(res.get("medicationReference"), "Medication")
+    if "medicationCodeableConcept" not in res and ref and ref not in rows.medications:
+        rows.waiting.append((kind, visit, ref, *where))  # its Medication may come later
+        return
+    concept = fhir.medication_concept(res, rows.medications)
+    _add_medication(kind, visit, concept, "medicationReference" in res, where, rows, maps)
+
+
+def _add_medication(
+    kind: str,
+    visit: str,
+    concept: dict[str, Any] | None,
+    is_reference: bool,
+    where: tuple[Path, int],
+    rows: _Rows,
+    maps: dict[str, AtcMap],
+) -> None:
+    classes = _atc_classes(_codings(concept), maps, *where)
     if classes:
         for c in classes:
             rows.add("med", (visit, c))
         return
-    shown = "(medicationReference)" if "medicationReference" in res else _first_code(concept)
+    shown = "(medicationReference)" if is_reference and concept is None else _first_code(concept)
     rows.unmapped.setdefault(kind, Counter())[shown] += 1
+
+
+def _resolve_waiting(rows: _Rows, maps: dict[str, AtcMap]) -> None:
+    """Requests whose ``medicationReference`` named a Medication read after them."""
+    for kind, visit, ref, path, line in rows.waiting:
+        medication = rows.medications.get(ref)
+        code = medication.get("code") if medication else None
+        concept = code if isinstance(code, dict) else None
+        _add_medication(kind, visit, concept, True, (path, line), rows, maps)
 
 
 def _atc_classes(
@@ -316,6 +358,9 @@ def _atc_classes(
 
 def _report(rows: _Rows, result: ReadResult) -> None:
     for kind, total in sorted(rows.totals.items()):
+        left_out = rows.by_status.get(kind, 0)
+        result.filters.append(FilterEffect(f"{kind}.status", {}, total, total - left_out))
+        total -= left_out
         missing = rows.no_encounter.get(kind, 0)
         result.filters.append(FilterEffect(f"{kind}.with_encounter", {}, total, total - missing))
         action = "dropped (no ATC)" if kind in MED_TYPES else "dropped (no known code system)"

@@ -14,6 +14,7 @@ from app.api.deps import (
     RegistryDep,
     SessionDep,
     SettingsDep,
+    VocabViewDep,
     require_admin,
     require_clinician,
     writes,
@@ -42,10 +43,12 @@ async def post_interactions(
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    vocab: VocabViewDep,
 ) -> OrjsonResponse:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
     pair_model = registry.find(settings.pair_risk_model)
-    return OrjsonResponse(check_interactions(view=ddi, drugs=body.drugs, pair_model=pair_model))
+    answer = check_interactions(view=ddi, vocab=vocab, drugs=body.drugs, pair_model=pair_model)
+    return OrjsonResponse(answer)
 
 
 @router.get("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
@@ -62,6 +65,7 @@ async def get_interactions(
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    vocab: VocabViewDep,
 ) -> OrjsonResponse:
     """The same answer as ``POST``, for ``?drugs=A,B``."""
     try:
@@ -71,7 +75,8 @@ async def get_interactions(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
     pair_model = registry.find(settings.pair_risk_model)
-    return OrjsonResponse(check_interactions(view=ddi, drugs=query.drugs, pair_model=pair_model))
+    answer = check_interactions(view=ddi, vocab=vocab, drugs=query.drugs, pair_model=pair_model)
+    return OrjsonResponse(answer)
 
 
 @router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)

@@ -74,3 +74,28 @@ def test_revocation_takes_effect_within_the_ttl(
         assert client.post("/v1/interactions", json=body, headers=headers).status_code == 200
     with TestClient(_app(settings, session, registry, ttl=0.0)) as client:
         assert client.post("/v1/interactions", json=body, headers=headers).status_code == 401
+
+
+def test_forget_drops_one_key_and_other_workers_follow_within_the_ttl() -> None:
+    clock = FakeClock()
+    this, other = ApiKeyCache(30.0, clock=clock), ApiKeyCache(30.0, clock=clock)
+    bob = KeyIdentity(uuid.uuid4(), "admin")
+    for cache in (this, other):
+        cache.put("alice", ALICE)
+        cache.put("bob", bob)
+    this.forget(ALICE.id)  # revoked through this worker: refused at once here
+    assert this.get("alice") is None and this.get("bob") == bob
+    clock.now = 29.9
+    assert other.get("alice") == ALICE  # the other worker's lag...
+    clock.now = 30.0
+    assert other.get("alice") is None  # ...is at most the cache time
+
+
+def test_touch_is_due_once_a_minute_per_key() -> None:
+    clock = FakeClock()
+    cache = ApiKeyCache(30.0, clock=clock)
+    assert cache.touch_due(ALICE.id) and not cache.touch_due(ALICE.id)
+    clock.now = 59.0
+    assert not cache.touch_due(ALICE.id)
+    clock.now = 60.0
+    assert cache.touch_due(ALICE.id)

@@ -14,6 +14,7 @@ from training.data.fhir import FhirConfig, ingest_fhir, read_fhir
 from training.data.writers.fhir import write_fhir_export
 
 NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
+ORDER = {"status": "completed", "intent": "order"}  # a MedicationRequest that is a label
 
 
 def test_round_trip_atc_coded(tmp_path: Path) -> None:
@@ -105,14 +106,15 @@ def test_bad_atc_code_and_medication_reference(tmp_path: Path) -> None:
     path = tmp_path / "fhir" / "MedicationRequest.ndjson"
     enc = {"reference": f"Encounter/{patients[0].visits[0].visit_id}"}
     with open(path, "a") as fh:
-        ref = {"resourceType": "MedicationRequest", "encounter": enc, "medicationReference": {}}
+        ref = {"resourceType": "MedicationRequest", "encounter": enc, "medicationReference": {},
+               **ORDER}  # fmt: skip
         fh.write(json.dumps(ref) + "\n")
     result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
     assert result.patients == patients
     assert result.extra["unmapped"]["MedicationRequest"]["top"] == [["(medicationReference)", 1]]
     bad = {"system": "http://www.whocc.no/atc", "code": "XX"}
     with open(path, "a") as fh:
-        med = {"resourceType": "MedicationRequest", "encounter": enc,
+        med = {"resourceType": "MedicationRequest", "encounter": enc, **ORDER,
                "medicationCodeableConcept": {"coding": [bad]}}  # fmt: skip
         fh.write(json.dumps(med) + "\n")
     n_lines = len(path.read_text().splitlines())
@@ -143,3 +145,67 @@ def test_rows_move_to_frames_in_chunks(tmp_path: Path, monkeypatch: pytest.Monke
     patients = random_patients(12, seed=18)
     write_fhir_export(patients, tmp_path / "fhir")
     assert read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N)).patients == patients
+
+
+def test_statuses_and_intents_are_honoured_and_counted(tmp_path: Path) -> None:
+    patients = random_patients(3, seed=21)
+    write_fhir_export(patients, tmp_path / "fhir")
+    enc = {"reference": f"Encounter/{patients[0].visits[0].visit_id}"}
+    icd = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-9-cm", "code": "999.9"}]}
+    atc = {"coding": [{"system": "http://www.whocc.no/atc", "code": "Z99Z"}]}
+    left_out = {
+        "Condition": [
+            {"verificationStatus": {"coding": [{"code": "refuted"}]}},
+            {"verificationStatus": {"coding": [{"code": "entered-in-error"}]}},
+            {"clinicalStatus": {"coding": [{"code": "entered-in-error"}]}},
+        ],
+        "Procedure": [{"status": "not-done"}, {"status": "entered-in-error"}],
+        "MedicationRequest": [
+            {"status": "active", "intent": "proposal"},  # e.g. MedRec's own proposal
+            {"status": "active", "intent": "plan"},
+            {"status": "cancelled", "intent": "order"},
+            {"status": "draft", "intent": "order"},
+        ],
+    }
+    for kind, variants in left_out.items():
+        with open(tmp_path / "fhir" / f"{kind}.ndjson", "a") as fh:
+            for extra in variants:
+                body = (
+                    {"medicationCodeableConcept": atc} if kind.startswith("Med") else {"code": icd}
+                )
+                fh.write(
+                    json.dumps({"resourceType": kind, "encounter": enc, **body, **extra}) + "\n"
+                )
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    assert result.patients == patients  # none of them reached a visit
+    effects = {f.name: f for f in result.filters}
+    for kind, variants in left_out.items():
+        effect = effects[f"{kind}.status"]
+        assert effect.rows_before - effect.rows_after == len(variants), kind
+
+
+def test_medication_references_resolve_contained_and_by_id(tmp_path: Path) -> None:
+    patients = random_patients(2, seed=22)
+    write_fhir_export(patients, tmp_path / "fhir")
+    visit = patients[0].visits[-1]
+    enc = {"reference": f"Encounter/{visit.visit_id}"}
+    order = {"status": "completed", "intent": "order", "encounter": enc}
+    new = sorted({"A02B", "N02B"} - set(visit.medications))
+    code = {"coding": [{"system": "http://www.whocc.no/atc", "code": new[0] + "A01"}]}
+    by_id = {"resourceType": "MedicationRequest", **order,
+             "medicationReference": {"reference": "Medication/med-1"}}  # fmt: skip
+    contained = {"resourceType": "MedicationRequest", **order,
+                 "contained": [{"resourceType": "Medication", "id": "c1",
+                                "code": {"coding": [{"system": "http://www.whocc.no/atc",
+                                                     "code": new[-1] + "A01"}]}}],
+                 "medicationReference": {"reference": "#c1"}}  # fmt: skip
+    # The Medication comes in a file read after the requests ("Z..." sorts last).
+    with open(tmp_path / "fhir" / "MedicationRequest.ndjson", "a") as fh:
+        fh.write(json.dumps(by_id) + "\n" + json.dumps(contained) + "\n")
+    (tmp_path / "fhir" / "Z.Medication.ndjson").write_text(
+        json.dumps({"resourceType": "Medication", "id": "med-1", "code": code}) + "\n"
+    )
+    result = read_fhir(tmp_path / "fhir", FhirConfig(filters=NO_TOP_N))
+    got = next(v for p in result.patients for v in p.visits if v.visit_id == visit.visit_id)
+    assert set(new) <= set(got.medications)
+    assert result.extra["unmapped"]["MedicationRequest"]["rows"] == 0

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
-from training.data.fhir import ATC, ICD9CM, ICD10CM, ICD10PCS, RXNORM, SNOMED
+from app.contract.fhir import ATC, ICD9CM, ICD10CM, ICD10PCS, RXNORM, SNOMED
 from training.data.records import Code, Patient, Visit
 from training.data.writers.common import atc4_of, dotted, fake_rxcui, write_atc_map
 
@@ -65,6 +65,7 @@ def _visit(
         "resourceType": "Encounter",
         "id": visit.visit_id,
         "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
         "subject": subject,
         "period": {"start": visit.time + "Z"},
     }
@@ -75,9 +76,14 @@ def _visit(
                 "subject": subject,
                 "encounter": enc,
                 "code": _concept(code),
+                **_STATUS[kind],
             }
     kind = "MedicationAdministration" if administrations else "MedicationRequest"
-    link = {"context": enc} if administrations else {"encounter": enc}
+    link: Resource = (
+        {"context": enc, "effectiveDateTime": visit.time + "Z"}
+        if administrations
+        else {"encounter": enc}
+    )
     for atc3 in visit.medications:
         med = (
             {"system": ATC, "code": atc4_of(atc3)}
@@ -90,7 +96,17 @@ def _visit(
             "subject": subject,
             **link,
             "medicationCodeableConcept": concept,
+            **_STATUS[kind],
         }
+
+
+# R4's required statuses, as an EHR records care given (app.contract.fhir keeps these).
+_STATUS: dict[str, Resource] = {
+    "Condition": {"verificationStatus": {"coding": [{"code": "confirmed"}]}},
+    "Procedure": {"status": "completed"},
+    "MedicationRequest": {"status": "completed", "intent": "order"},
+    "MedicationAdministration": {"status": "completed"},
+}
 
 
 def _concept(code: Code) -> Resource:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_registry
 from app.crud.ddi import DdiRow, load_interactions
+from app.crud.vocab import VocabRow, load_vocab
 from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
 from app.inference.pair_table import tabulate
 from app.inference.registry import LoadedModel, ModelRegistry
@@ -103,3 +104,23 @@ def test_admin_loads_a_table(
     r = client.post(f"{URL}/known", json=bad, headers=admin)
     assert r.status_code == 422
     assert "row 1" in r.json()["detail"] and "SECRET" not in r.text
+
+
+@pytest.mark.usefixtures("kb")
+def test_rxnorm_and_ndc_drugs_map_through_the_loaded_vocabulary(
+    client: TestClient, clinician: dict[str, str], session: Session
+) -> None:
+    rows = [VocabRow("rxnorm", "243670", "B01A"), VocabRow("ndc", "00002322730", "N02B"),
+            VocabRow("atc", "N02B", "N02B", "Other analgesics and antipyretics")]  # fmt: skip
+    load_vocab(session=session, rows=rows, source_version="t", replace=False)
+    drugs = [
+        {"system": "rxnorm", "code": "243670"},
+        {"system": "ndc", "code": "0002-3227-30"},
+        {"system": "rxnorm", "code": "999"},
+    ]
+    data = client.post(URL, json={"drugs": drugs}, headers=clinician).json()
+    assert data["drugs"] == ["B01A", "N02B"] and data["pairs"][0]["severity"] == "high"
+    assert data["unmapped"] == [
+        {"index": 2, "system": "rxnorm", "code": "999", "reason": "no_atc_mapping"}
+    ]
+    assert data["displays"] == {"N02B": "Other analgesics and antipyretics"}

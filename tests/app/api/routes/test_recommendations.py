@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -7,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_app_settings
 from app.crud.ddi import DdiRow, load_interactions
+from app.crud.vocab import VocabRow, load_vocab
 from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
 from app.inference.pair_table import tabulate
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.schemas.recommendations import DdiBlock, RecommendationPublic
+from app.services.vocab_csv import parse_vocab_csv
 from app.settings import Settings
 from tests.app.factories import MEDS, patient
 
@@ -194,3 +199,83 @@ def test_the_openapi_example_is_a_valid_answer(client: TestClient) -> None:
     assert answer.model_dump(mode="json", exclude_none=True) == example
     assert set(example) == set(RecommendationPublic.model_fields)
     assert set(example["ddi"]) == set(DdiBlock.model_fields) - {"prediction_note"}
+
+
+def _single_class_codes(path: Path, column: str, classes: set[str]) -> dict[str, str]:
+    """Codes of ``column`` in the shared NDC map whose rows name one class of ``classes``."""
+    found: dict[str, set[str]] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            if row[column]:
+                found.setdefault(row[column], set()).update(
+                    a[:4] for a in row["atc4"].split(";") if a
+                )
+    return {code: next(iter(c)) for code, c in found.items() if len(c) == 1 and c <= classes}
+
+
+@pytest.mark.data
+def test_rxnorm_and_ndc_history_recommends_as_its_atc_equivalent(
+    client: TestClient, clinician: dict[str, str], session: Session, shared_data: Path
+) -> None:
+    path = shared_data / "mappings" / "ndc2atc.csv"
+    load_vocab(session=session, rows=parse_vocab_csv(path.read_text()), source_version="t",
+               replace=False)  # fmt: skip
+    ndc = _single_class_codes(path, "ndc", set(MEDS))
+    rxnorm = _single_class_codes(path, "rxcui", set(MEDS))
+    picked = {"ndc": {}, "rxnorm": {}}  # one code per class the map reaches
+    for system, codes in (("ndc", ndc), ("rxnorm", rxnorm)):
+        for code, cls in sorted(codes.items()):
+            picked[system].setdefault(cls, code)
+    classes = sorted(set(picked["ndc"]) & set(picked["rxnorm"]))
+    assert len(classes) >= 3, "the shared map should reach several of the test model's classes"
+
+    def body(meds: list[object]) -> dict[str, object]:
+        data = patient(2)
+        data["visits"][0]["medications"] = meds
+        return {**data, "threshold": 0.0}
+
+    as_atc = client.post(URL, json=body(classes), headers=clinician).json()
+    for system in ("ndc", "rxnorm"):
+        meds = [{"system": system, "code": picked[system][c]} for c in classes]
+        coded = client.post(URL, json=body(meds), headers=clinician).json()
+        assert coded["medications"] == as_atc["medications"], system
+        assert coded["unknown_codes"] == as_atc["unknown_codes"] == []
+    empty = client.post(URL, json=body(classes[:1]), headers=clinician).json()
+    assert empty["medications"] != as_atc["medications"]  # the history does change the answer
+
+
+def test_unmapped_medication_codes_are_listed_with_a_reason(
+    client: TestClient, clinician: dict[str, str]
+) -> None:
+    data = patient(2)
+    data["visits"][0]["medications"] = [{"system": "rxnorm", "code": "866924"}, "C07A"]
+    r = client.post(URL, json=data, headers=clinician).json()
+    assert r["unknown_codes"] == [
+        {"visit": 0, "field": "medications", "index": 0, "system": "rxnorm", "code": "866924",
+         "reason": "no_code_map_loaded"}
+    ]  # fmt: skip
+
+
+def test_loaded_maps_give_reasons_and_display_names(
+    client: TestClient, clinician: dict[str, str], session: Session
+) -> None:
+    rows = [VocabRow("rxnorm", "1", "C07A"), VocabRow("atc", "C07A", "C07A", "Beta blockers")]
+    load_vocab(session=session, rows=rows, source_version="t", replace=False)
+    data = patient(2)
+    data["visits"][0]["medications"] = ["B01A", {"system": "rxnorm", "code": "866924"}]
+    r = client.post(URL, json={**data, "threshold": 0.0}, headers=clinician).json()
+    assert [(u["index"], u["reason"]) for u in r["unknown_codes"]] == [(1, "no_atc_mapping")]
+    shown = {m["atc3"]: m["display"] for m in r["medications"]}
+    assert shown["C07A"] == "Beta blockers" and shown["B01A"] is None
+
+
+def test_code_systems_are_checked_against_the_models_manifest(
+    client: TestClient, clinician: dict[str, str]
+) -> None:
+    data = patient(1)
+    data["visits"][0]["diagnoses"].append({"system": "snomed", "code": "38341003"})
+    r = client.post(URL, json=data, headers=clinician)
+    assert r.status_code == 422 and "38341003" not in r.text
+    [error] = r.json()["errors"]
+    assert error["loc"] == ["body", "visits", 0, "diagnoses", 2, "system"]
+    assert "icd10cm, icd9cm" in error["msg"]
