@@ -95,6 +95,11 @@ def test_the_serve_image_has_no_training_code_and_runs_as_a_user() -> None:
     assert "-r /tmp/serve.txt" in text
 
 
+def _canonical(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_the_images_install_from_lock_files_that_cover_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for lock, deps in (
@@ -102,11 +107,11 @@ def test_the_images_install_from_lock_files_that_cover_pyproject() -> None:
         ("train.txt", project["dependencies"] + project["optional-dependencies"]["train"]),
     ):
         pinned = {
-            re.split(r"[=\s]", line)[0].lower().replace("_", "-")
+            _canonical(re.split(r"[=\s]", line)[0])
             for line in (DOCKER / "requirements" / lock).read_text().splitlines()
             if line and not line.startswith(("#", " "))
         }
-        wanted = {re.split(r"[\[<>=~!\s]", d)[0].lower().replace("_", "-") for d in deps}
+        wanted = {_canonical(re.split(r"[\[<>=~!\s]", d)[0]) for d in deps}
         assert wanted <= pinned, f"{lock} misses {wanted - pinned}"
     train = (DOCKER / "requirements" / "train.txt").read_text()
     [torch_pin] = [d for d in project["optional-dependencies"]["train"] if d.startswith("torch==")]
