@@ -178,7 +178,32 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def settings_table() -> str:
+    """The Markdown table of every setting (README "Production"): variable, type, default.
+
+    >>> settings_table().splitlines()[0]
+    '| variable | type | default |'
+    """
+    rows = ["| variable | type | default |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        kind = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+        kind = kind.replace("typing.", "").replace("pathlib.", "").replace("|", "or")
+        if field.default_factory is not None:
+            default = "`" + repr(field.default_factory()) + "`"  # type: ignore[call-arg]
+        elif isinstance(field.default, SecretStr):
+            default = "(development placeholder; required in production)"
+        else:
+            default = "" if field.default in ("", None) else f"`{field.default}`"
+        rows.append(f"| `MEDREC_{name.upper()}` | {kind} | {default} |")
+    return "\n".join(rows)
+
+
 @lru_cache
 def get_settings() -> Settings:
     """Return the process-wide settings, read once from the environment."""
     return Settings()
+
+
+if __name__ == "__main__":
+    print(settings_table())  # noqa: T201 (python -m app.settings regenerates the README table)

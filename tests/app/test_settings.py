@@ -32,3 +32,15 @@ def test_production_refuses_the_placeholder_pepper() -> None:
 def test_unknown_fields_are_rejected() -> None:
     with pytest.raises(ValidationError):
         Settings(_env_file=None, not_a_setting=1)
+
+
+def test_the_readme_lists_every_setting_as_the_class_has_it() -> None:
+    from pathlib import Path
+
+    from app.settings import settings_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- settings-table:start -->\n")[1].split(
+        "\n<!-- settings-table:end -->"
+    )[0]
+    assert block == settings_table(), "run `python -m app.settings` and paste the table"
