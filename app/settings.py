@@ -7,6 +7,7 @@ service gets its instance from :func:`get_settings` (cached) or from ``create_ap
 from __future__ import annotations
 
 import importlib.util
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -188,7 +189,7 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         annotation = field.annotation
         kind = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-        kind = kind.replace("typing.", "").replace("pathlib.", "").replace("|", "or")
+        kind = re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", kind).replace("|", "or")  # no modules
         if field.default_factory is not None:
             default = "`" + repr(field.default_factory()) + "`"  # type: ignore[call-arg]
         elif isinstance(field.default, SecretStr):

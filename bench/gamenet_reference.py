@@ -7,7 +7,8 @@ order: 2/3 train, 1/6 test, 1/6 validation; selection on validation, report on t
    (``train_GAMENet.py --ddi``), in a temp dir;
 2. MedRec in ``reference`` mode (one Adam step per visit) and in ``batched`` mode, or any
    ``--runs`` variants (``mode+field=value+...`` over :class:`TrainConfig`, e.g.
-   ``batched+graph_norm=row``), through ``training.gamenet.run.train`` as ``medrec train gamenet`` runs it.
+   ``batched+graph_norm=row``), through ``training.gamenet.run.train``, as ``medrec train gamenet``
+   runs it.
 
 For each system it records the per-epoch validation Jaccard (MedRec's ``training/metrics.py``
 applied to every system's validation probabilities), the test metrics of the checkpoint with the
