@@ -27,6 +27,8 @@ DISCONNECTED = "disconnected"  # the status label of a request whose client went
 def route_template(scope: Scope) -> str:
     """The matched route's full path template (``/v1/models/{name}``), or ``unmatched``.
 
+    The template is the OpenAPI path: a convertor (``{job_id:uuid}``) is left out.
+
     Templates, not URLs: label cardinality stays bounded and no submitted value is recorded.
     FastAPI puts the route as declared (without router prefixes) in the scope, so the full
     template is looked up once per app from ``iter_route_contexts``.
@@ -38,7 +40,7 @@ def route_template(scope: Scope) -> str:
     templates: dict[int, str] | None = getattr(app.state, "route_templates", None)
     if templates is None:
         templates = {
-            id(ctx.original_route): ctx.path or "" for ctx in iter_route_contexts(app.routes)
+            id(ctx.original_route): ctx.path_format or "" for ctx in iter_route_contexts(app.routes)
         }
         app.state.route_templates = templates
     return templates.get(id(route), "unmatched")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api.openapi import RETRY_AFTER
 from app.api.routes import interactions, models, recommendations, training_jobs
 
 # Every /v1 route may answer these; the bodies are problem+json (app.api.openapi).
 _COMMON = {
     400: {"description": "A body that cannot be parsed (a malformed multipart form)"},
-    401: {"description": "Missing or unknown API key"},
+    401: {
+        "description": "Missing or unknown API key",
+        "headers": {"WWW-Authenticate": {"required": True, "schema": {"const": "ApiKey"}}},
+    },
     403: {"description": "The key's role is not allowed here"},
     408: {"description": "The request body did not arrive in time"},
     413: {"description": "Request body over the limit"},
     422: {"description": "Invalid request (field paths, no values)"},
+    429: {
+        "description": "The key's rate limit is spent (where one is set)",
+        "headers": RETRY_AFTER,
+    },
+    503: {"description": "The rate limiter's store is down and set to fail closed"},
 }
 
 api_router = APIRouter(responses=_COMMON)  # type: ignore[arg-type]
