@@ -145,21 +145,26 @@ class Recommender:
         for m in order:
             evidence: tuple[Evidence, ...] = ()
             if k and enc.targets:
-                drops = full[m] - probs[1:, m]
-                best = [int(j) for j in np.argsort(-drops, kind="stable")[:k] if drops[j] > 0]
-                evidence = tuple(
-                    Evidence(
-                        enc.targets[j][0],
-                        enc.targets[j][2],
-                        enc.targets[j][3],
-                        round(float(drops[j]), 6),
-                    )
-                    for j in best
-                )
+                evidence = self._evidence(enc, full[m] - probs[1:, m], k)
             meds.append(ScoredMedication(self.meds[m], round(float(full[m]), 6), evidence))
         if not meds:
             enc.warnings.append("no medication reached the threshold")
         return Recommendation(meds, enc.unknown, enc.warnings, cut)
+
+    @staticmethod
+    def _evidence(enc: _Encoded, drops: np.ndarray, k: int) -> tuple[Evidence, ...]:
+        """The ``k`` codes whose removal lowers the probability most, by at least 1e-6.
+
+        Contributions are reported to 6 decimals; a smaller drop is rounding noise (it was
+        listed as evidence with a contribution of 0.0).
+        """
+        evidence = []
+        for j in np.argsort(-drops, kind="stable")[:k]:
+            contribution = round(float(drops[j]), 6)
+            if contribution > 0:
+                fld, _, system, code = enc.targets[int(j)]
+                evidence.append(Evidence(fld, system, code, contribution))
+        return tuple(evidence)
 
     def encode(self, visits: Sequence[RawVisit]) -> _Encoded:
         """Map raw codes to vocabulary ids, listing every code that cannot be used and why."""
@@ -180,7 +185,7 @@ class Recommender:
     ) -> list[int]:
         index = self.diag_index if fld == "diagnoses" else self.proc_index
         used = fld == "diagnoses" or "proc_ids" in self.roles
-        ids: list[int] = []
+        known: dict[int, tuple[str, str]] = {}
         for j, (system, raw) in enumerate(codes):
             code = _or_none(normalize_code, raw)
             reason = None
@@ -196,12 +201,12 @@ class Recommender:
                 enc.unknown.append(UnknownCode(v, fld, j, code or raw.strip(), system, reason))
                 continue
             assert code is not None
-            i = index[(system, code)]
-            if i in ids:
-                continue
-            if last:
-                enc.targets.append((fld, len(ids), system, code))
-            ids.append(i)
+            known.setdefault(index[(system, code)], (system, code))
+        # In vocabulary order, not the client's: the same codes give the same feeds, so the
+        # same floating-point sums and the same answer (a shuffle changed the 6th decimal).
+        ids = sorted(known)
+        if last:
+            enc.targets += [(fld, column, *known[i]) for column, i in enumerate(ids)]
         return ids
 
     def _medications(self, enc: _Encoded, v: int, meds: Sequence[str], last: bool) -> list[int]:
