@@ -10,6 +10,7 @@ import uuid
 import anyio
 from fastapi import HTTPException
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
@@ -77,6 +78,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except OperationalError as exc:
+            # The database is down (or SQLite is locked): the client may retry; the log gets
+            # one line, not a traceback per request of the outage.
+            logger.warning(
+                "database unavailable on %s %s (%s)",
+                scope["method"],
+                route_template(scope),
+                type(exc.orig).__name__,
+            )
+            if status is not None:
+                raise
+            detail = "the database is unavailable; retry shortly"
+            await problem_response(503, "Service unavailable", detail)(scope, receive, send_with_id)
         except Exception:
             # Answered here, not by an ``Exception`` handler: Starlette's ServerErrorMiddleware
             # re-raises after its handler, so uvicorn logged each 500 a second time and closed

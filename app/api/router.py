@@ -22,7 +22,7 @@ _COMMON = {
         "description": "The key's rate limit is spent (where one is set)",
         "headers": RETRY_AFTER,
     },
-    503: {"description": "The rate limiter's store is down and set to fail closed"},
+    503: {"description": "The database is unavailable, or the rate limiter's store is down"},
 }
 
 api_router = APIRouter(responses=_COMMON)  # type: ignore[arg-type]

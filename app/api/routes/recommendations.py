@@ -21,7 +21,7 @@ router = APIRouter(
     dependencies=[Depends(require_clinician)],
     responses={
         404: {"description": "Requested model version is not active"},
-        503: {"description": "No model loaded, or the rate limiter's store is down"},
+        503: {"description": "No model loaded, the database or the rate limiter unavailable"},
     },
 )
 
