@@ -98,7 +98,13 @@ def test_visit_and_code_limits(client: TestClient, clinician: dict[str, str]) ->
     many = {"diagnoses": [{"system": "icd9cm", "code": "4019"}] * 501}
     r = client.post(URL, json={"visits": [many]}, headers=clinician)
     assert r.status_code == 422
-    assert client.post(URL, json={"visits": [visit] * 100}, headers=clinician).is_success
+    # The defaults (bench/request_limits.py): 20 visits, 40 codes a visit.
+    assert client.post(URL, json={"visits": [visit] * 21}, headers=clinician).status_code == 422
+    assert client.post(URL, json={"visits": [visit] * 20}, headers=clinician).is_success
+    forty = {**visit, "procedures": [{"system": "icd9proc", "code": "3893"}] * 39}
+    assert client.post(URL, json={"visits": [forty]}, headers=clinician).is_success
+    forty["procedures"] = forty["procedures"] * 2  # 1 + 78 codes
+    assert client.post(URL, json={"visits": [forty]}, headers=clinician).status_code == 422
 
 
 def test_server_limits_from_settings(
