@@ -85,3 +85,10 @@ class DdiFileError(MedRecError):
         self.row = row
         self.column = column
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class AuditUnavailable(MedRecError):
+    """The audit log cannot take the request's event (its queue is full): refuse, unaudited."""
+
+    status = 503
+    title = "Audit log unavailable"

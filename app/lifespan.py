@@ -1,4 +1,4 @@
-"""What the lifespan opens: engine, sessionmaker, model registry (with the active versions)."""
+"""What the lifespan opens: engine, sessionmaker, model registry (active versions), audit queue."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app.inference.registry import ModelRegistry
 from app.jobs.cleanup import sweep_orphans
 from app.jobs.runner import EmbeddedWorker
 from app.metrics import Metrics
+from app.services.audit_queue import AuditQueue, database_writer
 from app.services.ddi_snapshot import DdiSnapshot
 from app.services.key_cache import ApiKeyCache
 from app.services.models import load_active
@@ -81,6 +82,12 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             sweep_orphans(session=session, settings=settings)
     except SQLAlchemyError as exc:
         logger.error("database not ready (run `medrec db upgrade`): %s", type(exc).__name__)
+    audit = AuditQueue(
+        database_writer(sessionmaker),
+        max_size=settings.audit_queue_size,
+        flush_seconds=settings.audit_flush_seconds,
+    )
+    audit.start()
     try:
         yield {
             "settings": settings,
@@ -89,8 +96,10 @@ def open_resources(settings: Settings, metrics: Metrics) -> Iterator[dict[str, A
             "metrics": metrics,
             "ddi": DdiSnapshot(settings.ddi_snapshot_seconds),
             "key_cache": ApiKeyCache(settings.api_key_cache_seconds),
+            "audit": audit,
         }
     finally:
+        audit.close()  # uvicorn gets here on SIGTERM once in-flight requests are answered
         engine.dispose()
 
 

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    # Uvicorn workers. bench/api_load.py on 2 cores (bench/results/api_load_tune-*.json): 2
+    # workers served 2.2x the recommendations of 1, and 3 no more than 2: one per core.
+    workers: int = Field(2, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     enable_docs: bool = True
 
@@ -42,7 +44,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(30.0, gt=0.0)
     # The worst valid recommendation (every code distinct and known, so each code of the last
     # visit is occluded for evidence) stays under 100 ms at these sizes on a GAMENet of
-    # MIMIC-III size: bench/request_limits.py. 100 visits x 500 codes took 4.2 s.
+    # MIMIC-III size: bench/request_limits.py. 100 visits x 500 codes took 4.2 s. The request
+    # schema caps a visit at 30 diagnoses + 10 procedures; these may only lower the limits.
     max_visits: int = Field(20, ge=1)
     max_codes_per_visit: int = Field(40, ge=1)  # diagnoses + procedures
     max_drugs: int = Field(50, ge=2)
@@ -50,8 +53,17 @@ class Settings(BaseSettings):
     default_model: str = "gamenet"
     pair_risk_model: str = "genn"
     evidence_per_medication: int = Field(3, ge=0, le=20)
+    # At most this many medications per recommendation (a request's top_k cannot raise it): a
+    # set of n has n(n-1)/2 pairs, and GAMENet's sets are 10-20 classes.
+    max_recommended_medications: int = Field(30, ge=1, le=500)
+    # A recommendation lists a pair that is not a known interaction only when the pair model's
+    # predicted risk is at least this; the rest are counted (``?pairs=all`` lists every pair).
+    ddi_risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Upper bound on ids fed to onnxruntime per occlusion call; larger inputs are chunked.
     occlusion_budget: int = Field(2_000_000, ge=1000)
+    # One onnxruntime thread per session: a request's model call is ~0.1-0.3 ms, too short to
+    # split, and parallelism comes from the workers. With 2 intra-op threads and 2 workers the
+    # bench measured 2.2x the server CPU per recommendation (spinning threads on 2 cores).
     ort_intra_op_threads: int = Field(1, ge=0)
     ort_inter_op_threads: int = Field(1, ge=0)
     # How often each worker re-reads the active versions (0 = never; tests, single worker).
@@ -65,6 +77,10 @@ class Settings(BaseSettings):
     # Each worker caches verified API keys this long (0 = no cache): revoking a key takes
     # effect within this time; see app/services/key_cache.py.
     api_key_cache_seconds: float = Field(30.0, ge=0.0)
+    # Audit events go through a bounded write-behind queue per worker, written at least this
+    # often; a full queue answers 503 (fail closed). See app/services/audit_queue.py.
+    audit_flush_seconds: float = Field(0.05, gt=0.0, le=60.0)
+    audit_queue_size: int = Field(10_000, ge=1)
     # Per-key rate limit shared by every worker, counted in Redis (app/services/rate_limit.py);
     # no limit without a URL. ``rate_limit_fail_open``: when Redis is down, let requests through
     # (true) or answer 503 (false).

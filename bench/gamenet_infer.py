@@ -1,8 +1,12 @@
-"""GAMENet inference latency: onnxruntime vs torch eager, batch 1 and batch 256.
+"""Recommender inference latency: onnxruntime vs torch eager at batch 1 and batch 32.
 
-Both run the same export wrapper (memory bank precomputed) with the same thread count, on
-random weights of MIMIC-III benchmark size (|diag| 1958, |proc| 1430, |med| 145, as in the
-GAMENet data) unless --run-dir gives a trained run. Latency is per call, median and p99.
+GAMENet: both run the same export wrapper (memory bank precomputed) with the same thread count,
+on random weights of MIMIC-III benchmark size (|diag| 1958, |proc| 1430, |med| 145, as in the
+GAMENet data) unless --run-dir gives a trained run. G-BERT: the serving wrapper
+(``training/gbert/export.py``, past medications as all M rx tokens under a key mask) on random
+weights of the same size with the official dimensions, exported the same way. Latency is per
+call, median and p99; batch 1 is a typical patient (3 visits, up to 16 diagnoses), batch 32
+patients of 1-5 visits.
 
     OMP_NUM_THREADS=1 python bench/gamenet_infer.py --threads 1
 """
@@ -13,6 +17,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,11 +27,20 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an install
+
 from app.contract.manifest import recommender_specs
 from models.gamenet import GAMENet, GAMENetConfig
+from models.gbert.config import GBertConfig
+from models.gbert.model import GBertRecommender
+from training.data.records import Code
 from training.export.artifact import export_onnx
 from training.gamenet.export import ROLES, GAMENetInference, random_feeds
 from training.gamenet.steps import load_model
+from training.gbert.export import ROLES as GBERT_ROLES
+from training.gbert.export import GBertServing
+from training.gbert.ontology import diagnosis_hierarchy, medication_hierarchy
+from training.gbert.runs import code_graph
 
 RESULTS = Path(__file__).parent / "results" / "gamenet_infer.json"
 
@@ -36,6 +50,30 @@ def _random_model(nd: int, np_: int, m: int) -> GAMENet:
     ehr = torch.randint(0, m, (2, 4 * m))
     ddi = torch.randint(0, m, (2, m))
     return GAMENet(GAMENetConfig(num_diag_codes=nd, num_proc_codes=np_, num_meds=m), ehr, ddi)
+
+
+def _random_gbert(nd: int, m: int) -> GBertServing:
+    torch.manual_seed(0)
+    diag = [Code("icd9cm", f"{100 + i * 3:03d}{i % 10}") for i in range(nd)]
+    meds = [f"{g}{n:02d}{s}" for g in "ABCDGHJLMNRSV" for n in range(1, 10) for s in "AB"][:m]
+    dx = code_graph(diagnosis_hierarchy(diag))
+    rx = code_graph(medication_hierarchy(meds))
+    return GBertServing(GBertRecommender(GBertConfig(num_diag_codes=nd, num_meds=m), dx, rx))
+
+
+def _export_gbert(wrapper: GBertServing, feeds: dict[str, torch.Tensor], path: Path) -> None:
+    inputs, _ = recommender_specs(GBERT_ROLES, int(wrapper.med_tokens.numel()))
+    axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
+    torch.onnx.export(
+        wrapper,
+        tuple(feeds[s.name] for s in inputs),
+        str(path),
+        input_names=[s.name for s in inputs],
+        output_names=["probabilities"],
+        dynamic_axes={**axes, "probabilities": {0: "batch"}},
+        opset_version=18,
+        dynamo=False,  # as bench/gbert.py: the same function, 15x faster to export
+    )
 
 
 def _time(fn: Callable[[], object], repeats: int, warmup: int) -> list[float]:
@@ -51,6 +89,32 @@ def _time(fn: Callable[[], object], repeats: int, warmup: int) -> list[float]:
 
 def _summary(ms: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "p99_ms": float(np.percentile(ms, 99))}
+
+
+BATCHES = ((1, 3, 16), (32, 5, 16))  # (patients, most visits, most diagnoses per visit)
+
+
+def _row(
+    name: str,
+    batch: int,
+    module: torch.nn.Module,
+    session: ort.InferenceSession,
+    feeds: dict[str, torch.Tensor],
+    repeats: int,
+) -> dict[str, object]:
+    np_feeds = {k: v.numpy() for k, v in feeds.items()}
+    with torch.inference_mode():
+        torch_ms = _time(lambda: module(**feeds), repeats, 10)
+    ort_ms = _time(lambda: session.run(None, np_feeds), repeats, 10)
+    t, o = _summary(torch_ms), _summary(ort_ms)
+    return {
+        "model": name,
+        "batch": batch,
+        "torch": t,
+        "onnxruntime": o,
+        "speedup_median": t["median_ms"] / o["median_ms"],
+        "repeats": repeats,
+    }
 
 
 def main() -> None:
@@ -77,38 +141,40 @@ def main() -> None:
         path = Path(tmp) / "model.onnx"
         export_onnx(wrapper, example, inputs, outputs, path)
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    gbert = _random_gbert(1958, 145).eval()
+    gbert_names = [t.name for t in recommender_specs(GBERT_ROLES, 145)[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gbert.onnx"
+        example_g = {k: example[k] for k in gbert_names}
+        with torch.no_grad():
+            _export_gbert(gbert, example_g, path)
+        gbert_session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     rows = []
-    # batch 1: a typical patient (3 visits, up to 16 diagnoses); batch 256: 1-5 visits each
-    for batch, visits, codes in ((1, 3, 16), (256, 5, 16)):
+    for batch, visits, codes in BATCHES:
         feeds = random_feeds(*sizes, patients=batch, max_visits=visits, max_codes=codes, seed=1)
-        np_feeds = {k: v.numpy() for k, v in feeds.items()}
         repeats = args.repeats if batch == 1 else max(args.repeats // 10, 20)
-        with torch.inference_mode():
-            torch_ms = _time(lambda f=feeds: wrapper(*f.values()), repeats, 10)
-        ort_ms = _time(lambda f=np_feeds: session.run(None, f), repeats, 10)
-        t, o = _summary(torch_ms), _summary(ort_ms)
-        rows.append(
-            {
-                "batch": batch,
-                "torch": t,
-                "onnxruntime": o,
-                "speedup_median": t["median_ms"] / o["median_ms"],
-                "repeats": repeats,
-            }
-        )
+        for name, module, sess, names in (
+            ("gamenet", wrapper, session, list(feeds)),
+            ("gbert", gbert, gbert_session, gbert_names),
+        ):
+            f = {k: feeds[k] for k in names}
+            rows.append(_row(name, batch, module, sess, f, repeats))
     print(
-        f"{'batch':>5} {'torch med':>10} {'torch p99':>10} {'ort med':>9} {'ort p99':>9} {'x':>6}"
+        f"{'model':<8}{'batch':>5} {'torch med':>10} {'torch p99':>10} {'ort med':>9} "
+        f"{'ort p99':>9} {'x':>6}"
     )
     for r in rows:
         t, o = r["torch"], r["onnxruntime"]
         print(
-            f"{r['batch']:>5} {t['median_ms']:>9.3f}m {t['p99_ms']:>9.3f}m "
+            f"{r['model']:<8}{r['batch']:>5} {t['median_ms']:>9.3f}m {t['p99_ms']:>9.3f}m "
             f"{o['median_ms']:>8.3f}m {o['p99_ms']:>8.3f}m {r['speedup_median']:>6.2f}"
         )
     result = {
         "rows": rows,
         "threads": args.threads,
-        "model": "trained" if args.run_dir else "random weights, MIMIC-III size",
+        "model": "gamenet "
+        + ("trained" if args.run_dir else "random weights, MIMIC-III size")
+        + "; gbert random weights, MIMIC-III size, official dimensions",
         "sizes": {"diag": sizes[0], "proc": sizes[1], "med": sizes[2]},
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,

@@ -17,6 +17,7 @@ M medications, D embedding size (``emb_dim``), N graph nodes (= M), E edges.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,9 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 # The official code's init range for code embeddings and for beta (``init_weights``).
 _INIT_RANGE = 0.1
+
+GraphNorm = Literal["symmetric", "row"]
+GcnInit = Literal["glorot", "uniform"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class GAMENetConfig:
         gcn_dropout: dropout between the two GCN layers (default 0.3).
         use_ddi_memory: subtract the DDI graph's embedding from the memory bank (default
             ``True``; the official code's ``--ddi`` flag, which its published results use).
+        graph_norm: how the GCN normalises :math:`A + I`: ``symmetric``
+            :math:`D^{-1/2}(A+I)D^{-1/2}` (``GCNConv``'s own) or ``row`` :math:`D^{-1}(A+I)` (the
+            official ``GCN.normalize``).
+        gcn_init: ``glorot`` (``GCNConv``'s: glorot weights, zero bias) or ``uniform`` (the
+            official ``GraphConvolution``: weight and bias uniform(±1/sqrt(out))).
     """
 
     num_diag_codes: int
@@ -50,8 +59,14 @@ class GAMENetConfig:
     embedding_dropout: float = 0.4
     gcn_dropout: float = 0.3
     use_ddi_memory: bool = True
+    graph_norm: GraphNorm = "symmetric"
+    gcn_init: GcnInit = "glorot"
 
     def __post_init__(self) -> None:
+        if self.graph_norm not in ("symmetric", "row"):
+            raise ValueError("GAMENetConfig: graph_norm must be 'symmetric' or 'row'")
+        if self.gcn_init not in ("glorot", "uniform"):
+            raise ValueError("GAMENetConfig: gcn_init must be 'glorot' or 'uniform'")
         for name in ("num_diag_codes", "num_proc_codes", "num_meds", "emb_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GAMENetConfig: {name} must be >= 1")
@@ -87,22 +102,38 @@ class GraphEncoder(nn.Module):
     x: Tensor
     adj: Tensor
 
-    def __init__(self, num_nodes: int, dim: int, edge_index: Tensor, dropout: float) -> None:
+    def __init__(
+        self,
+        num_nodes: int,
+        dim: int,
+        edge_index: Tensor,
+        dropout: float,
+        norm: GraphNorm = "symmetric",
+        init: GcnInit = "glorot",
+    ) -> None:
         super().__init__()
         self.num_nodes = num_nodes
+        self.init = init
         self.conv1 = GCNConv(num_nodes, dim)
         self.conv2 = GCNConv(dim, dim)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("edge_index", edge_index.long())
         # Derived from edge_index, so not saved: one-hot features and the normalised adjacency.
         self.register_buffer("x", torch.eye(num_nodes), persistent=False)
-        self.register_buffer("adj", normalized_adjacency(edge_index, num_nodes), persistent=False)
+        adj = normalized_adjacency(edge_index, num_nodes, norm)
+        self.register_buffer("adj", adj, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise both GCN layers (glorot weights, zero bias)."""
-        self.conv1.reset_parameters()
-        self.conv2.reset_parameters()
+        """Re-initialise both GCN layers (``glorot``, or the official ``uniform``)."""
+        for conv in (self.conv1, self.conv2):
+            conv.reset_parameters()  # glorot weights, zero bias
+            if self.init == "uniform":
+                # GraphConvolution.reset_parameters: stdv = 1 / sqrt(out_features).
+                stdv = conv.out_channels**-0.5
+                nn.init.uniform_(conv.lin.weight, -stdv, stdv)
+                if conv.bias is not None:
+                    nn.init.uniform_(conv.bias, -stdv, stdv)
 
     def _propagate(self, conv: GCNConv, x: Tensor) -> Tensor:
         out: Tensor = self.adj @ conv.lin(x)  # [N, N] @ [N, D] -> [N, D]
@@ -118,11 +149,22 @@ class GraphEncoder(nn.Module):
         return f"{self.__class__.__name__}(nodes={self.num_nodes}, edges={edges})"
 
 
-def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    r"""Return ``GCNConv``'s :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}` as a dense ``[N, N]``.
+def normalized_adjacency(
+    edge_index: Tensor, num_nodes: int, norm: GraphNorm = "symmetric"
+) -> Tensor:
+    r"""Return the normalised :math:`A + I` as a dense ``[N, N]``.
 
-    Row ``i`` holds the weights of the messages node ``i`` receives (flow source → target).
+    ``symmetric`` is ``GCNConv``'s :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; ``row`` is the
+    official code's :math:`\hat{D}^{-1}(A + I)` (each row sums to 1). Row ``i`` holds the weights
+    of the messages node ``i`` receives (flow source → target).
     """
+    if norm == "row":
+        adj = torch.zeros(num_nodes, num_nodes, device=edge_index.device)
+        edges = edge_index.long()
+        adj[edges[1], edges[0]] = 1.0
+        adj = adj + torch.eye(num_nodes, device=adj.device)
+        adj.diagonal().clamp_(max=1.0)  # a listed self-loop counts once, as in A + I of 0/1 A
+        return adj / adj.sum(-1, keepdim=True)
     index, weight = gcn_norm(edge_index.long(), None, num_nodes, add_self_loops=True)
     assert weight is not None
     adj = torch.zeros(num_nodes, num_nodes, device=weight.device)
@@ -202,8 +244,9 @@ class GAMENet(nn.Module):
         self.diag_encoder = VisitEncoder(config.num_diag_codes, d, config.embedding_dropout)
         self.proc_encoder = VisitEncoder(config.num_proc_codes, d, config.embedding_dropout)
         self.query = nn.Sequential(nn.ReLU(), nn.Linear(4 * d, d))
-        self.ehr_gcn = GraphEncoder(m, d, ehr_edge_index, config.gcn_dropout)
-        self.ddi_gcn = GraphEncoder(m, d, ddi_edge_index, config.gcn_dropout)
+        graph = {"dropout": config.gcn_dropout, "norm": config.graph_norm, "init": config.gcn_init}
+        self.ehr_gcn = GraphEncoder(m, d, ehr_edge_index, **graph)  # type: ignore[arg-type]
+        self.ddi_gcn = GraphEncoder(m, d, ddi_edge_index, **graph)  # type: ignore[arg-type]
         self.beta = nn.Parameter(torch.empty(1))
         self.output = nn.Sequential(
             nn.ReLU(), nn.Linear(3 * d, 2 * d), nn.ReLU(), nn.Linear(2 * d, m)

@@ -16,17 +16,19 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
-from app.crud.audit import create_audit_event
+from app.crud.audit import AuditRecord
 from app.db.session import begin_write
-from app.errors import MedRecError
+from app.errors import AuditUnavailable, MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
-from app.services.ddi_snapshot import DdiSnapshot
+from app.services.audit_queue import AuditQueue
+from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
 from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.services.rate_limit import RateLimiter
 from app.settings import Settings
@@ -41,7 +43,8 @@ api_key_scheme = APIKeyHeader(
 # Dependencies that only read request state are ``async def``: FastAPI runs plain ``def``
 # dependencies in the threadpool, a thread hop each (two for a generator). Those doing I/O
 # are ``async def`` too when the I/O is rare or at the end; they run it with
-# ``run_in_threadpool`` themselves, so a request takes two hops: the route and the audit write.
+# ``run_in_threadpool`` themselves, so a request takes one hop: the route (the audit event
+# goes to a queue).
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -54,7 +57,8 @@ async def get_session(request: Request) -> AsyncGenerator[Session, None]:
     """One session per request; crud functions commit explicitly.
 
     Creating a session does no I/O; closing it does only while it still holds a transaction
-    (the audit write normally ended it), and then it closes in the threadpool.
+    (a route read without committing, e.g. the DDI snapshot's revalidation), and then it
+    closes in the threadpool.
     """
     session: Session = request.state.sessionmaker()
     try:
@@ -62,9 +66,20 @@ async def get_session(request: Request) -> AsyncGenerator[Session, None]:
     finally:
         if session.in_transaction():
             with anyio.CancelScope(shield=True):  # return the connection even if cancelled
-                await run_in_threadpool(session.close)
+                await run_in_threadpool(_close, session)
         else:
-            session.close()
+            _close(session)
+
+
+def _close(session: Session) -> None:
+    """Close ``session``; a connection that died under it (a database outage) is discarded.
+
+    Its rollback raised after the answer had begun, and the client saw the connection drop.
+    """
+    try:
+        session.close()
+    except OperationalError:
+        session.invalidate()
 
 
 async def get_registry(request: Request) -> ModelRegistry:
@@ -85,6 +100,22 @@ async def get_ddi(request: Request) -> DdiSnapshot:
     return ddi
 
 
+async def get_audit_queue(request: Request) -> AuditQueue:
+    """The worker's audit write-behind queue."""
+    audit: AuditQueue = request.state.audit
+    return audit
+
+
+async def get_ddi_view(
+    request: Request, session: SessionDep, ddi: Annotated[DdiSnapshot, Depends(get_ddi)]
+) -> DdiTableView:
+    """A current version of the DDI snapshot; revalidating it (rarely due) in the threadpool."""
+    view = ddi.fresh()
+    if view is None:
+        view = await run_in_threadpool(ddi.view, session)
+    return view
+
+
 async def get_key_cache(request: Request) -> ApiKeyCache:
     """The worker's cache of verified API keys."""
     cache: ApiKeyCache = request.state.key_cache
@@ -96,18 +127,21 @@ SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DdiDep = Annotated[DdiSnapshot, Depends(get_ddi)]
+DdiViewDep = Annotated[DdiTableView, Depends(get_ddi_view)]
 KeyCacheDep = Annotated[ApiKeyCache, Depends(get_key_cache)]
+AuditQueueDep = Annotated[AuditQueue, Depends(get_audit_queue)]
 
 
 async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
-async def audited(request: Request, session: SessionDep) -> AsyncIterator[None]:
-    """Write one audit event per request (fail-closed: it commits before the response is sent).
+async def audited(request: Request, audit: AuditQueueDep) -> AsyncIterator[None]:
+    """Queue one audit event per request (fail-closed: a full queue answers 503 instead).
 
     Holds no PHI: the route template (not the URL), the key id, the status and the duration.
-    The write is one Core ``INSERT`` on the request's session, in the threadpool.
+    The event is queued before the response is sent and written within the queue's flush
+    interval (see :mod:`app.services.audit_queue`); no I/O happens on the request path.
     """
     start = time.perf_counter()
     status = getattr(request.scope.get("route"), "status_code", None) or 200
@@ -115,46 +149,32 @@ async def audited(request: Request, session: SessionDep) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        await run_in_threadpool(_record_failure, request, session, _status_of(exc), start)
+        try:
+            audit.put(_event(request, _status_of(exc), start))
+        except AuditUnavailable:  # the failure is answered anyway; say it went unaudited
+            logger.error("audit queue full: request %s not audited", request.state.request_id)
         raise
-    await run_in_threadpool(_record_success, request, session, status, start)
+    audit.put(_event(request, status, start))
 
 
-def _record_success(request: Request, session: Session, status: int, start: float) -> None:
-    if session.in_transaction():
-        session.commit()  # end the request's reads; the audit row gets its own write transaction
-    _record(request, session, status, start, failing=False)
+def _event(request: Request, status: int, start: float) -> AuditRecord:
+    return AuditRecord(
+        request_id=str(request.state.request_id),
+        api_key_id=getattr(request.state, "api_key_id", None),
+        method=request.method,
+        route=route_template(request.scope),
+        status_code=status,
+        duration_ms=(time.perf_counter() - start) * 1000,
+    )
 
 
-def _record_failure(request: Request, session: Session, status: int, start: float) -> None:
-    session.rollback()
-    _record(request, session, status, start, failing=True)
+def record_audit(request: Request, audit: AuditQueue, status: int, start: float) -> None:
+    """Audit a request answered before its route's dependencies ran (fail-closed).
 
-
-def record_audit(request: Request, session: Session, status: int, start: float) -> None:
-    """Audit a request answered before its route's dependencies ran (fail-closed)."""
-    _record_success(request, session, status, start)
-
-
-def _record(
-    request: Request, session: Session, status: int, start: float, *, failing: bool
-) -> None:
-    route = route_template(request.scope)
-    try:
-        begin_write(session)
-        create_audit_event(
-            session=session,
-            request_id=str(request.state.request_id),
-            api_key_id=getattr(request.state, "api_key_id", None),
-            method=request.method,
-            route=route,
-            status_code=status,
-            duration_ms=(time.perf_counter() - start) * 1000,
-        )
-    except Exception:
-        if not failing:
-            raise
-        logger.exception("audit write failed for request %s", request.state.request_id)
+    Raises:
+        AuditUnavailable: the queue is full; the answer must not be sent.
+    """
+    audit.put(_event(request, status, start))
 
 
 def _status_of(exc: Exception) -> int:

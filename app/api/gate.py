@@ -8,7 +8,7 @@ headers first. A request it refuses is passed on *without its body* (no ``Conten
 write the audit row, and the client's bytes are never read.
 
 A request the route's dependencies never see (malformed JSON, an unparsable form, a body over
-the limit or too slow) still gets its one audit row: written here, before the answer is sent.
+the limit or too slow) still gets its one audit event: queued here, before the answer is sent.
 """
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import API_KEY_HEADER, get_session, has_role, identify, record_audit
+from app.api.deps import (
+    API_KEY_HEADER,
+    get_audit_queue,
+    get_session,
+    has_role,
+    identify,
+    record_audit,
+)
+from app.services.audit_queue import AuditQueue
 
 _BODY_HEADERS = {b"content-type", b"content-length", b"transfer-encoding"}
 
@@ -72,6 +79,13 @@ async def request_session(request: Request) -> AsyncIterator[Session]:
         yield await anext(sessions)
 
 
+def request_audit(request: Request) -> AuditQueue:
+    """The audit queue the routes use (``get_audit_queue``, or its override)."""
+    override = request.app.dependency_overrides.get(get_audit_queue)
+    queue: AuditQueue = override() if override is not None else request.state.audit
+    return queue
+
+
 class AuthGate:
     """Check the API key and role from the headers before anything reads the body."""
 
@@ -93,10 +107,7 @@ class AuthGate:
 
         async def send_audited(message: Message) -> None:
             if message["type"] == "http.response.start" and not scope["state"].get("audited"):
-                async with request_session(request) as session:
-                    await run_in_threadpool(
-                        record_audit, request, session, message["status"], start
-                    )
+                record_audit(request, request_audit(request), message["status"], start)
             await send(message)
 
         await self.app(scope, receive, send_audited)

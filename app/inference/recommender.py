@@ -139,32 +139,33 @@ class Recommender:
         probs = self._score(enc, occlusions if k else [None])
         full = probs[0]
         cut = self.manifest.threshold if threshold is None else threshold
-        order = [int(i) for i in np.argsort(-full, kind="stable") if full[i] >= cut]
-        order = order[:top_k] if top_k is not None else order
-        meds = []
-        for m in order:
-            evidence: tuple[Evidence, ...] = ()
-            if k and enc.targets:
-                evidence = self._evidence(enc, full[m] - probs[1:, m], k)
-            meds.append(ScoredMedication(self.meds[m], round(float(full[m]), 6), evidence))
+        kept = np.flatnonzero(full >= cut)
+        order = kept[np.argsort(-full[kept], kind="stable")][:top_k]  # [n], best first
+        # Whole-array work, then plain floats: a Python loop over numpy scalars cost more than
+        # the model call.
+        evidence: list[tuple[Evidence, ...]] = [()] * len(order)
+        if k and enc.targets and len(order):
+            drops = full[order] - probs[1:, order]  # [T, n]
+            best = np.argsort(-drops, axis=0, kind="stable")[:k]  # [k, n]
+            best_drops = np.take_along_axis(drops, best, axis=0)  # [k, n]
+            targets = enc.targets
+            evidence = [
+                # Contributions are reported to 6 decimals: a smaller drop is rounding noise
+                # (it was listed as evidence with a contribution of 0.0).
+                tuple(
+                    Evidence(targets[j][0], targets[j][2], targets[j][3], c)
+                    for j, c in zip(rows, (round(d, 6) for d in values), strict=True)
+                    if c > 0
+                )
+                for rows, values in zip(best.T.tolist(), best_drops.T.tolist(), strict=True)
+            ]
+        meds = [
+            ScoredMedication(self.meds[m], round(p, 6), ev)
+            for m, p, ev in zip(order.tolist(), full[order].tolist(), evidence, strict=True)
+        ]
         if not meds:
             enc.warnings.append("no medication reached the threshold")
         return Recommendation(meds, enc.unknown, enc.warnings, cut)
-
-    @staticmethod
-    def _evidence(enc: _Encoded, drops: np.ndarray, k: int) -> tuple[Evidence, ...]:
-        """The ``k`` codes whose removal lowers the probability most, by at least 1e-6.
-
-        Contributions are reported to 6 decimals; a smaller drop is rounding noise (it was
-        listed as evidence with a contribution of 0.0).
-        """
-        evidence = []
-        for j in np.argsort(-drops, kind="stable")[:k]:
-            contribution = round(float(drops[j]), 6)
-            if contribution > 0:
-                fld, _, system, code = enc.targets[int(j)]
-                evidence.append(Evidence(fld, system, code, contribution))
-        return tuple(evidence)
 
     def encode(self, visits: Sequence[RawVisit]) -> _Encoded:
         """Map raw codes to vocabulary ids, listing every code that cannot be used and why."""

@@ -1,9 +1,10 @@
 """The in-memory model registry: verified, warmed-up sessions, swapped atomically.
 
-``prepare`` does all the risky work (hash check, session, golden input) without touching what is
-serving; ``install`` then replaces the active entry with one reference assignment under a lock.
-A request holds the :class:`LoadedModel` it started with, so it finishes on that version even if
-another version is installed meanwhile. A failed ``prepare`` leaves the serving model untouched.
+``prepare`` does all the risky and slow work (hash check, session, golden input, a pair-risk
+model's table of every pair) without touching what is serving; ``install`` then replaces the
+active entry with one reference assignment under a lock. A request holds the
+:class:`LoadedModel` it started with, so it finishes on that version even if another version is
+installed meanwhile. A failed ``prepare`` leaves the serving model untouched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.contract.manifest import Manifest
 from app.errors import ActivationError, ArtifactError, ModelNotLoaded
 from app.inference.onnx import OrtOptions, open_session, read_manifest
 from app.inference.pair_risk import GennPairRisk, PairRiskFactory, PairRiskPredictor
+from app.inference.pair_table import PairRiskTable, tabulate
 from app.inference.recommender import Recommender
 
 logger = logging.getLogger(__name__)
@@ -27,14 +29,18 @@ RECOMMENDERS = frozenset({"gamenet", "gbert"})
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One active model version with its manifest and its predictor."""
+    """One active model version with its manifest and its predictor.
+
+    A pair-risk model is kept as the table of its answers for every pair of its drugs
+    (:mod:`app.inference.pair_table`), computed in :meth:`ModelRegistry.prepare`.
+    """
 
     name: str
     version: int
     sha256: str
     manifest: Manifest
     recommender: Recommender | None = None
-    pair_risk: PairRiskPredictor | None = None
+    pair_risk: PairRiskTable | None = None
 
 
 class LoadBackoff:
@@ -124,8 +130,10 @@ class ModelRegistry:
                 rec.golden_check()
                 return LoadedModel(name, version, sha256, manifest, recommender=rec)
             predictor = self._pair_risk_factory(manifest, session)
-            _golden_pairs(manifest, predictor)
-            return LoadedModel(name, version, sha256, manifest, pair_risk=predictor)
+            drugs = _pair_drugs(manifest)
+            _golden_pairs(drugs, predictor)
+            table = tabulate(predictor, drugs)
+            return LoadedModel(name, version, sha256, manifest, pair_risk=table)
         except ArtifactError as exc:
             raise ActivationError(f"{name} v{version}: {exc.detail}") from exc
 
@@ -157,12 +165,18 @@ class ModelRegistry:
         return dict(self._active)
 
 
-def _golden_pairs(manifest: Manifest, predictor: PairRiskPredictor) -> None:
-    drugs = next((v for v in manifest.vocab.values() if len(v) >= 2), None)
-    if drugs is None:
+def _pair_drugs(manifest: Manifest) -> list[str]:
+    drugs = manifest.vocab.get("drug") or next(
+        (v for v in manifest.vocab.values() if len(v) >= 2), None
+    )
+    if drugs is None or len(drugs) < 2:
         raise ArtifactError("manifest: the pair-risk vocabulary has fewer than two drugs")
+    return [str(d) for d in drugs]
+
+
+def _golden_pairs(drugs: list[str], predictor: PairRiskPredictor) -> None:
     try:
-        answer = predictor.predict([(str(drugs[0]), str(drugs[1]))])
+        answer = predictor.predict([(drugs[0], drugs[1])])
     except Exception as exc:  # a predictor failing on its own vocabulary cannot serve
         raise ArtifactError(f"golden pair failed ({type(exc).__name__})") from exc
     if len(answer) != 1:

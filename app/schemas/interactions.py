@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.contract.codes import ATC_PATTERN
 from app.schemas.common import ModelRef, Strict
@@ -36,7 +36,10 @@ class TypeScorePublic(BaseModel):
 
 
 class PairPublic(BaseModel):
-    """One unordered ATC3 pair (``atc3_a < atc3_b``): known entries and the predicted risk."""
+    """One unordered ATC3 pair (``atc3_a < atc3_b``): known entries and the predicted risk.
+
+    The pair-risk model behind ``predicted_risk`` is named once, in the answer's ``pair_model``.
+    """
 
     atc3_a: str = Field(examples=["B01A"])
     atc3_b: str = Field(examples=["N02B"])
@@ -47,14 +50,54 @@ class PairPublic(BaseModel):
     interactions: list[KnownInteraction] = Field(default_factory=list)
     predicted_risk: float | None = None
     top_types: list[TypeScorePublic] | None = None
-    model: ModelRef | None = None
-    prediction_note: str | None = None
+    prediction_note: str | None = Field(
+        None, description="Why this pair has no prediction although a pair model is active."
+    )
+
+
+PAIR_EXAMPLE: dict[str, Any] = {
+    "atc3_a": "B01A",
+    "atc3_b": "N02B",
+    "status": "known_interaction",
+    "known": True,
+    "unknown_drugs": [],
+    "severity": "high",
+    "interactions": [
+        {"source": "twosides", "source_version": "1", "types": ["bleeding"], "severity": "high"}
+    ],
+    "predicted_risk": 0.91,
+    "top_types": [{"type": "bleeding", "probability": 0.88}],
+    "prediction_note": None,
+}
+PAIR_MODEL_EXAMPLE: dict[str, Any] = {"name": "genn", "version": 1, "sha256": "9b1e" + "0" * 60}
 
 
 class InteractionsPublic(BaseModel):
     """Every pair among the queried drugs."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "drugs": ["B01A", "N02B"],
+                    "pair_model": PAIR_MODEL_EXAMPLE,
+                    "prediction_note": None,
+                    "pairs": [PAIR_EXAMPLE],
+                    "count": 1,
+                    "ddi_rate": 1.0,
+                    "max_risk": 0.91,
+                }
+            ]
+        }
+    )
+
     drugs: list[str] = Field(description="The distinct ATC3 classes, sorted.")
+    pair_model: ModelRef | None = Field(
+        None, description="The pair-risk model behind every predicted_risk; null if none is active."
+    )
+    prediction_note: str | None = Field(
+        None, description="Why no pair has a prediction (no pair-risk model is active), else null."
+    )
     pairs: list[PairPublic]
     count: int
     ddi_rate: float | None = Field(description="Share of pairs with a known interaction.")

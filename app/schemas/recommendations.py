@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.schemas.common import JSON_INT, ModelRef, Strict
-from app.schemas.interactions import AtcCode, PairPublic
+from app.schemas.interactions import PAIR_EXAMPLE, PAIR_MODEL_EXAMPLE, AtcCode, PairPublic
 
 RawCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9. ]{1,16}$")]
 
@@ -29,8 +29,11 @@ class ProcedureIn(Strict):
 class VisitIn(Strict):
     """One visit. ``medications`` (ATC, level ≥ 3) are used for past visits only."""
 
-    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=500)
-    procedures: list[ProcedureIn] = Field(default_factory=list, max_length=500)
+    # 30 + 10 codes is the default ``max_codes_per_visit`` (40): the published schema accepts
+    # only what the server does, and the worst such request stays under 100 ms
+    # (bench/request_limits.py). MIMIC-III admissions have at most 39 diagnoses.
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=30)
+    procedures: list[ProcedureIn] = Field(default_factory=list, max_length=10)
     medications: list[AtcCode] = Field(default_factory=list, max_length=500)
 
 
@@ -57,7 +60,7 @@ class RecommendationCreate(Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    visits: list[VisitIn] = Field(min_length=1, max_length=100)
+    visits: list[VisitIn] = Field(min_length=1, max_length=20)  # the default max_visits
     model: str | None = Field(
         None, pattern=r"^[a-z]{1,32}(@[0-9]{1,9})?$", description="`name` or `name@version`"
     )
@@ -109,17 +112,74 @@ class ModelInfoPublic(ModelRef):
 
 
 class DdiBlock(BaseModel):
-    """Interactions within the recommended set."""
+    """Interactions within the recommended set: the pairs that matter are listed, the rest counted.
 
+    A pair is listed when it is a known interaction or its ``predicted_risk`` is at least
+    ``risk_threshold`` (setting ``MEDREC_DDI_RISK_THRESHOLD``); ``?pairs=all`` lists every pair.
+    ``ddi_rate`` and ``max_risk`` are over every pair of the set, listed or not.
+    """
+
+    listed: Literal["relevant", "all"] = Field(description="Which pairs `pairs` holds.")
+    risk_threshold: float = Field(description="Unknown pairs at this predicted risk are listed.")
     pairs: list[PairPublic]
-    ddi_rate: float | None
-    max_risk: float | None
+    pair_count: int = Field(description="Pairs of the recommended set, listed or not.")
+    known_count: int = Field(description="Pairs with a known interaction (always listed).")
+    omitted_count: int = Field(description="Pairs not listed: not known, risk below threshold.")
+    ddi_rate: float | None = Field(description="known_count / pair_count; null without pairs.")
+    max_risk: float | None = Field(description="Highest predicted risk of any pair of the set.")
+    prediction_note: str | None = Field(
+        None, description="Why no pair has a prediction (no pair-risk model is active), else null."
+    )
+
+
+_RESPONSE_EXAMPLE: dict[str, Any] = {
+    "model": {
+        "name": "gamenet",
+        "version": 1,
+        "sha256": "3f0c" + "0" * 60,
+        "metrics": {"test": {"jaccard": {"mean": 0.42, "std": 0.01}}},
+        "dataset_fingerprint": "sha256:synthetic-demo",
+        "intended_use": "Demonstration on synthetic data. Not for clinical use.",
+        "synthetic": True,
+        "threshold": 0.3,
+    },
+    "pair_model": PAIR_MODEL_EXAMPLE,
+    "medications": [
+        {
+            "atc3": "B01A",
+            "probability": 0.91,
+            "evidence": [
+                {"field": "diagnoses", "system": "icd9cm", "code": "4280", "contribution": 0.12}
+            ],
+        },
+        {"atc3": "N02B", "probability": 0.64, "evidence": []},
+        {"atc3": "C07A", "probability": 0.41, "evidence": []},
+    ],
+    "ddi": {
+        "listed": "relevant",
+        "risk_threshold": 0.5,
+        "pairs": [PAIR_EXAMPLE],
+        "pair_count": 3,
+        "known_count": 1,
+        "omitted_count": 2,
+        "ddi_rate": 1 / 3,
+        "max_risk": 0.91,
+        "prediction_note": None,
+    },
+    "unknown_codes": [],
+    "warnings": ["synthetic model trained on generated data: NOT FOR CLINICAL USE"],
+}
 
 
 class RecommendationPublic(BaseModel):
-    """The recommendation for the last visit."""
+    """The recommendation for the last visit; each model is named once, at the top."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_RESPONSE_EXAMPLE]})
 
     model: ModelInfoPublic
+    pair_model: ModelRef | None = Field(
+        None, description="The pair-risk model behind ddi.pairs[].predicted_risk; null if none."
+    )
     medications: list[MedicationPublic]
     ddi: DdiBlock
     unknown_codes: list[UnknownCodePublic]

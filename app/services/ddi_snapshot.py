@@ -23,14 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.crud import ddi as crud
-
-if TYPE_CHECKING:
-    from app.schemas.interactions import PairPublic
 
 
 @dataclass(frozen=True)
@@ -50,9 +47,10 @@ class DdiTableView:
     signature: tuple[Any, ...]
     pairs: Mapping[tuple[str, str], tuple[DdiEntry, ...]] = field(default_factory=dict)
     drugs: frozenset[str] = frozenset()
-    # The service layer's answers built from this version, shared between responses (read
-    # only); keyed by pair and prediction note. Dropped with the view when the table changes.
-    answers: dict[tuple[tuple[str, str], str | None], PairPublic] = field(
+    # The service layer's answers (JSON-ready PairPublic dicts) built from this version, shared
+    # between responses (read only); keyed by pair and the pair model's sha256 (None without
+    # one). Dropped with the view when the table changes.
+    answers: dict[tuple[tuple[str, str], str | None], dict[str, Any]] = field(
         default_factory=dict, compare=False
     )
 
@@ -71,6 +69,13 @@ class DdiSnapshot:
         self._lock = threading.Lock()
         self._view: DdiTableView | None = None
         self._checked_at = 0.0
+
+    def fresh(self) -> DdiTableView | None:
+        """The copy if it is within its max age (no I/O), else ``None``: call :meth:`view`."""
+        view = self._view
+        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
+            return view
+        return None
 
     def view(self, session: Session) -> DdiTableView:
         """Return a current copy, revalidating (and reloading) through ``session`` if due."""

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.orm import Session
+import numpy as np
 
-from app.inference.pair_risk import PairRisk
+from app.inference.pair_risk import PairRisk, UnknownDrug
+from app.inference.pair_table import PairRiskTable
 from app.inference.registry import LoadedModel
 from app.schemas.common import ModelRef
 from app.schemas.interactions import (
-    InteractionsPublic,
     KnownInteraction,
     PairPublic,
     TypeScorePublic,
 )
-from app.services.ddi_snapshot import DdiSnapshot, DdiTableView
+from app.services.ddi_snapshot import DdiTableView
 
 _SEVERITY_ORDER = ("high", "moderate", "low", "unknown")
 _MAX_SHARED_ANSWERS = 100_000  # per snapshot version; ATC3 has a few hundred classes
+NO_PAIR_MODEL = "no pair-risk model is active"
 
 
 def pairs_of(drugs: Sequence[str]) -> list[tuple[str, str]]:
@@ -27,61 +30,109 @@ def pairs_of(drugs: Sequence[str]) -> list[tuple[str, str]]:
     return list(itertools.combinations(sorted(set(drugs)), 2))
 
 
-def describe_pairs(
+@dataclass(frozen=True)
+class PairAssessment:
+    """The pairs of a drug set: those asked for, and counts and risk over all of them.
+
+    ``pairs`` and ``pair_model`` are JSON-ready dicts of :class:`PairPublic` and
+    :class:`ModelRef`, validated by their schema when built and shared between responses.
+    """
+
+    pairs: list[dict[str, Any]]
+    count: int
+    known_count: int
+    ddi_rate: float | None
+    max_risk: float | None
+    pair_model: dict[str, Any] | None
+    prediction_note: str | None
+
+
+@dataclass(frozen=True)
+class InteractionsAnswer:
+    """The ``/v1/interactions`` answer; its fields are :class:`InteractionsPublic`'s."""
+
+    drugs: list[str]
+    pair_model: dict[str, Any] | None
+    prediction_note: str | None
+    pairs: list[dict[str, Any]]
+    count: int
+    ddi_rate: float | None
+    max_risk: float | None
+
+
+def assess_pairs(
     *,
-    session: Session,
-    ddi: DdiSnapshot,
+    view: DdiTableView,
     drugs: Sequence[str],
     pair_model: LoadedModel | None,
-) -> list[PairPublic]:
-    """Answer every pair among ``drugs`` (ATC3): known entries, status and predicted risk.
+    risk_threshold: float | None,
+) -> PairAssessment:
+    """Answer the pairs among ``drugs`` (ATC3) by lookup: known entries and predicted risk.
 
-    Known entries come from the worker's DDI snapshot (revalidated through ``session`` when
-    due; see :mod:`app.services.ddi_snapshot` for how stale it may be).
+    Every pair is counted; a pair is answered in full when it is a known interaction or its
+    predicted risk is at least ``risk_threshold`` (every pair when ``risk_threshold`` is None).
+    Known entries come from ``view``, a version of the worker's DDI snapshot (see
+    :mod:`app.services.ddi_snapshot` for how stale it may be); predicted risks from the pair
+    model's table, computed when it was activated (:mod:`app.inference.pair_table`). No I/O.
     """
+    table = pair_model.pair_risk if pair_model is not None else None
+    ref = None if pair_model is None or table is None else _ref(pair_model)
+    note = None if table is not None else NO_PAIR_MODEL
     pairs = pairs_of(drugs)
     if not pairs:
-        return []
-    view = ddi.view(session)
-    out = []
-    for pair, prediction in zip(pairs, _predict(pairs, pair_model), strict=True):
-        if isinstance(prediction, PairRisk) and pair_model is not None:
-            answer = _known_answer(view, pair, None).model_copy(
-                update={
-                    "predicted_risk": prediction.risk,
-                    "top_types": [
-                        TypeScorePublic(type=t.type, probability=t.probability)
-                        for t in prediction.top_types
-                    ],
-                    "model": ModelRef(
-                        name=pair_model.name, version=pair_model.version, sha256=pair_model.sha256
-                    ),
-                }
-            )
-        else:
-            answer = _known_answer(view, pair, prediction if isinstance(prediction, str) else None)
-        out.append(answer)
-    return out
+        return PairAssessment([], 0, 0, None, None, ref, note)
+    known = [pair in view.pairs for pair in pairs]
+    risks = table.risks(pairs) if table is not None else np.full(len(pairs), np.nan)
+    with np.errstate(invalid="ignore"):
+        above = risks >= risk_threshold if risk_threshold is not None else np.ones(len(pairs))
+    listed = [
+        _answer(view, pair, table, ref)
+        for pair, is_known, is_above in zip(pairs, known, above.tolist(), strict=True)
+        if is_known or is_above
+    ]
+    n_known = sum(known)
+    max_risk = None if np.isnan(risks).all() else float(np.nanmax(risks))
+    return PairAssessment(listed, len(pairs), n_known, n_known / len(pairs), max_risk, ref, note)
 
 
-def _known_answer(view: DdiTableView, pair: tuple[str, str], note: str | None) -> PairPublic:
-    # Built once per snapshot version and shared between responses, which only read it: a
-    # recommendation has ~100 pairs, and validating each answer anew cost ~1 ms a request.
-    key = (pair, note)
+def _ref(model: LoadedModel) -> dict[str, Any]:
+    return ModelRef(name=model.name, version=model.version, sha256=model.sha256).model_dump()
+
+
+def _answer(
+    view: DdiTableView,
+    pair: tuple[str, str],
+    table: PairRiskTable | None,
+    ref: dict[str, Any] | None,
+) -> dict[str, Any]:
+    # Built once per snapshot version and pair-model version and shared between responses,
+    # which only read them: validating each answer anew cost more than the model itself.
+    key = (pair, None if ref is None else ref["sha256"])
     answer = view.answers.get(key)
     if answer is None:
-        answer = _build_answer(view, pair, note)
+        prediction = None if table is None else table.predict([pair])[0]
+        answer = _build_answer(view, pair, prediction).model_dump(mode="json")
         if len(view.answers) < _MAX_SHARED_ANSWERS:
             view.answers[key] = answer
     return answer
 
 
-def _build_answer(view: DdiTableView, pair: tuple[str, str], note: str | None) -> PairPublic:
+def _build_answer(
+    view: DdiTableView, pair: tuple[str, str], prediction: PairRisk | UnknownDrug | None
+) -> PairPublic:
     entries = view.pairs.get(pair, ())
     unknown = [d for d in pair if d not in view.drugs]
     status = (
         "known_interaction" if entries else "unknown_drug" if unknown else "no_known_interaction"
     )
+    predicted: dict[str, Any] = {}
+    if isinstance(prediction, PairRisk):
+        predicted["predicted_risk"] = prediction.risk
+        predicted["top_types"] = [
+            TypeScorePublic(type=t.type, probability=t.probability) for t in prediction.top_types
+        ]
+    elif isinstance(prediction, UnknownDrug):
+        predicted["prediction_note"] = f"{prediction.reason}: {', '.join(prediction.drugs)}"
     return PairPublic(
         atc3_a=pair[0],
         atc3_b=pair[1],
@@ -98,33 +149,22 @@ def _build_answer(view: DdiTableView, pair: tuple[str, str], note: str | None) -
             )
             for e in entries
         ],
-        prediction_note=note,
+        **predicted,
     )
 
 
-def _predict(pairs: list[tuple[str, str]], model: LoadedModel | None) -> list[PairRisk | str]:
-    if model is None or model.pair_risk is None:
-        return ["no pair-risk model is active"] * len(pairs)
-    answers = model.pair_risk.predict(pairs)
-    return [a if isinstance(a, PairRisk) else f"{a.reason}: {', '.join(a.drugs)}" for a in answers]
-
-
-def summarize(pairs: Sequence[PairPublic]) -> tuple[float | None, float | None]:
-    """Return the set's DDI rate (share of known-interacting pairs) and its max predicted risk."""
-    if not pairs:
-        return None, None
-    rate = sum(p.known for p in pairs) / len(pairs)
-    risks = [p.predicted_risk for p in pairs if p.predicted_risk is not None]
-    return rate, max(risks, default=None)
-
-
 def check_interactions(
-    *, session: Session, ddi: DdiSnapshot, drugs: Sequence[str], pair_model: LoadedModel | None
-) -> InteractionsPublic:
+    *, view: DdiTableView, drugs: Sequence[str], pair_model: LoadedModel | None
+) -> InteractionsAnswer:
     """The ``/v1/interactions`` answer for ATC codes of level ≥ 3 (compared at level 3)."""
     atc3s = sorted({d.strip().upper()[:4] for d in drugs})
-    pairs = describe_pairs(session=session, ddi=ddi, drugs=atc3s, pair_model=pair_model)
-    rate, risk = summarize(pairs)
-    return InteractionsPublic(
-        drugs=atc3s, pairs=pairs, count=len(pairs), ddi_rate=rate, max_risk=risk
+    found = assess_pairs(view=view, drugs=atc3s, pair_model=pair_model, risk_threshold=None)
+    return InteractionsAnswer(
+        drugs=atc3s,
+        pair_model=found.pair_model,
+        prediction_note=found.prediction_note,
+        pairs=found.pairs,
+        count=found.count,
+        ddi_rate=found.ddi_rate,
+        max_risk=found.max_risk,
     )

@@ -17,12 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.admin import upgrade_db
-from app.api.deps import get_registry, get_session
+from app.api.deps import get_audit_queue, get_registry, get_session
 from app.crud.api_keys import create_api_key
+from app.crud.audit import AuditRecord, create_audit_events
 from app.db.session import make_engine
 from app.inference.onnx import read_manifest
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.main import create_app
+from app.services.audit_queue import AuditQueue
 from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
 
@@ -119,13 +121,35 @@ def prepare(registry: ModelRegistry, path: Path) -> LoadedModel:
     return registry.prepare(name=m.name, version=m.version, sha256=m.onnx_sha256, path=path)
 
 
-@pytest.fixture
-def app(settings: Settings, session: Session, registry: ModelRegistry) -> FastAPI:
-    """The app with the test session and registry injected."""
-    app = create_app(settings)
+class ImmediateAudit(AuditQueue):
+    """An audit queue that writes each event at once, through the test's session."""
+
+    def put(self, event: AuditRecord) -> None:
+        super().put(event)
+        self.flush()
+
+
+def inject(app: FastAPI, session: Session, registry: ModelRegistry) -> FastAPI:
+    """Serve ``app`` on the test's session and registry, with its audit events on that session.
+
+    The audit override matters: the real queue writes through a connection of its own, which
+    would wait for the write lock of the test's open transaction on SQLite.
+    """
+    audit = ImmediateAudit(
+        lambda events: create_audit_events(session=session, events=events),
+        max_size=100,
+        flush_seconds=1.0,
+    )
     app.dependency_overrides[get_session] = lambda: session
     app.dependency_overrides[get_registry] = lambda: registry
+    app.dependency_overrides[get_audit_queue] = lambda: audit
     return app
+
+
+@pytest.fixture
+def app(settings: Settings, session: Session, registry: ModelRegistry) -> FastAPI:
+    """The app with the test session, registry and an audit queue on that session injected."""
+    return inject(create_app(settings), session, registry)
 
 
 @pytest.fixture

@@ -211,21 +211,36 @@ def patient(n_visits: int = 3) -> dict[str, Any]:
     return {"visits": visits}
 
 
-def write_pair_risk_artifact(out: Path, *, version: int = 1) -> Manifest:
-    """A tiny ``genn``-style artifact: drug-pair ids ``[P, 2]`` in, type probabilities out."""
+def write_pair_risk_artifact(
+    out: Path,
+    *,
+    version: int = 1,
+    drugs: list[str] | None = None,
+    types: list[str] | None = None,
+    bias: float = 0.0,
+) -> Manifest:
+    """A tiny ``genn``-style artifact: drug-pair ids ``[P, 2]`` in, type probabilities out.
+
+    ``drugs`` and ``types`` replace the tiny default vocabularies and a negative ``bias`` on the
+    logits makes interactions rarer (benchmarks).
+    """
     out.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    n_types = 3
+    drugs = drugs or MEDS
+    types = types or ["bleeding", "hypotension", "qt"]
+    n_types = len(types)
     inits = [
-        numpy_helper.from_array(rng.normal(0, 1, (len(MEDS), DIM)).astype(np.float32), "E"),
+        numpy_helper.from_array(rng.normal(0, 1, (len(drugs), DIM)).astype(np.float32), "E"),
         numpy_helper.from_array(rng.normal(0, 1, (DIM, n_types)).astype(np.float32), "W"),
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([bias], np.float32), "bias"),
     ]
     nodes = [
         helper.make_node("Gather", ["E", "pairs"], ["emb"]),
         helper.make_node("ReduceSum", ["emb", "axis1"], ["pair"], keepdims=0),
         helper.make_node("MatMul", ["pair", "W"], ["z"]),
-        helper.make_node("Sigmoid", ["z"], ["type_probabilities"]),
+        helper.make_node("Add", ["z", "bias"], ["zb"]),
+        helper.make_node("Sigmoid", ["zb"], ["type_probabilities"]),
     ]
     graph = helper.make_graph(
         nodes,
@@ -255,7 +270,7 @@ def write_pair_risk_artifact(out: Path, *, version: int = 1) -> Manifest:
                     "shape": ["P", n_types],
                 }
             ],
-            "vocab": {"drug": MEDS, "types": ["bleeding", "hypotension", "qt"]},
+            "vocab": {"drug": drugs, "types": types},
             "threshold": 0.5,
             "dataset": {
                 "fingerprint": "sha256:t",

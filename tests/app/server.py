@@ -49,7 +49,10 @@ def prepare_home(home: Path, database_url: str, role: str = "admin") -> tuple[Se
 
 
 def start(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]:
-    """Start ``medrec serve`` (one worker, no job worker) on ``port``; ``env`` adds settings."""
+    """Start ``medrec serve`` (one worker, no job worker) on ``port``; ``env`` adds settings.
+
+    In a session of its own: a test kills its whole process group, as a crash would.
+    """
     variables = {
         **os.environ,
         "MEDREC_HOME": str(settings.home),
@@ -60,7 +63,7 @@ def start(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]:
         **env,
     }
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=variables)
+    return subprocess.Popen(cmd, cwd=ROOT, env=variables, start_new_session=True)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import socket
 import threading
@@ -31,6 +32,7 @@ from tests.app.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.slow
 IN_FLIGHT = 20
 HANG_SECONDS = 5.0  # every answer during the outage must come within this
+MEMBERS = 80_000  # files in the upload: extraction takes seconds, a window for the kill
 
 
 def _send_half(port: int, key: str, body: bytes) -> socket.socket:
@@ -76,8 +78,8 @@ def test_sigterm_lets_twenty_requests_in_flight_complete(tmp_path: Path) -> None
             answers = list(pool.map(lambda s: _finish(s, body), socks))
         assert [status for status, _ in answers] == [200] * IN_FLIGHT
         assert all(answer["medications"] for _, answer in answers)
-        # After its graceful shutdown uvicorn re-raises the signal it caught: the exit says so.
-        assert server.wait(timeout=30) == -signal.SIGTERM
+        # It exits by itself once they are answered (uvicorn may re-raise the signal it caught).
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
         stop(server)
 
@@ -139,7 +141,7 @@ def test_a_kill_during_extraction_leaves_nothing_after_restart(tmp_path: Path) -
         "MEDREC_MAX_ARCHIVE_FILES": "100000",
         "TMPDIR": str(spool),  # where the multipart parser spools the upload
     }
-    archive = _many_members(30_000)
+    archive = _many_members(MEMBERS)
     port = free_port()
     server = start(settings, port, **env)
     try:
@@ -147,13 +149,13 @@ def test_a_kill_during_extraction_leaves_nothing_after_restart(tmp_path: Path) -
         upload = threading.Thread(target=_upload, args=(port, key, archive), daemon=True)
         upload.start()
         extracting = _wait_for_extraction(home / "jobs", seconds=30)
-        server.send_signal(signal.SIGKILL)
+        os.killpg(server.pid, signal.SIGKILL)  # the server and any process it started
         server.wait(timeout=10)
         upload.join(timeout=10)
     finally:
         stop(server)
     members = sum(1 for p in extracting.rglob("*.csv"))
-    assert 0 < members < 30_000, "the kill must land mid-extraction"
+    assert 0 < members < MEMBERS, "the kill must land mid-extraction"
     with serving(settings, **env) as (_, base):
         jobs = httpx.get(f"{base}/v1/training-jobs", headers={"X-API-Key": key}, timeout=10)
         assert jobs.json()["count"] == 0

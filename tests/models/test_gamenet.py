@@ -164,3 +164,30 @@ def test_graph_encoder_equals_gcnconv_message_passing() -> None:
     x = torch.eye(M)
     h = torch.relu(enc.conv1(x, edges))
     torch.testing.assert_close(enc(), enc.conv2(h, edges))
+
+
+def test_row_normalisation_is_the_official_d_inverse_a_plus_i() -> None:
+    from models.gamenet import normalized_adjacency
+
+    edges = _edges([(0, 1), (1, 2), (3, 4), (0, 4)])
+    a = torch.zeros(M, M)
+    a[edges[0], edges[1]] = 1.0
+    a = a + torch.eye(M)
+    expected = a / a.sum(1, keepdim=True)  # the official GCN.normalize: rowsum^-1 · (A + I)
+    row = normalized_adjacency(edges, M, "row")
+    torch.testing.assert_close(row, expected)
+    torch.testing.assert_close(row.sum(1), torch.ones(M))
+    assert not torch.allclose(normalized_adjacency(edges, M), row)  # symmetric differs
+
+
+def test_official_gcn_init_is_uniform_with_a_non_zero_bias() -> None:
+    model = make_model(gcn_init="uniform", graph_norm="row")
+    conv = model.ehr_gcn.conv1
+    bound = conv.out_channels**-0.5
+    assert conv.bias is not None and conv.bias.abs().sum() > 0
+    assert conv.lin.weight.abs().max() <= bound and conv.bias.abs().max() <= bound
+    assert make_model().ehr_gcn.conv1.bias.abs().sum() == 0  # glorot: zero bias
+    with pytest.raises(ValueError, match="graph_norm"):
+        GAMENetConfig(num_diag_codes=1, num_proc_codes=1, num_meds=1, graph_norm="col")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="gcn_init"):
+        GAMENetConfig(num_diag_codes=1, num_proc_codes=1, num_meds=1, gcn_init="x")  # type: ignore[arg-type]

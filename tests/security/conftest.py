@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_registry, get_session
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.settings import Settings
@@ -29,6 +28,7 @@ from tests.app.conftest import (  # noqa: F401 (fixtures)
     clinician,
     database_url,
     engine,
+    inject,
     registry,
     session,
     settings,
@@ -117,9 +117,7 @@ def make_client(
     base: Settings, db: Session, models: ModelRegistry, **update: object
 ) -> Iterator[TestClient]:
     """A started client of an app on ``db`` and ``models``, with ``base`` changed by ``update``."""
-    service: FastAPI = create_app(base.model_copy(update=update))
-    service.dependency_overrides[get_session] = lambda: db
-    service.dependency_overrides[get_registry] = lambda: models
+    service: FastAPI = inject(create_app(base.model_copy(update=update)), db, models)
     with TestClient(service) as started:
         yield started
 

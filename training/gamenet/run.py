@@ -56,13 +56,19 @@ CURVES = (
 )
 
 
-def build_model(data: PreparedData, seed: int) -> GAMENet:
-    """A freshly initialised model sized by the vocabularies, with the run's graphs."""
+def build_model(data: PreparedData, seed: int, train: TrainConfig | None = None) -> GAMENet:
+    """A freshly initialised model sized by the vocabularies, with the run's graphs.
+
+    ``train`` supplies the model switches it carries (``graph_norm``, ``gcn_init``).
+    """
     torch.manual_seed(seed)
+    train = train or TrainConfig()
     config = GAMENetConfig(
         num_diag_codes=max(len(data.vocabs.diag), 1),
         num_proc_codes=max(len(data.vocabs.proc), 1),
         num_meds=len(data.vocabs.med),
+        graph_norm=train.graph_norm,
+        gcn_init=train.gcn_init,
     )
     return GAMENet(
         config,
@@ -101,7 +107,7 @@ def train(
     data = prepare_data(
         Path(data_dir), SplitConfig(method=config.split, seed=config.seed), ddi_path
     )
-    model = build_model(data, config.seed).to(device)
+    model = build_model(data, config.seed, config).to(device)
     _write_run_json(out_dir, data_dir, data, model, config)
     (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
     callbacks = [] if on_epoch is None else [report_epoch(on_epoch)]
@@ -138,10 +144,13 @@ def fit_gamenet(
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     val_true = targets_of(data.val, model.config.num_meds)
-    temperature, train_seconds = config.temperature, 0.0
+    temperature, train_seconds, epoch = config.temperature, 0.0, 0
 
     def train_epoch(bar: Bar[Any]) -> dict[str, float]:
-        nonlocal temperature, train_seconds
+        nonlocal temperature, train_seconds, epoch
+        epoch += 1
+        for group in optimizer.param_groups:
+            group["lr"] = config.epoch_lr(epoch)
         stats = train_one_epoch(
             model,
             optimizer,

@@ -9,9 +9,12 @@ Two modes (``TrainConfig.mode``):
 
 The annealed DDI loss keeps the official per-visit semantics in both modes: each visit computes
 the DDI rate of its own thresholded prediction and, when above the target, draws whether its loss
-is the DDI loss alone (probability ``exp((target - ddi) / T)``) or the prediction loss. A batched
-step then averages the visits' chosen losses; a reference step has one visit, so it is exactly
-the official step.
+is the DDI loss alone (probability ``exp((target - ddi) / T)``) or the prediction loss.
+``TrainConfig.ddi_loss`` says what a step does with the draws: ``mixed`` averages the visits'
+chosen losses (a reference step has one visit, so it is exactly the official step); ``separate``
+makes two Adam steps from one forward pass, the first on the mean prediction loss of the visits
+that drew it, the second on the mean DDI loss of those that drew that (the official code's DDI
+step, which Adam normalises on its own, batched); ``off`` uses the prediction loss everywhere.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 
 from models.gamenet import GAMENet, GAMENetConfig
-from models.losses import annealed_loss
+from models.losses import annealed_loss, ddi_loss, prediction_loss
 from training.batching import Batch, EncodedPatient, collate, prefix
 from training.fit import Bar
 from training.gamenet.config import TrainConfig
@@ -97,12 +100,16 @@ def train_step(
         temperature=temperature,
         threshold=config.threshold,
     )
-    loss = loss.mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if config.grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-    optimizer.step()
+    if config.ddi_loss == "off":
+        chosen = torch.zeros_like(chosen)
+        loss = prediction_loss(logits, targets)
+    if config.ddi_loss == "separate" and bool(chosen.any()):
+        loss = _separate_steps(model, optimizer, logits, targets, chosen, ddi_adj, config)
+    else:
+        loss = loss.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _step(model, optimizer, config)
     return loss.item(), int(chosen.sum()), logits.size(0)
 
 
@@ -147,6 +154,40 @@ def train_one_epoch(
         seconds=time.perf_counter() - start,
         cpu_seconds=time.process_time() - cpu_start,
     )
+
+
+def _step(model: GAMENet, optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+
+
+def _separate_steps(
+    model: GAMENet,
+    optimizer: torch.optim.Optimizer,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    chosen: torch.Tensor,
+    ddi_adj: torch.Tensor,
+    config: TrainConfig,
+) -> torch.Tensor:
+    """One Adam step on the prediction visits' mean loss, then one on the DDI visits' mean loss.
+
+    Both gradients come from the same forward pass (taken before either step). Returns the
+    per-visit losses' mean, for the log.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    ddi = ddi_loss(logits[chosen], ddi_adj)  # [N_ddi]
+    pred = prediction_loss(logits[~chosen], targets[~chosen])  # [N_pred]
+    ddi_grads = torch.autograd.grad(ddi.mean(), params, retain_graph=True, allow_unused=True)
+    if pred.numel() > 0:
+        optimizer.zero_grad(set_to_none=True)
+        pred.mean().backward()
+        _step(model, optimizer, config)
+    for p, g in zip(params, ddi_grads, strict=True):
+        p.grad = torch.zeros_like(p) if g is None else g
+    _step(model, optimizer, config)
+    return torch.cat([ddi, pred]).detach().mean()
 
 
 def _chunks(items: Sequence[EncodedPatient], size: int) -> Iterator[Sequence[EncodedPatient]]:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from app.api.deps import (
     DdiDep,
+    DdiViewDep,
     RegistryDep,
     SessionDep,
     SettingsDep,
@@ -17,6 +18,7 @@ from app.api.deps import (
     require_clinician,
     writes,
 )
+from app.api.responses import OrjsonResponse
 from app.contract.codes import ATC_PATTERN
 from app.crud.ddi import count_interactions, load_interactions
 from app.schemas.interactions import (
@@ -33,25 +35,21 @@ _ATC = ATC_PATTERN.strip("^$")
 _DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 
-@router.post("", dependencies=[Depends(require_clinician)])
-def post_interactions(
+# The two queries are lookups in memory (no I/O): they run on the event loop, no thread hop.
+@router.post("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
+async def post_interactions(
     body: InteractionQuery,
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-) -> InteractionsPublic:
+) -> OrjsonResponse:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
-    return check_interactions(
-        session=session,
-        ddi=ddi,
-        drugs=body.drugs,
-        pair_model=registry.find(settings.pair_risk_model),
-    )
+    pair_model = registry.find(settings.pair_risk_model)
+    return OrjsonResponse(check_interactions(view=ddi, drugs=body.drugs, pair_model=pair_model))
 
 
-@router.get("", dependencies=[Depends(require_clinician)])
-def get_interactions(
+@router.get("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
+async def get_interactions(
     drugs: Annotated[
         str,
         Query(
@@ -61,11 +59,10 @@ def get_interactions(
             examples=["N02BE01,B01AC06"],
         ),
     ],
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-) -> InteractionsPublic:
+) -> OrjsonResponse:
     """The same answer as ``POST``, for ``?drugs=A,B``."""
     try:
         query = InteractionQuery(drugs=[d.strip() for d in drugs.split(",")])
@@ -73,12 +70,8 @@ def get_interactions(
         raise RequestValidationError(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
-    return check_interactions(
-        session=session,
-        ddi=ddi,
-        drugs=query.drugs,
-        pair_model=registry.find(settings.pair_risk_model),
-    )
+    pair_model = registry.find(settings.pair_risk_model)
+    return OrjsonResponse(check_interactions(view=ddi, drugs=query.drugs, pair_model=pair_model))
 
 
 @router.post("/known", dependencies=[Depends(require_admin), Depends(writes)], status_code=201)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from typing import Annotated, Literal
 
-from app.api.deps import (
-    DdiDep,
-    MetricsDep,
-    RegistryDep,
-    SessionDep,
-    SettingsDep,
-    require_clinician,
-)
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from app.api.deps import DdiViewDep, MetricsDep, RegistryDep, SettingsDep, require_clinician
+from app.api.responses import OrjsonResponse
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
-from app.services.recommendations import recommend, resolve_model
+from app.services.recommendations import RecommendationLimits, recommend, resolve_model
 
 router = APIRouter(
     prefix="/recommendations",
@@ -26,23 +22,35 @@ router = APIRouter(
 )
 
 
-@router.post("")
-def create_recommendation(
+@router.post("", response_model=RecommendationPublic)
+async def create_recommendation(
     body: RecommendationCreate,
-    session: SessionDep,
-    ddi: DdiDep,
+    ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-) -> RecommendationPublic:
+    pairs: Annotated[
+        Literal["relevant", "all"],
+        Query(description="`relevant`: known or high-risk pairs, the rest counted; `all`"),
+    ] = "relevant",
+) -> OrjsonResponse:
     """Recommend ATC3 medications for the patient's last visit, with evidence and DDI pairs."""
     if len(body.visits) > settings.max_visits or any(
         len(v.diagnoses) + len(v.procedures) > settings.max_codes_per_visit for v in body.visits
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
     loaded = resolve_model(registry, body.model, settings.default_model)
-    pair_model = registry.find(settings.pair_risk_model)
+    limits = RecommendationLimits(
+        max_medications=settings.max_recommended_medications,
+        risk_threshold=settings.ddi_risk_threshold,
+        all_pairs=pairs == "all",
+    )
     with metrics.inference.labels(loaded.name).time():
-        return recommend(
-            session=session, ddi=ddi, loaded=loaded, pair_model=pair_model, request=body
+        answer = recommend(
+            view=ddi,
+            loaded=loaded,
+            pair_model=registry.find(settings.pair_risk_model),
+            request=body,
+            limits=limits,
         )
+    return OrjsonResponse(answer)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from app.errors import ActivationError
+from app.inference.onnx import OrtOptions, open_session, read_manifest
 from app.inference.pair_risk import GennPairRisk, PairRisk, UnknownDrug
 from app.inference.registry import ModelRegistry
 from tests.app.conftest import prepare
@@ -13,9 +14,8 @@ from tests.app.factories import write_pair_risk_artifact
 
 
 def _scorer(path: Path) -> GennPairRisk:
-    loaded = prepare(ModelRegistry(), path)
-    assert isinstance(loaded.pair_risk, GennPairRisk) and loaded.recommender is None
-    return loaded.pair_risk
+    manifest = read_manifest(path)
+    return GennPairRisk(manifest, open_session(path, manifest, manifest.onnx_sha256, OrtOptions()))
 
 
 @pytest.fixture(scope="module")

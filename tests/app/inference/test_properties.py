@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from app.contract.codes import normalize_code
 from app.contract.visits import RawVisit
-from app.inference.pair_risk import GennPairRisk, PairRisk
+from app.inference.onnx import OrtOptions, open_session
+from app.inference.pair_risk import GennPairRisk, PairRisk, PairRiskPredictor
 from app.inference.recommender import Recommendation, Recommender
 from app.inference.registry import ModelRegistry
 from tests.app.conftest import prepare
@@ -64,14 +65,19 @@ def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
     return rec
 
 
-@pytest.fixture(scope="module")
-def pair_risk(tmp_path_factory: pytest.TempPathFactory) -> GennPairRisk:
-    """The tiny GENN-shaped artifact's scorer."""
+@pytest.fixture(scope="module", params=["model", "table"])
+def pair_risk(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> PairRiskPredictor:
+    """The tiny GENN-shaped artifact: its onnxruntime scorer, and the table the registry serves."""
     path = tmp_path_factory.mktemp("properties") / "genn-v1"
-    write_pair_risk_artifact(path)
-    scorer = prepare(ModelRegistry(), path).pair_risk
-    assert isinstance(scorer, GennPairRisk)
-    return scorer
+    manifest = write_pair_risk_artifact(path)
+    if request.param == "table":
+        table = prepare(ModelRegistry(), path).pair_risk
+        assert table is not None
+        return table
+    session = open_session(path, manifest, manifest.onnx_sha256, OrtOptions())
+    return GennPairRisk(manifest, session)
 
 
 @PROPERTY
@@ -114,7 +120,7 @@ def test_the_order_of_codes_within_a_visit_does_not_matter(
 
 @PROPERTY
 @given(pairs=st.lists(st.tuples(st.sampled_from([*MEDS, "Z99Z"]), st.sampled_from(MEDS))))
-def test_pair_risk_is_symmetric(pair_risk: GennPairRisk, pairs: list[tuple[str, str]]) -> None:
+def test_pair_risk_is_symmetric(pair_risk: PairRiskPredictor, pairs: list[tuple[str, str]]) -> None:
     forward = pair_risk.predict(pairs)
     backward = pair_risk.predict([(b, a) for a, b in pairs])
     assert len(forward) == len(backward) == len(pairs)

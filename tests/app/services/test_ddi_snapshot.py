@@ -24,13 +24,16 @@ def test_snapshot_is_served_from_memory_until_its_max_age(session: Session) -> N
     _load(session)
     clock = FakeClock()
     snapshot = DdiSnapshot(max_age_seconds=5.0, clock=clock)
+    assert snapshot.fresh() is None  # nothing loaded yet: the caller must call view()
     first = snapshot.view(session)
+    assert snapshot.fresh() is first
     assert [e.severity for e in first.pairs[("B01A", "N02B")]] == ["high"]
     assert first.drugs == {"B01A", "N02B"}
     _load(session, pair=("A10B", "C07A"))
     clock.now += 4.9
     assert snapshot.view(session) is first  # within the bound: the old copy, no query
     clock.now += 0.2
+    assert snapshot.fresh() is None  # due: only view() revalidates
     second = snapshot.view(session)
     assert ("A10B", "C07A") in second.pairs and "A10B" in second.drugs
 

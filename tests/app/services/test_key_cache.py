@@ -7,14 +7,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_registry, get_session
 from app.db.base import utcnow
 from app.db.models import ApiKey
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.services.key_cache import ApiKeyCache, KeyIdentity
 from app.settings import Settings
-from tests.app.conftest import make_key
+from tests.app.conftest import inject, make_key
 
 ALICE = KeyIdentity(uuid.uuid4(), "clinician")
 
@@ -51,9 +50,9 @@ def test_zero_ttl_disables_and_size_is_bounded() -> None:
 
 
 def _app(settings: Settings, session: Session, registry: ModelRegistry, ttl: float) -> FastAPI:
-    app = create_app(settings.model_copy(update={"api_key_cache_seconds": ttl}))
-    app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_registry] = lambda: registry
+    app = inject(
+        create_app(settings.model_copy(update={"api_key_cache_seconds": ttl})), session, registry
+    )
     return app
 
 

@@ -10,10 +10,10 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_registry, get_session
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.settings import Settings
+from tests.app.conftest import inject
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -31,10 +31,7 @@ def redis_url() -> str:
 def _clients(
     settings: Settings, session: Session, registry: ModelRegistry, n: int
 ) -> Iterator[list[TestClient]]:
-    apps = [create_app(settings) for _ in range(n)]
-    for app in apps:
-        app.dependency_overrides[get_session] = lambda: session
-        app.dependency_overrides[get_registry] = lambda: registry
+    apps = [inject(create_app(settings), session, registry) for _ in range(n)]
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(TestClient(app)) for app in apps]
 

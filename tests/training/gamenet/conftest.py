@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
+from training.data.dataset import write_dataset
 from training.data.records import Code, Patient, Visit
 
 MEDS = [
@@ -49,3 +51,11 @@ def random_patients(n: int, seed: int = 0, max_visits: int = 4) -> list[Patient]
 @pytest.fixture
 def patients() -> list[Patient]:
     return random_patients(40)
+
+
+def make_dataset(root: Path, n: int = 45, *, with_ddi: bool = True) -> Path:
+    data = root / "data"
+    write_dataset(random_patients(n), data, source_format="synthetic")
+    if with_ddi:
+        (data / "ddi.csv").write_text(f"atc3_a,atc3_b\n{MEDS[0]},{MEDS[1]}\n{MEDS[2]},{MEDS[4]}\n")
+    return data

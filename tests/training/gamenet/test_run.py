@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.gamenet.conftest import MEDS, random_patients
-from training.data.dataset import write_dataset
+from tests.training.gamenet.conftest import make_dataset
 from training.data.splits import SplitConfig
 from training.gamenet.config import TrainConfig
 from training.gamenet.data import prepare_data
@@ -16,14 +15,6 @@ from training.gamenet.run import train
 from training.gamenet.steps import epoch_batches, evaluate, load_model
 
 QUICK = {"epochs": 2, "bootstrap_rounds": 2, "batch_size": 8}
-
-
-def make_dataset(root: Path, n: int = 45, *, with_ddi: bool = True) -> Path:
-    data = root / "data"
-    write_dataset(random_patients(n), data, source_format="synthetic")
-    if with_ddi:
-        (data / "ddi.csv").write_text(f"atc3_a,atc3_b\n{MEDS[0]},{MEDS[1]}\n{MEDS[2]},{MEDS[4]}\n")
-    return data
 
 
 def test_batched_training_writes_the_run_directory(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from app.api.deps import get_registry
 from app.crud.ddi import DdiRow, load_interactions
 from app.inference.pair_risk import PairRisk, PairRiskPredictor, TypeScore, UnknownDrug
+from app.inference.pair_table import tabulate
 from app.inference.registry import LoadedModel, ModelRegistry
+from app.schemas.interactions import InteractionsPublic
 from tests.app.conftest import prepare
 from tests.app.factories import MEDS, write_pair_risk_artifact
 
@@ -45,7 +47,8 @@ def test_get_and_post_agree_and_are_symmetric(
     assert [i["source"] for i in hit["interactions"]] == ["kb1", "kb2"]
     assert pairs[("B01A", "C07A")]["status"] == "no_known_interaction"
     assert data["ddi_rate"] == pytest.approx(1 / 3)
-    assert data["max_risk"] is None
+    assert data["max_risk"] is None and data["pair_model"] is None
+    assert data["prediction_note"] == "no pair-risk model is active"
 
 
 @pytest.mark.usefixtures("kb")
@@ -68,7 +71,7 @@ class _FakeGenn:
         return [
             UnknownDrug(a, b, ("Z99Z",))
             if "Z99Z" in (a, b)
-            else PairRisk(a, b, 0.8, (TypeScore("bleeding", 0.7),))
+            else PairRisk(a, b, 0.8, (TypeScore("bleeding", 0.75),))
             for a, b in pairs
         ]
 
@@ -77,18 +80,21 @@ def test_predicted_risk_from_a_pair_risk_model(
     client: TestClient, clinician: dict[str, str], registry: ModelRegistry
 ) -> None:
     gamenet = registry.get("gamenet")
-    fake = LoadedModel("genn", 3, "f" * 64, gamenet.manifest, pair_risk=_FakeGenn())
+    table = tabulate(_FakeGenn(), ["B01A", "N02B", "C07A"])
+    fake = LoadedModel("genn", 3, "f" * 64, gamenet.manifest, pair_risk=table)
     registry.install(fake)
     client.app.dependency_overrides[get_registry] = lambda: registry  # type: ignore[attr-defined]
     r = client.post(URL, json={"drugs": ["B01A", "N02B", "Z99Z"]}, headers=clinician)
     data = r.json()
     pairs = {(p["atc3_a"], p["atc3_b"]): p for p in data["pairs"]}
     assert pairs[("B01A", "N02B")]["predicted_risk"] == 0.8
-    assert pairs[("B01A", "N02B")]["model"] == {"name": "genn", "version": 3, "sha256": "f" * 64}
-    assert pairs[("B01A", "N02B")]["top_types"] == [{"type": "bleeding", "probability": 0.7}]
+    assert data["pair_model"] == {"name": "genn", "version": 3, "sha256": "f" * 64}
+    assert data["prediction_note"] is None and "model" not in pairs[("B01A", "N02B")]
+    assert pairs[("B01A", "N02B")]["top_types"] == [{"type": "bleeding", "probability": 0.75}]
     assert pairs[("B01A", "Z99Z")]["predicted_risk"] is None
     assert "Z99Z" in pairs[("B01A", "Z99Z")]["prediction_note"]
     assert data["max_risk"] == 0.8
+    assert InteractionsPublic.model_validate(data).model_dump(mode="json") == data
 
 
 def test_admin_loads_a_table(

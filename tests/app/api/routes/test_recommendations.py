@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_app_settings
 from app.crud.ddi import DdiRow, load_interactions
+from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
+from app.inference.pair_table import tabulate
+from app.inference.registry import LoadedModel, ModelRegistry
+from app.schemas.recommendations import DdiBlock, RecommendationPublic
 from app.settings import Settings
-from tests.app.factories import patient
+from tests.app.factories import MEDS, patient
 
 URL = "/v1/recommendations"
 
@@ -33,14 +38,16 @@ def test_recommendation_has_model_meds_evidence_ddi(
         (m["probability"] for m in meds), reverse=True
     )
     assert any(m["evidence"] for m in meds)
-    pairs = {(p["atc3_a"], p["atc3_b"]): p for p in data["ddi"]["pairs"]}
+    ddi = data["ddi"]
     n = len(meds)
-    assert len(pairs) == n * (n - 1) // 2
-    known = pairs[("B01A", "N02B")]
+    assert ddi["pair_count"] == n * (n - 1) // 2 and ddi["known_count"] == 1
+    [known] = ddi["pairs"]  # no pair model: only the known interaction is listed
+    assert (known["atc3_a"], known["atc3_b"]) == ("B01A", "N02B")
     assert known["known"] and known["severity"] == "high"
     assert known["interactions"][0]["source"] == "test-kb"
-    assert known["predicted_risk"] is None and known["model"] is None
-    assert data["ddi"]["ddi_rate"] == 1 / len(pairs)
+    assert known["predicted_risk"] is None
+    assert data["pair_model"] is None and ddi["prediction_note"] == "no pair-risk model is active"
+    assert ddi["ddi_rate"] == 1 / ddi["pair_count"]
     assert data["unknown_codes"] == []
     assert any("not for clinical use" in w.lower() for w in data["warnings"])
 
@@ -92,19 +99,21 @@ def test_validation_errors_name_fields_without_echoing_values(
 
 
 def test_visit_and_code_limits(client: TestClient, clinician: dict[str, str]) -> None:
+    """The schema's caps are the defaults (bench/request_limits.py): 20 visits, 30 + 10 codes."""
     visit = {"diagnoses": [{"system": "icd9cm", "code": "4019"}]}
-    r = client.post(URL, json={"visits": [visit] * 101}, headers=clinician)
-    assert r.status_code == 422
-    many = {"diagnoses": [{"system": "icd9cm", "code": "4019"}] * 501}
-    r = client.post(URL, json={"visits": [many]}, headers=clinician)
-    assert r.status_code == 422
-    # The defaults (bench/request_limits.py): 20 visits, 40 codes a visit.
     assert client.post(URL, json={"visits": [visit] * 21}, headers=clinician).status_code == 422
     assert client.post(URL, json={"visits": [visit] * 20}, headers=clinician).is_success
-    forty = {**visit, "procedures": [{"system": "icd9proc", "code": "3893"}] * 39}
-    assert client.post(URL, json={"visits": [forty]}, headers=clinician).is_success
-    forty["procedures"] = forty["procedures"] * 2  # 1 + 78 codes
-    assert client.post(URL, json={"visits": [forty]}, headers=clinician).status_code == 422
+    full = {
+        "diagnoses": [{"system": "icd9cm", "code": "4019"}] * 30,
+        "procedures": [{"system": "icd9proc", "code": "3893"}] * 10,
+    }
+    assert client.post(URL, json={"visits": [full] * 20}, headers=clinician).is_success
+    for field, entry in (
+        ("diagnoses", full["diagnoses"][0]),
+        ("procedures", full["procedures"][0]),
+    ):
+        over = {**full, field: [*full[field], entry]}
+        assert client.post(URL, json={"visits": [over]}, headers=clinician).status_code == 422
 
 
 def test_server_limits_from_settings(
@@ -115,3 +124,81 @@ def test_server_limits_from_settings(
     r = client.post(URL, json=patient(3), headers=clinician)
     assert r.status_code == 422 and "limits" in r.json()["detail"]
     assert client.post(URL, json=patient(2), headers=clinician).status_code == 200
+
+
+class _PairModel:
+    """Risk 0.9 for C07A+C09A, 0.2 for every other pair."""
+
+    def predict(self, pairs: list[tuple[str, str]]) -> list[PairRisk | UnknownDrug]:
+        return [
+            PairRisk(a, b, 0.9 if {a, b} == {"C07A", "C09A"} else 0.2, (TypeScore("qt", 0.375),))
+            for a, b in pairs
+        ]
+
+
+@pytest.fixture
+def with_pair_model(registry: ModelRegistry, session: Session) -> None:
+    table = tabulate(_PairModel(), MEDS)
+    registry.install(
+        LoadedModel("genn", 2, "e" * 64, registry.get("gamenet").manifest, None, table)
+    )
+    load_interactions(
+        session=session,
+        rows=[DdiRow("B01A", "N02B", ("bleeding",), "high", "test-kb")],
+        source_version="1",
+        replace=False,
+    )
+
+
+@pytest.mark.usefixtures("with_pair_model")
+def test_ddi_block_lists_known_and_risky_pairs_and_counts_the_rest(
+    client: TestClient, clinician: dict[str, str]
+) -> None:
+    body = {**patient(3), "threshold": 0.0}  # all 5 medications: 10 pairs
+    data = client.post(URL, json=body, headers=clinician).json()
+    assert len(data["medications"]) == len(MEDS)
+    assert data["pair_model"] == {"name": "genn", "version": 2, "sha256": "e" * 64}
+    ddi = data["ddi"]
+    assert ddi["listed"] == "relevant" and ddi["risk_threshold"] == 0.5
+    listed = {(p["atc3_a"], p["atc3_b"]): p for p in ddi["pairs"]}
+    assert set(listed) == {("B01A", "N02B"), ("C07A", "C09A")}
+    assert listed[("B01A", "N02B")]["status"] == "known_interaction"
+    assert listed[("B01A", "N02B")]["predicted_risk"] == 0.2  # known: listed whatever its risk
+    assert listed[("C07A", "C09A")]["status"] == "unknown_drug"  # to the knowledge base
+    assert listed[("C07A", "C09A")]["top_types"] == [{"type": "qt", "probability": 0.375}]
+    assert all("model" not in p for p in ddi["pairs"])  # the pair model is named once, on top
+    assert (ddi["pair_count"], ddi["known_count"], ddi["omitted_count"]) == (10, 1, 8)
+    assert ddi["ddi_rate"] == 0.1 and ddi["max_risk"] == 0.9
+    assert ddi["prediction_note"] is None
+    assert RecommendationPublic.model_validate(data).model_dump(mode="json") == data
+
+    every = client.post(URL, params={"pairs": "all"}, json=body, headers=clinician).json()["ddi"]
+    assert every["listed"] == "all" and len(every["pairs"]) == 10 and every["omitted_count"] == 0
+    assert {k: every[k] for k in ("ddi_rate", "max_risk")} == {"ddi_rate": 0.1, "max_risk": 0.9}
+    r = client.post(URL, params={"pairs": "some"}, json=body, headers=clinician)
+    assert r.status_code == 422
+
+
+@pytest.mark.usefixtures("with_pair_model")
+def test_threshold_and_medication_cap_are_settings(
+    app: FastAPI, client: TestClient, clinician: dict[str, str], settings: Settings
+) -> None:
+    strict = settings.model_copy(
+        update={"ddi_risk_threshold": 0.1, "max_recommended_medications": 3}
+    )
+    app.dependency_overrides[get_app_settings] = lambda: strict
+    body = {**patient(3), "threshold": 0.0, "top_k": 5}  # top_k cannot raise the cap
+    data = client.post(URL, json=body, headers=clinician).json()
+    assert len(data["medications"]) == 3
+    ddi = data["ddi"]
+    assert ddi["pair_count"] == 3 and len(ddi["pairs"]) == 3 and ddi["risk_threshold"] == 0.1
+
+
+def test_the_openapi_example_is_a_valid_answer(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    [example] = schema["RecommendationPublic"]["examples"]
+    # FastAPI drops nulls from the document's examples; the model fills them back in.
+    answer = RecommendationPublic.model_validate(example)
+    assert answer.model_dump(mode="json", exclude_none=True) == example
+    assert set(example) == set(RecommendationPublic.model_fields)
+    assert set(example["ddi"]) == set(DdiBlock.model_fields) - {"prediction_note"}

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.admin import create_key, upgrade_db
-from app.api.deps import get_registry, get_session
 from app.api.problems import PROBLEM_JSON
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.settings import Settings
+from tests.app.conftest import inject
 from tests.app.jobs.databases import fresh_database
 
 URL = "/v1/training-jobs"
@@ -38,9 +38,7 @@ EXPORT = _zip({"ADMISSIONS.csv": b"SUBJECT_ID,HADM_ID,ADMITTIME\n", "ddi.csv": b
 def _client(
     settings: Settings, session: Session, registry: ModelRegistry, **update: object
 ) -> Iterator[TestClient]:
-    app: FastAPI = create_app(settings.model_copy(update=update))
-    app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_registry] = lambda: registry
+    app: FastAPI = inject(create_app(settings.model_copy(update=update)), session, registry)
     with TestClient(app) as client:
         yield client
 
