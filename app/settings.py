@@ -59,8 +59,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024)
     # Seconds a client has to deliver a whole request body (uploads too); slower answers 408.
     body_timeout_seconds: float = Field(30.0, gt=0.0)
-    max_visits: int = Field(100, ge=1)
-    max_codes_per_visit: int = Field(500, ge=1)
+    # The worst valid recommendation (every code distinct and known, so each code of the last
+    # visit is occluded for evidence) stays under 100 ms at these sizes on a GAMENet of
+    # MIMIC-III size: bench/request_limits.py. 100 visits x 500 codes took 4.2 s. The request
+    # schema caps a visit at 30 diagnoses + 10 procedures; these may only lower the limits.
+    max_visits: int = Field(20, ge=1)
+    max_codes_per_visit: int = Field(40, ge=1)  # diagnoses + procedures
     max_drugs: int = Field(50, ge=2)
 
     default_model: str = "gamenet"

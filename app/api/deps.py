@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -67,9 +68,20 @@ async def get_session(request: Request) -> AsyncGenerator[Session, None]:
     finally:
         if session.in_transaction():
             with anyio.CancelScope(shield=True):  # return the connection even if cancelled
-                await run_in_threadpool(session.close)
+                await run_in_threadpool(_close, session)
         else:
-            session.close()
+            _close(session)
+
+
+def _close(session: Session) -> None:
+    """Close ``session``; a connection that died under it (a database outage) is discarded.
+
+    Its rollback raised after the answer had begun, and the client saw the connection drop.
+    """
+    try:
+        session.close()
+    except OperationalError:
+        session.invalidate()
 
 
 async def get_registry(request: Request) -> ModelRegistry:

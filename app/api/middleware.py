@@ -10,6 +10,7 @@ import uuid
 import anyio
 from fastapi import HTTPException
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
@@ -27,6 +28,8 @@ DISCONNECTED = "disconnected"  # the status label of a request whose client went
 def route_template(scope: Scope) -> str:
     """The matched route's full path template (``/v1/models/{name}``), or ``unmatched``.
 
+    The template is the OpenAPI path: a convertor (``{job_id:uuid}``) is left out.
+
     Templates, not URLs: label cardinality stays bounded and no submitted value is recorded.
     FastAPI puts the route as declared (without router prefixes) in the scope, so the full
     template is looked up once per app from ``iter_route_contexts``.
@@ -38,7 +41,7 @@ def route_template(scope: Scope) -> str:
     templates: dict[int, str] | None = getattr(app.state, "route_templates", None)
     if templates is None:
         templates = {
-            id(ctx.original_route): ctx.path or "" for ctx in iter_route_contexts(app.routes)
+            id(ctx.original_route): ctx.path_format or "" for ctx in iter_route_contexts(app.routes)
         }
         app.state.route_templates = templates
     return templates.get(id(route), "unmatched")
@@ -75,6 +78,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except OperationalError as exc:
+            # The database is down (or SQLite is locked): the client may retry; the log gets
+            # one line, not a traceback per request of the outage.
+            logger.warning(
+                "database unavailable on %s %s (%s)",
+                scope["method"],
+                route_template(scope),
+                type(exc.orig).__name__,
+            )
+            if status is not None:
+                raise
+            detail = "the database is unavailable; retry shortly"
+            await problem_response(503, "Service unavailable", detail)(scope, receive, send_with_id)
         except Exception:
             # Answered here, not by an ``Exception`` handler: Starlette's ServerErrorMiddleware
             # re-raises after its handler, so uvicorn logged each 500 a second time and closed

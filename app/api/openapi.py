@@ -12,6 +12,13 @@ from app.api.problems import PROBLEM_JSON
 from app.schemas.common import FieldError, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# A 429's header: sent by the per-key rate limit, not by the training-job capacity check.
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds until the key may call again (rate limit only)",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
 
 
 def custom_openapi(app: FastAPI) -> dict[str, Any]:

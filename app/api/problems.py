@@ -14,6 +14,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
 from app.api.fhir import negotiated
@@ -39,10 +40,27 @@ def problem_response(
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(exc.status_code, None, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return problem_response(exc.status_code, None, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of every route on the request's path, sorted (the ``Allow`` of a 405).
+
+    Starlette's 405 lists only the methods of the first route whose path matched, so
+    ``OPTIONS /v1/interactions`` advertised ``POST`` without the ``GET`` route of that path.
+    """
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for ctx in iter_route_contexts(request.app.routes):
+        if ctx.path_regex is not None and ctx.path_regex.match(path):
+            methods |= set(ctx.methods or ())
+    return sorted(methods)
 
 
 MAX_LISTED_ERRORS = 20  # a 60,000-item body answered with 60,000 errors was 8 MB

@@ -150,10 +150,12 @@ class Recommender:
             best_drops = np.take_along_axis(drops, best, axis=0)  # [k, n]
             targets = enc.targets
             evidence = [
+                # Contributions are reported to 6 decimals: a smaller drop is rounding noise
+                # (it was listed as evidence with a contribution of 0.0).
                 tuple(
-                    Evidence(targets[j][0], targets[j][2], targets[j][3], round(d, 6))
-                    for j, d in zip(rows, values, strict=True)
-                    if d > 0
+                    Evidence(targets[j][0], targets[j][2], targets[j][3], c)
+                    for j, c in zip(rows, (round(d, 6) for d in values), strict=True)
+                    if c > 0
                 )
                 for rows, values in zip(best.T.tolist(), best_drops.T.tolist(), strict=True)
             ]
@@ -184,7 +186,7 @@ class Recommender:
     ) -> list[int]:
         index = self.diag_index if fld == "diagnoses" else self.proc_index
         used = fld == "diagnoses" or "proc_ids" in self.roles
-        ids: list[int] = []
+        known: dict[int, tuple[str, str]] = {}
         for j, (system, raw) in enumerate(codes):
             code = _or_none(normalize_code, raw)
             reason = None
@@ -200,12 +202,12 @@ class Recommender:
                 enc.unknown.append(UnknownCode(v, fld, j, code or raw.strip(), system, reason))
                 continue
             assert code is not None
-            i = index[(system, code)]
-            if i in ids:
-                continue
-            if last:
-                enc.targets.append((fld, len(ids), system, code))
-            ids.append(i)
+            known.setdefault(index[(system, code)], (system, code))
+        # In vocabulary order, not the client's: the same codes give the same feeds, so the
+        # same floating-point sums and the same answer (a shuffle changed the 6th decimal).
+        ids = sorted(known)
+        if last:
+            enc.targets += [(fld, column, *known[i]) for column, i in enumerate(ids)]
         return ids
 
     def _medications(self, enc: _Encoded, v: int, meds: Sequence[str], last: bool) -> list[int]:

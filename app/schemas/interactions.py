@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.contract.codes import ATC_PATTERN
 from app.schemas.common import ModelRef, Strict
 
+DDI_CSV_FORMAT = "ddi-csv"  # app.contract.ddi_table's CSV; OpenAPI clients may plug a generator
 AtcCode = Annotated[str, StringConstraints(pattern=ATC_PATTERN, min_length=4, max_length=7)]
 
 
@@ -130,8 +131,12 @@ class InteractionsPublic(BaseModel):
 class DdiTableCreate(Strict):
     """A DDI table to load (admin): CSV text with columns atc3_a,atc3_b[,types,severity,source]."""
 
+    # ``format`` names the grammar JSON Schema cannot state (two different classes a row, a
+    # known severity): a header ``atc3_a,atc3_b[,types,severity,source]``, then one pair a row.
     csv: str = Field(
-        max_length=900_000, examples=["atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n"]
+        max_length=900_000,
+        examples=["atc3_a,atc3_b,types,severity\nB01A,N02B,bleeding,high\n"],
+        json_schema_extra={"format": DDI_CSV_FORMAT},
     )
     source: str = Field(min_length=1, max_length=128, examples=["twosides"])
     source_version: str = Field(min_length=1, max_length=128, examples=["gamenet-2019"])

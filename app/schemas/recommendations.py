@@ -48,8 +48,11 @@ class VisitIn(Strict):
     RxNorm and NDC codes are mapped to ATC3 through the loaded code maps (``medrec vocab load``).
     """
 
-    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=500)
-    procedures: list[ProcedureIn] = Field(default_factory=list, max_length=500)
+    # 30 + 10 codes is the default ``max_codes_per_visit`` (40): the published schema accepts
+    # only what the server does, and the worst such request stays under 100 ms
+    # (bench/request_limits.py). MIMIC-III admissions have at most 39 diagnoses.
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=30)
+    procedures: list[ProcedureIn] = Field(default_factory=list, max_length=10)
     medications: list[AtcCode | MedicationCodeIn] = Field(default_factory=list, max_length=500)
 
 
@@ -90,10 +93,14 @@ class RecommendationCreate(Strict):
     kept in ``bundle`` and turned into visits with the active model's systems.
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+    # The published schema is the JSON form's: ``visits`` is required there (a Bundle, which
+    # brings its own visits, is another content type).
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_EXAMPLE], "required": ["visits"]}
+    )
 
-    visits: list[VisitIn] = Field(
-        default_factory=list, max_length=100, json_schema_extra={"minItems": 1}
+    visits: list[VisitIn] = Field(  # at most the default max_visits; a Bundle brings its own
+        default_factory=list, max_length=20, json_schema_extra={"minItems": 1}
     )
     bundle: SkipJsonSchema[FhirBundleIn | None] = Field(None, exclude=True)
     model: str | None = Field(

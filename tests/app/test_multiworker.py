@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ from app.admin import create_key, register_model, upgrade_db
 from app.settings import Settings
 from tests.app.factories import patient, write_recommender_artifact
 from tests.app.jobs.databases import fresh_database
+from tests.app.server import ROOT, free_port, wait_ready
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.5
 # Activation reaches a worker at its next registry poll, plus the load of the new version.
 SWITCH_BOUND_SECONDS = POLL_SECONDS + 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str, 
         write_recommender_artifact(home / "v1")
         register_model(mine, home / "v1", activate=True)
         key = create_key(mine, role="clinician", name="load")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "MEDREC_HOME": str(home),
@@ -63,23 +56,11 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str, 
         server = subprocess.Popen(cmd, cwd=ROOT, env=env)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(base)
+            wait_ready(base)
             yield mine, base, key
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not become ready in 60 s")
 
 
 def _recommend(base: str, key: str, n: int) -> list[tuple[float, int, int | None]]:

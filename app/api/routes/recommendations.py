@@ -33,7 +33,7 @@ router = APIRouter(
     dependencies=[Depends(require_clinician)],
     responses={
         404: {"description": "Requested model version is not active"},
-        503: {"description": "No model loaded"},
+        503: {"description": "No model loaded, the database or the rate limiter unavailable"},
     },
 )
 

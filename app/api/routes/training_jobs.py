@@ -7,8 +7,11 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import StringConstraints, ValidationError
 
 from app.api.deps import SessionDep, SettingsDep, require_admin
+from app.api.openapi import RETRY_AFTER
 from app.crud import training_jobs as crud
 from app.db.models import ApiKey, TrainingJob
 from app.jobs.cleanup import cancel_job
@@ -34,8 +37,15 @@ _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     202: {"description": "Queued"},
     413: {"description": "Upload over the limit"},
     422: {"description": "Invalid parameters, or an unsafe archive (zip bomb, path escape)"},
-    429: {"description": "Too many queued or running jobs"},
+    429: {
+        "description": "Too many queued or running jobs, or the key's rate limit is spent",
+        "headers": RETRY_AFTER,
+    },
 }
+
+
+# ``name=value``: a reader option's name is an identifier (``atc_mapping``, ``min_visits``).
+ReaderOption = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}=")]
 
 
 def _reader_options(items: list[str]) -> dict[str, Any]:
@@ -47,6 +57,19 @@ def _reader_options(items: list[str]) -> dict[str, Any]:
         except ValueError:
             options[key] = raw
     return options
+
+
+def _params(**fields: Any) -> TrainingParams:
+    """The form's parameters validated as the import route's body; a refusal is a 422.
+
+    An error is reported at its form field alone: a reader option's key is the client's text.
+    """
+    try:
+        return TrainingParams(**fields)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"][:1])} for e in exc.errors()]
+        ) from None
 
 
 def _public(row: TrainingJob) -> TrainingJobPublic:
@@ -65,20 +88,15 @@ def create_training_job(
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
-        list[str],
-        Form(description="Reader options as key=value (value JSON or text)."),
+        list[ReaderOption],
+        Form(max_length=32, description="Reader options as key=value (value JSON or text)."),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
     mappings: Annotated[
         list[UploadFile], File(description="Mapping files a reader option may name.")
     ] = [],  # noqa: B006
 ) -> TrainingJobPublic:
     """Upload an export (zip or one file) and queue a training job."""
-    params = TrainingParams(
-        epochs=epochs,
-        seed=seed,
-        split=split,
-        reader=_reader_options(reader),
-    )
+    params = _params(epochs=epochs, seed=seed, split=split, reader=_reader_options(reader))
     row = submit_job(
         session=session,
         settings=settings,
@@ -129,7 +147,8 @@ def list_training_jobs(
     return TrainingJobsPublic(data=[_public(r) for r in rows], count=len(rows))
 
 
-@router.get("/{job_id}", dependencies=[Depends(require_admin)])
+# ``:uuid`` routes only ids here: ``GET /import`` is a 405 (POST only), not an invalid id.
+@router.get("/{job_id:uuid}", dependencies=[Depends(require_admin)])
 def get_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPublic:
     """State, progress, epoch, validation metrics, log tail, result and comparison report."""
     row = crud.get_training_job(session=session, job_id=job_id)
@@ -138,7 +157,7 @@ def get_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPubli
     return _public(row)
 
 
-@router.post("/{job_id}/cancel", dependencies=[Depends(require_admin)])
+@router.post("/{job_id:uuid}/cancel", dependencies=[Depends(require_admin)])
 def cancel_training_job(job_id: uuid.UUID, session: SessionDep) -> TrainingJobPublic:
     """Cancel a queued or running job and remove its files (a finished job is unchanged)."""
     row = cancel_job(session=session, job_id=job_id)

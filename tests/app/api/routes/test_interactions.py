@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_registry
 from app.crud.ddi import DdiRow, load_interactions
 from app.crud.vocab import VocabRow, load_vocab
-from app.inference.pair_risk import PairRisk, TypeScore, UnknownDrug
+from app.inference.pair_risk import PairRisk, PairRiskPredictor, TypeScore, UnknownDrug
 from app.inference.pair_table import tabulate
 from app.inference.registry import LoadedModel, ModelRegistry
 from app.schemas.interactions import InteractionsPublic
+from tests.app.conftest import prepare
+from tests.app.factories import MEDS, write_pair_risk_artifact
 
 URL = "/v1/interactions"
 
@@ -124,3 +131,50 @@ def test_rxnorm_and_ndc_drugs_map_through_the_loaded_vocabulary(
         {"index": 2, "system": "rxnorm", "code": "999", "reason": "no_atc_mapping"}
     ]
     assert data["displays"] == {"N02B": "Other analgesics and antipyretics"}
+
+
+@pytest.fixture
+def genn(registry: ModelRegistry, tmp_path: Path) -> PairRiskPredictor:
+    """The tiny pair-risk artifact, served by the test registry; its scorer."""
+    write_pair_risk_artifact(tmp_path / "genn-v1")
+    loaded = prepare(registry, tmp_path / "genn-v1")
+    registry.install(loaded)
+    assert loaded.pair_risk is not None
+    return loaded.pair_risk
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    drugs=st.lists(st.sampled_from([*MEDS, "N02BE01", "B01AC06", "Z99Z"]), min_size=2, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+)
+@pytest.mark.usefixtures("kb")
+def test_the_answer_does_not_depend_on_the_order_of_the_drugs(
+    client: TestClient,
+    clinician: dict[str, str],
+    genn: PairRiskPredictor,
+    drugs: list[str],
+    seed: int,
+) -> None:
+    """A property (hypothesis): any order, GET or POST, one answer; each pair's risk symmetric."""
+    shuffled = random.Random(seed).sample(drugs, len(drugs))
+    answer = client.post(URL, json={"drugs": drugs}, headers=clinician)
+    if len({d[:4] for d in drugs}) < 2:
+        assert answer.status_code == 200 and answer.json()["count"] == 0
+        return
+    assert answer.status_code == 200, answer.text
+    assert client.post(URL, json={"drugs": shuffled}, headers=clinician).json() == answer.json()
+    query = {"drugs": ",".join(reversed(drugs))}
+    assert client.get(URL, params=query, headers=clinician).json() == answer.json()
+    for pair in answer.json()["pairs"]:
+        a, b = pair["atc3_a"], pair["atc3_b"]
+        assert a < b
+        (reverse,) = genn.predict([(b, a)])
+        risk = reverse.risk if isinstance(reverse, PairRisk) else None
+        assert pair["predicted_risk"] == risk

@@ -104,13 +104,21 @@ def test_validation_errors_name_fields_without_echoing_values(
 
 
 def test_visit_and_code_limits(client: TestClient, clinician: dict[str, str]) -> None:
+    """The schema's caps are the defaults (bench/request_limits.py): 20 visits, 30 + 10 codes."""
     visit = {"diagnoses": [{"system": "icd9cm", "code": "4019"}]}
-    r = client.post(URL, json={"visits": [visit] * 101}, headers=clinician)
-    assert r.status_code == 422
-    many = {"diagnoses": [{"system": "icd9cm", "code": "4019"}] * 501}
-    r = client.post(URL, json={"visits": [many]}, headers=clinician)
-    assert r.status_code == 422
-    assert client.post(URL, json={"visits": [visit] * 100}, headers=clinician).is_success
+    assert client.post(URL, json={"visits": [visit] * 21}, headers=clinician).status_code == 422
+    assert client.post(URL, json={"visits": [visit] * 20}, headers=clinician).is_success
+    full = {
+        "diagnoses": [{"system": "icd9cm", "code": "4019"}] * 30,
+        "procedures": [{"system": "icd9proc", "code": "3893"}] * 10,
+    }
+    assert client.post(URL, json={"visits": [full] * 20}, headers=clinician).is_success
+    for field, entry in (
+        ("diagnoses", full["diagnoses"][0]),
+        ("procedures", full["procedures"][0]),
+    ):
+        over = {**full, field: [*full[field], entry]}
+        assert client.post(URL, json={"visits": [over]}, headers=clinician).status_code == 422
 
 
 def test_server_limits_from_settings(

@@ -80,6 +80,27 @@ def test_submit_read_list_cancel(jobs: TestClient, admin: dict[str, str], home: 
     assert jobs.get(f"{URL}/00000000-0000-0000-0000-000000000000", headers=admin).status_code == 404
 
 
+def test_bad_reader_options_are_422_at_the_field(jobs: TestClient, admin: dict[str, str]) -> None:
+    """Found by schemathesis: 33 options, or a value of the wrong type, answered 500."""
+    many = [f"option_{i}=1" for i in range(33)]
+    for reader in (many, ["min_visits=[1, 2]"], ["{}"], ["not an option"]):
+        refused = _submit(jobs, admin, reader=reader)  # type: ignore[arg-type]
+        assert refused.status_code == 422, (reader, refused.text)
+        assert {tuple(e["loc"][:2]) for e in refused.json()["errors"]} == {("body", "reader")}
+    assert jobs.get(URL, headers=admin).json()["count"] == 0
+
+
+def test_a_job_id_that_is_not_a_uuid_is_not_a_route(
+    jobs: TestClient, admin: dict[str, str]
+) -> None:
+    """``GET /import`` is an undeclared method (405), not an invalid job id (422)."""
+    wrong_method = jobs.get(f"{URL}/import", headers=admin)
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
+    assert jobs.get(f"{URL}/not-a-job", headers=admin).status_code == 404
+    upper = "ABCDEF00-0000-0000-0000-000000000000"
+    assert jobs.get(f"{URL}/{upper}", headers=admin).status_code == 404  # parsed, not found
+
+
 def test_clinicians_cannot_train(jobs: TestClient, clinician: dict[str, str]) -> None:
     assert _submit(jobs, clinician).status_code == 403
     assert jobs.get(URL, headers=clinician).status_code == 403
