@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import pytest
@@ -18,9 +19,11 @@ from training.data.writers.meds import write_meds_export
 NO_TOP_N = EhrFilterConfig(top_n_diagnoses=None)
 
 
-def _export(tmp_path: Path, n: int = 20, **kw: object) -> tuple[Path, list[Patient]]:
+def _export(
+    tmp_path: Path, n: int = 20, medication_codes: Literal["atc", "ndc"] = "atc"
+) -> tuple[Path, list[Patient]]:
     patients = random_patients(n, seed=2)
-    write_meds_export(patients, tmp_path / "meds", shard_size=7, **kw)  # type: ignore[arg-type]
+    write_meds_export(patients, tmp_path / "meds", shard_size=7, medication_codes=medication_codes)
     return tmp_path / "meds", patients
 
 
