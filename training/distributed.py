@@ -7,7 +7,8 @@
         --out runs/ddp --split random --distributed      (one command line)
 
 :func:`session` joins the process group (gloo on CPU, nccl on CUDA, one GPU per local rank) and
-yields a :class:`Dist`; the trainers wrap their model in ``DistributedDataParallel``, give each
+yields a :class:`Dist`; the trainers wrap their model in ``DistributedDataParallel`` (G-BERT
+averages its gradients itself, see :meth:`Dist.average_gradients`), give each
 rank its :meth:`Dist.shard` of the training patients (``DistributedSampler``, reshuffled each
 epoch from the run's seed), reduce the epoch's figures with :meth:`Dist.sum`, gather the
 validation predictions with :meth:`Dist.gather` so that every rank computes the same metrics (and
@@ -110,6 +111,25 @@ class Dist:
         """Wait for every rank (e.g. until rank 0 has written the run directory)."""
         if self.is_distributed:
             dist.barrier()
+
+    def average_gradients(self, params: Sequence[nn.Parameter]) -> None:
+        """Average the gradients of ``params`` over the ranks, in one ``all_reduce``.
+
+        For a model that DDP's reducer cannot follow: G-BERT's loss calls its masked-token heads
+        outside ``forward``, and skips one for a batch without masked tokens of its kind. A
+        parameter no rank gave a gradient keeps none (Adam skips it, as in one process).
+        """
+        if not self.is_distributed:
+            return
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        has = torch.tensor([p.grad is not None for p in params], dtype=grads[0].dtype)
+        flat = torch.cat([*(g.reshape(-1) for g in grads), has.to(grads[0].device)])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world_size
+        offset = 0
+        for p, g, used in zip(params, grads, flat[-len(params) :].tolist(), strict=True):
+            p.grad = flat[offset : offset + g.numel()].view_as(p).clone() if used else None
+            offset += g.numel()
 
     def wrap(self, model: M) -> M:
         """``model`` in ``DistributedDataParallel``: its gradients are averaged over the ranks.
