@@ -111,6 +111,7 @@ def train(
     if (out_dir / "run.json").exists():
         raise FileExistsError(f"{out_dir}: already holds a run (run.json)")
     with session(device, distributed=distributed) as dist:
+        _check_distributable(config, dist)  # before rank 0 writes anything
         seed_everything(config.seed)
         data = prepare_data(
             Path(data_dir), SplitConfig(method=config.split, seed=config.seed), ddi_path
@@ -159,10 +160,7 @@ def fit_gamenet(
     ``seed + rank`` (a single process draws exactly as before).
     """
     dist = dist or Dist(device=str(next(model.parameters()).device))
-    if dist.is_distributed and config.ddi_loss == "separate":
-        # its second step is taken or not by each rank's own draws, and its gradients come from
-        # autograd.grad, which DDP's reducer does not see
-        raise ValueError("--distributed trains with --ddi-loss mixed or off, not separate")
+    _check_distributable(config, dist)
     # fused: one kernel for all parameters instead of a loop over them (same update rule).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
     replica = dist.wrap(model)
@@ -224,6 +222,13 @@ def fit_gamenet(
         callbacks=[*([_log_epoch] if dist.is_main else []), *callbacks, *writers],
         show_progress=show_progress,
     )
+
+
+def _check_distributable(config: TrainConfig, dist: Dist) -> None:
+    if dist.is_distributed and config.ddi_loss == "separate":
+        # its second step is taken or not by each rank's own draws, and its gradients come from
+        # autograd.grad, which DDP's reducer does not see
+        raise ValueError("--distributed trains with --ddi-loss mixed or off, not separate")
 
 
 def _log_epoch(end: EpochEnd) -> None:
