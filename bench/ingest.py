@@ -6,15 +6,21 @@ Each phase runs in its own child process, so that its peak RSS (``resource.getru
 2. ``csv-scan`` (baseline): read every row of the four tables with Python's ``csv`` module, nothing
    else: the floor any pure-Python reader pays;
 3. ``ingest``: ``training.data.ingest.ingest("mimic3", ...)`` (polars preprocessing, every filter,
-   atomic dataset write).
+   atomic dataset write). An export of more than ``--chunk-patients`` patients (the reader's
+   ``chunk_patients``, 100k by default) is read in passes of that many, so its peak RSS is that
+   of one pass; the goal is under 4 GiB at 1M patients.
 4. for each export format of ``--formats`` (those with a writer in ``training.data.writers``:
-   MIMIC-IV, OMOP, Synthea, FHIR): ``write-<fmt>`` writes the same cohort (``generate_patients``,
-   same seed), then ``ingest-<fmt>`` runs the same dispatcher with the format's default filters;
-   its time is compared with the MIMIC-III ``ingest`` of this run.
+   MIMIC-IV, OMOP, Synthea, FHIR, MEDS): ``write-<fmt>`` writes the same cohort
+   (``generate_patients``, same seed), then ``ingest-<fmt>`` runs the same dispatcher with the
+   format's default filters; its time is compared with the MIMIC-III ``ingest`` of this run.
+
+``--workdir`` with ``--reuse-export`` keeps an export generated before (e.g. by ``--phase
+generate``, whose time and RSS it printed) instead of generating it again.
 
 Usage::
 
     OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 python bench/ingest.py --patients 100000
+    OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 python bench/ingest.py --patients 1000000 --formats ''
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TABLES = ("ADMISSIONS.csv", "DIAGNOSES_ICD.csv", "PROCEDURES_ICD.csv", "PRESCRIPTIONS.csv")
-WRITTEN_FORMATS = ("mimic4", "omop", "synthea", "fhir")  # the formats training.data.writers writes
+# the formats training.data.writers writes
+WRITTEN_FORMATS = ("mimic4", "omop", "synthea", "fhir", "meds")
+GOAL_MIB = 4096  # peak RSS of the 1M-patient MIMIC-III ingest
 
 
 def _peak_rss_mib() -> float:
@@ -60,21 +68,24 @@ def phase_csv_scan(work: Path) -> dict[str, object]:
     return {"seconds": time.perf_counter() - start, "rows": rows}
 
 
-def phase_ingest(work: Path) -> dict[str, object]:
+def phase_ingest(work: Path, chunk_patients: int | None) -> dict[str, object]:
     from training.data.ingest import ingest
 
+    options = {} if chunk_patients is None else {"chunk_patients": chunk_patients}
     start = time.perf_counter()
-    manifest = ingest("mimic3", work / "export", work / "dataset", overwrite=True)
+    manifest = ingest("mimic3", work / "export", work / "dataset", options, overwrite=True)
     return {
         "seconds": time.perf_counter() - start,
         "patients_out": manifest.patients,
         "visits_out": manifest.visits,
+        "chunk_patients": manifest.extra["config"]["chunk_patients"],
     }
 
 
 def phase_write_format(work: Path, fmt: str, patients: int, seed: int) -> dict[str, object]:
     from training.data.synth import SynthConfig, generate_patients
     from training.data.writers.fhir import write_fhir_export
+    from training.data.writers.meds import write_meds_export
     from training.data.writers.mimic4 import write_mimic4_export
     from training.data.writers.omop import write_omop_export
     from training.data.writers.synthea import write_synthea_export
@@ -91,6 +102,8 @@ def phase_write_format(work: Path, fmt: str, patients: int, seed: int) -> dict[s
         options = {"snomed_conditions": str(maps.conditions),
                    "snomed_procedures": str(maps.procedures),
                    "atc_mapping": str(maps.medications)}  # fmt: skip
+    elif fmt == "meds":
+        write_meds_export(cohort, out)
     else:
         write_fhir_export(cohort, out)
     (work / f"{fmt}.options.json").write_text(json.dumps(options))
@@ -112,7 +125,12 @@ def phase_ingest_format(work: Path, fmt: str) -> dict[str, object]:
 
 
 def _child(
-    phase: str, work: Path, patients: int, seed: int, fmt: str | None = None
+    phase: str,
+    work: Path,
+    patients: int,
+    seed: int,
+    fmt: str | None = None,
+    chunk_patients: int | None = None,
 ) -> dict[str, object]:
     cmd = [
         sys.executable,
@@ -126,9 +144,19 @@ def _child(
         "--seed",
         str(seed),
         *(["--format", fmt] if fmt else []),
+        *(["--chunk-patients", str(chunk_patients)] if chunk_patients else []),
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _reused(work: Path, patients: int) -> dict[str, object]:
+    """The generate phase's record for an export made before (its time is not measured here)."""
+    rows = {}
+    for name in TABLES:
+        with open(work / "export" / name, "rb") as fh:
+            rows[name] = sum(1 for _ in fh) - 1
+    return {"seconds": float("nan"), "rows": rows, "patients": patients, "peak_rss_mib": 0.0}
 
 
 def _git_sha() -> str:
@@ -140,10 +168,21 @@ def _git_sha() -> str:
         return "unknown"
 
 
-def run(patients: int, seed: int, work: Path, formats: list[str]) -> dict[str, object]:
-    gen = _child("generate", work, patients, seed)
+def run(
+    patients: int,
+    seed: int,
+    work: Path,
+    formats: list[str],
+    *,
+    chunk_patients: int | None = None,
+    reuse_export: bool = False,
+) -> dict[str, object]:
+    if reuse_export and (work / "export" / "SYNTHETIC.json").is_file():
+        gen = _reused(work, patients)
+    else:
+        gen = _child("generate", work, patients, seed)
     scan = _child("csv-scan", work, patients, seed)
-    ing = _child("ingest", work, patients, seed)
+    ing = _child("ingest", work, patients, seed, chunk_patients=chunk_patients)
     per_format = {}
     for fmt in formats:
         written = _child("write-format", work, patients, seed, fmt)
@@ -202,6 +241,11 @@ def _print_table(r: dict[str, object]) -> None:
         f"ingest / csv-scan time ratio: {ing['vs_csv_scan']:.2f} "
         f"(kept {ing['patients_out']} patients, {ing['visits_out']} visits)"
     )
+    verdict = "under" if ing["peak_rss_mib"] < GOAL_MIB else "OVER"
+    print(
+        f"ingest peak RSS {ing['peak_rss_mib']:.0f} MiB in passes of {ing['chunk_patients']} "
+        f"patients: {verdict} the {GOAL_MIB} MiB goal"
+    )
     formats = r.get("formats") or {}
     assert isinstance(formats, dict)
     if formats:
@@ -236,12 +280,14 @@ def main() -> None:
     )
     parser.add_argument("--format", choices=WRITTEN_FORMATS, default=None)
     parser.add_argument("--formats", default=",".join(WRITTEN_FORMATS), help="'' skips them")
+    parser.add_argument("--chunk-patients", type=int, default=None, help="mimic3 pass size")
+    parser.add_argument("--reuse-export", action="store_true", help="keep workdir/export")
     args = parser.parse_args()
     if args.phase:
         phases = {
             "generate": lambda: phase_generate(args.workdir, args.patients, args.seed),
             "csv-scan": lambda: phase_csv_scan(args.workdir),
-            "ingest": lambda: phase_ingest(args.workdir),
+            "ingest": lambda: phase_ingest(args.workdir, args.chunk_patients),
             "write-format": lambda: phase_write_format(
                 args.workdir, args.format, args.patients, args.seed
             ),
@@ -253,7 +299,14 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="medrec-bench-"))
     try:
         formats = [f for f in args.formats.split(",") if f]
-        results = run(args.patients, args.seed, work, formats)
+        results = run(
+            args.patients,
+            args.seed,
+            work,
+            formats,
+            chunk_patients=args.chunk_patients,
+            reuse_export=args.reuse_export,
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

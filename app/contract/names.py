@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-InputFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "benchmark-json"]
+InputFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "meds", "benchmark-json"]
 INPUT_FORMATS: tuple[InputFormat, ...] = get_args(InputFormat)
 
 ModelName = Literal["gamenet", "gbert", "genn"]

@@ -12,6 +12,7 @@ Examples::
     medrec ingest --format omop --input cdm/ --out var/datasets/omop
     medrec ingest --format synthea --input synthea/ --atc-map rxcui2atc.csv --out var/datasets/syn
     medrec ingest --format fhir --input bulk/ --atc-map rxcui2atc.csv --out var/datasets/fhir
+    medrec ingest --format meds --input meds-root/ --out var/datasets/meds
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,19 +79,53 @@ class DatasetManifest:
         return cls(filters=filters, **obj)
 
 
+class SpilledPatients:
+    """Patients kept on disk as they are read, in JSON lines, and read back in order.
+
+    A reader that reads its export in passes (:mod:`training.data.mimic3`) spills each pass here,
+    so memory holds one pass, never the cohort. The files live in a temporary directory that goes
+    with this object.
+    """
+
+    def __init__(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="medrec-patients-"))
+        weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        self._files: list[Path] = []
+        self._count = 0
+
+    def extend(self, patients: Iterable[Patient]) -> None:
+        """Append ``patients`` (one new spill file)."""
+        path = self._dir / f"{len(self._files)}.jsonl"
+        with open(path, "w", encoding="utf-8") as fh:
+            for patient in patients:
+                fh.write(json.dumps(patient.to_json(), separators=(",", ":")) + "\n")
+                self._count += 1
+        self._files.append(path)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Patient]:
+        for path in self._files:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    yield Patient.from_json(json.loads(line))
+
+
 @dataclass
 class ReadResult:
     """What a reader produced: patients plus the data report that goes into the manifest.
 
     Attributes:
-        patients: the canonical patients, in dataset order.
+        patients: the canonical patients, in dataset order (on disk for a reader that reads in
+            passes).
         filters: each filter's effect, in the order they ran.
         notes: warnings a person should read, never patient data.
         extra: reader-specific facts for the manifest.
         ddi: the interaction table the input carries (the literature format's), if any.
     """
 
-    patients: list[Patient]
+    patients: list[Patient] | SpilledPatients
     filters: list[FilterEffect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -51,6 +51,7 @@ def read_table(
     optional: Iterable[str] = (),
     *,
     allow_empty: bool = False,
+    where: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Read ``path`` (CSV, gzip CSV or Parquet) as strings with a row index.
 
@@ -58,6 +59,10 @@ def read_table(
     errors name them so). Only the ``required`` and present ``optional`` columns are kept; missing
     optional columns are added as nulls. Comma and tab separated files are both accepted (OMOP
     vocabularies use tabs).
+
+    ``where`` (over the kept columns, as strings) keeps only the rows it holds for: the file is
+    then scanned lazily, so only those rows reach memory, and the row index still counts every
+    data row of the file. Such a read may be empty.
 
     Raises:
         InputFileError: if the file is empty, not UTF-8, unparsable, lacks a required column, or has
@@ -71,15 +76,21 @@ def read_table(
             raise InputFileError(path, "required column is missing", row=0, column=column)
     present = [c for c in optional if c.lower() in header]
     wanted = required + present
-    frame = _read_raw(path, [header.index(c.lower()) for c in wanted])
-    frame = frame.rename(dict(zip(frame.columns, wanted, strict=True)))
-    if frame.height == 0 and not allow_empty:
-        raise InputFileError(path, "the table has a header but no data rows", row=1)
-    frame = frame.select([pl.col(c).cast(pl.String) for c in wanted])
+    columns = [header.index(c.lower()) for c in wanted]
+    if where is None:
+        frame = _read_raw(path, columns)
+        frame = frame.rename(dict(zip(frame.columns, wanted, strict=True)))
+        if frame.height == 0 and not allow_empty:
+            raise InputFileError(path, "the table has a header but no data rows", row=1)
+        frame = frame.select([pl.col(c).cast(pl.String) for c in wanted]).with_row_index(
+            ROW, offset=1
+        )
+    else:
+        frame = _scan_raw(path, columns, wanted, where)
     frame = frame.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in present]
     )
-    return frame.with_row_index(ROW, offset=1)
+    return frame.select(ROW, *wanted, *(c for c in optional if c not in present))
 
 
 def header_columns(path: Path) -> list[str]:
@@ -128,6 +139,37 @@ def _read_raw(path: Path, columns: list[int]) -> pl.DataFrame:
         raise InputFileError(path, "empty file", row=0) from None
     except (pl.exceptions.ComputeError, OSError) as exc:
         if path.name.lower().endswith(".parquet"):
+            raise InputFileError(path, f"cannot be read ({type(exc).__name__})") from None
+        row, column, reason = _locate_bad_row(path)
+        raise InputFileError(path, reason, row=row, column=column) from None
+
+
+def _scan_raw(path: Path, columns: list[int], names: list[str], where: pl.Expr) -> pl.DataFrame:
+    """The rows of ``path`` where ``where`` holds, scanned lazily (see :func:`read_table`).
+
+    A gzip CSV cannot be scanned; it is read whole, then filtered.
+    """
+    lower = path.name.lower()
+    if lower.endswith(".gz"):
+        lazy = _read_raw(path, columns).lazy()
+    elif lower.endswith(".parquet"):
+        lazy = pl.scan_parquet(path)
+    else:
+        separator = _separator(_first_line(path).decode("utf-8"))
+        lazy = pl.scan_csv(
+            path, infer_schema=False, separator=separator, quote_char='"', encoding="utf8"
+        )
+    header = _header(path)
+    typed = [
+        pl.col(header[i]).cast(pl.String).alias(n) for i, n in zip(columns, names, strict=True)
+    ]
+    lazy = lazy.select(typed).with_row_index(ROW, offset=1)
+    try:
+        return lazy.filter(where).collect(engine="streaming")
+    except pl.exceptions.NoDataError:
+        raise InputFileError(path, "empty file", row=0) from None
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        if lower.endswith(".parquet"):
             raise InputFileError(path, f"cannot be read ({type(exc).__name__})") from None
         row, column, reason = _locate_bad_row(path)
         raise InputFileError(path, reason, row=row, column=column) from None

@@ -121,9 +121,19 @@ def visit_time(column: str) -> pl.Expr:
 
 
 def build_patients(
-    tables: EventTables, config: EhrFilterConfig, result: ReadResult, source: Path
+    tables: EventTables,
+    config: EhrFilterConfig,
+    result: ReadResult,
+    source: Path,
+    *,
+    top_codes: pl.DataFrame | None = None,
+    require_patients: bool = True,
 ) -> ReadResult:
     """Apply the filters to ``tables`` and fill ``result.patients``.
+
+    A reader that reads its export in passes gives ``top_codes`` (``system, code``), the diagnosis
+    codes ``diagnoses.top_n`` keeps, counted over the whole export (:func:`top_of`), and sets
+    ``require_patients`` off: one pass may keep no patient (see :func:`no_patient_error`).
 
     Raises:
         InputFileError: naming ``source`` when no patient is left, with each filter's effect.
@@ -132,24 +142,84 @@ def build_patients(
     if visits.height < tables.visits.height:
         effect = FilterEffect("visits.distinct_ids", {}, tables.visits.height, visits.height)
         result.filters.append(effect)
-        note = f"visits: {tables.visits.height - visits.height} repeated visit ids, first kept"
-        result.notes.append(note)
-        logger.warning(note)
+        _note(result, effect)
     owner = visits.select("patient_id", "visit_id")
     dx = _known_visits(tables.diagnoses, owner, "diagnoses", result)
     proc = _known_visits(tables.procedures, owner, "procedures", result)
     med = _known_visits(tables.medications, owner, "medications", result)
-    dx = _top_n(dx, config, result)
+    dx = _top_n(dx, config, result, top_codes)
     kept = _visits_with_events(visits, dx, proc, med, config, result)
     kept = _min_visits(kept, config, result)
-    if kept.height == 0:
-        raise InputFileError(source, _empty_message(result.filters))
+    if kept.height == 0 and require_patients:
+        raise no_patient_error(source, result.filters)
     result.patients = _assemble(kept, dx, proc, med)
     return result
 
 
-def _empty_message(filters: list[FilterEffect]) -> str:
-    """Name the first filter that left no rows, and what every filter that dropped rows kept."""
+def code_counts(visits: pl.DataFrame, diagnoses: pl.DataFrame) -> pl.DataFrame:
+    """Rows per diagnosis ``system, code`` among the events of known visits (``len``)."""
+    known = diagnoses.join(visits.select("visit_id").unique(), on="visit_id", how="semi")
+    return known.group_by("system", "code").len()
+
+
+def top_of(counts: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The ``n`` most frequent ``system, code`` of :func:`code_counts` (ties by code)."""
+    ranked = counts.sort(["len", "system", "code"], descending=[True, False, False])
+    return ranked.head(n).select("system", "code")
+
+
+def merge_effects(runs: list[list[FilterEffect]]) -> list[FilterEffect]:
+    """The effects of passes over disjoint sets of patients, as one pass over all of them.
+
+    Every pass ran the same filters; rows and patients add up.
+    """
+
+    def total(values: list[int | None]) -> int | None:
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    merged = []
+    for effects in zip(*runs, strict=True):
+        assert len({e.name for e in effects}) == 1, "passes ran different filters"
+        merged.append(
+            FilterEffect(
+                effects[0].name,
+                effects[0].params,
+                sum(e.rows_before for e in effects),
+                sum(e.rows_after for e in effects),
+                total([e.patients_before for e in effects]),
+                total([e.patients_after for e in effects]),
+            )
+        )
+    return merged
+
+
+def filter_notes(filters: list[FilterEffect]) -> list[str]:
+    """The notes :func:`build_patients` writes for these effects (repeated ids, unknown visits)."""
+    return [n for n in map(_note_of, filters) if n]
+
+
+def _note_of(effect: FilterEffect) -> str | None:
+    dropped = effect.rows_before - effect.rows_after
+    if effect.name == "visits.distinct_ids" and dropped:
+        return f"visits: {dropped} repeated visit ids, first kept"
+    if effect.name.endswith(".with_known_visit") and dropped:
+        kind = effect.name.split(".")[0]
+        return f"{kind}: {dropped} rows name a visit missing from the visits"
+    return None
+
+
+def _note(result: ReadResult, effect: FilterEffect) -> None:
+    note = _note_of(effect)
+    if note:
+        result.notes.append(note)
+        logger.warning(note)
+
+
+def no_patient_error(source: Path, filters: list[FilterEffect]) -> InputFileError:
+    """The error for an export no patient survives, naming the filter that emptied it.
+
+    The message also says what every filter that dropped rows kept.
+    """
     steps = [
         f"{f.name} kept {f.rows_after} of {f.rows_before} rows"
         for f in filters
@@ -157,8 +227,10 @@ def _empty_message(filters: list[FilterEffect]) -> str:
     ]
     first_empty = next((f.name for f in filters if f.rows_after == 0), None)
     where = f"; filter {first_empty} left no rows" if first_empty else ""
-    return f"no patient is left after filtering{where}: " + (
-        "; ".join(steps) or "no filter dropped rows (the export holds no usable visits)"
+    return InputFileError(
+        source,
+        f"no patient is left after filtering{where}: "
+        + ("; ".join(steps) or "no filter dropped rows (the export holds no usable visits)"),
     )
 
 
@@ -173,22 +245,17 @@ def _known_visits(
     kept = events.join(owner, on="visit_id")
     effect = FilterEffect(f"{kind}.with_known_visit", {}, events.height, kept.height)
     result.filters.append(effect)
-    if kept.height < events.height:
-        note = f"{kind}: {events.height - kept.height} rows name a visit missing from the visits"
-        result.notes.append(note)
-        logger.warning(note)
+    _note(result, effect)
     return kept
 
 
-def _top_n(dx: pl.DataFrame, config: EhrFilterConfig, result: ReadResult) -> pl.DataFrame:
+def _top_n(
+    dx: pl.DataFrame, config: EhrFilterConfig, result: ReadResult, top: pl.DataFrame | None
+) -> pl.DataFrame:
     if config.top_n_diagnoses is None:
         return dx
-    counts = (
-        dx.group_by("system", "code")
-        .len()
-        .sort(["len", "system", "code"], descending=[True, False, False])
-    )
-    top = counts.head(config.top_n_diagnoses).select("system", "code")
+    if top is None:
+        top = top_of(dx.group_by("system", "code").len(), config.top_n_diagnoses)
     kept = dx.join(top, on=["system", "code"], how="semi")
     result.filters.append(
         FilterEffect(

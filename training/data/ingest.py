@@ -53,6 +53,7 @@ READERS: dict[str, Reader] = {
     "omop": Reader("training.data.omop", "read_omop", "OmopConfig"),
     "synthea": Reader("training.data.synthea", "read_synthea", "SyntheaConfig"),
     "fhir": Reader("training.data.fhir", "read_fhir", "FhirConfig"),
+    "meds": Reader("training.data.meds", "read_meds", "MedsConfig"),
     "benchmark-json": Reader("training.data.literature", "read_literature", None),
 }
 

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,18 +30,35 @@ import polars as pl
 
 from app.contract.codes import CodeSystem
 from app.contract.errors import InputFileError
-from training.data.dataset import DatasetManifest, FilterEffect, ReadResult, write_result
+from training.data.dataset import (
+    DatasetManifest,
+    FilterEffect,
+    ReadResult,
+    SpilledPatients,
+    write_result,
+)
 from training.data.ehr_io import (
     ICD_PATTERN,
     ROW,
     check_pattern,
     fail_first,
+    find_table,
     normalized_code,
     read_table,
     require_table,
 )
 from training.data.ehr_maps import load_ndc_to_atc3
-from training.data.ehr_pipeline import EhrFilterConfig, EventTables, build_patients
+from training.data.ehr_pipeline import (
+    EhrFilterConfig,
+    EventTables,
+    build_patients,
+    code_counts,
+    filter_notes,
+    merge_effects,
+    no_patient_error,
+    top_of,
+)
+from training.data.records import Patient
 from training.data.synth.export import SYNTHETIC_MARKER
 
 logger = logging.getLogger(__name__)
@@ -65,6 +83,9 @@ class Mimic3Config:
         top_diagnoses: keep the N most frequent diagnosis codes (``None``: all).
         min_visits: keep patients with at least this many visits (G-BERT pre-training wants 1).
         require_all_tables: keep only visits with a diagnosis, a procedure and a medication.
+        chunk_patients: an export with more patients (in ADMISSIONS) is read in passes of this
+            many, by SUBJECT_ID range, each pass's patients spilled to disk, so memory holds one
+            pass; the dataset and its report are those of a single pass.
     """
 
     atc_mapping: Path | None = None
@@ -74,9 +95,12 @@ class Mimic3Config:
     top_diagnoses: int | None = 2000
     min_visits: int = 2
     require_all_tables: bool = True
+    chunk_patients: int = 100_000  # ~1.3 GiB peak per pass on the synthetic cohort
 
     def __post_init__(self) -> None:
         _ = self.filters  # EhrFilterConfig refuses bad values, naming them
+        if self.chunk_patients < 1:
+            raise ValueError("Mimic3Config: chunk_patients must be >= 1")
 
     @property
     def filters(self) -> EhrFilterConfig:
@@ -100,10 +124,12 @@ def _effect(
     )
 
 
-def _table(export_dir: Path, name: str, columns: list[str]) -> tuple[Path, pl.DataFrame]:
-    """Read a table; its ids must be integers, and are kept as their canonical decimal strings."""
+def _table(
+    export_dir: Path, name: str, columns: list[str], where: pl.Expr | None
+) -> tuple[Path, pl.DataFrame]:
+    """Read a table (the rows ``where`` holds); ids must be integers, kept as decimal strings."""
     path = require_table(export_dir, name)
-    frame = read_table(path, columns)
+    frame = read_table(path, columns, where=where)
     for column in KEYS:
         cast = pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
         fail_first(frame, cast.is_null(), path, column, "expected an integer id")
@@ -111,8 +137,10 @@ def _table(export_dir: Path, name: str, columns: list[str]) -> tuple[Path, pl.Da
     return path, frame
 
 
-def _codes(export_dir: Path, name: str, kind: str, result: ReadResult) -> pl.DataFrame:
-    path, frame = _table(export_dir, name, [*KEYS, "SEQ_NUM", "ICD9_CODE"])
+def _codes(
+    export_dir: Path, name: str, kind: str, result: ReadResult, where: pl.Expr | None
+) -> pl.DataFrame:
+    path, frame = _table(export_dir, name, [*KEYS, "SEQ_NUM", "ICD9_CODE"], where)
     norm = normalized_code("ICD9_CODE")
     frame = frame.with_columns(pl.when(norm == "").then(None).otherwise(norm).alias("ICD9_CODE"))
     check_pattern(frame, path, "ICD9_CODE", ICD_PATTERN, "ICD-9 code")
@@ -144,8 +172,8 @@ def _parse_time(column: str) -> pl.Expr:
     return pl.coalesce([*full, short])
 
 
-def _admissions(export_dir: Path, result: ReadResult) -> pl.DataFrame:
-    path, adm = _table(export_dir, "ADMISSIONS", [*KEYS, "ADMITTIME"])
+def _admissions(export_dir: Path, result: ReadResult, where: pl.Expr | None) -> pl.DataFrame:
+    path, adm = _table(export_dir, "ADMISSIONS", [*KEYS, "ADMITTIME"], where)
     message = "expected a time like 2101-10-20 19:08:00"
     fail_first(adm, _parse_time("ADMITTIME").is_null(), path, "ADMITTIME", message)
     if adm["ADMITTIME"].str.contains(r"^\s*\d{1,2}/\d{1,2}/\d{2}\b").any():
@@ -160,9 +188,12 @@ def _admissions(export_dir: Path, result: ReadResult) -> pl.DataFrame:
     )
 
 
-def _prescriptions(export_dir: Path, config: Mimic3Config, result: ReadResult) -> pl.DataFrame:
+def _prescriptions(
+    export_dir: Path, config: Mimic3Config, result: ReadResult, where: pl.Expr | None
+) -> tuple[pl.DataFrame, set[str]]:
+    """The (visit, ATC3) pairs, and the distinct NDCs the mapping lacks."""
     timing = ["ICUSTAY_ID", "STARTDATE"] if config.first_24h else []  # read only what is used
-    path, rx = _table(export_dir, "PRESCRIPTIONS", [*KEYS, *timing, "NDC"])
+    path, rx = _table(export_dir, "PRESCRIPTIONS", [*KEYS, *timing, "NDC"], where)
     rx = rx.with_columns(pl.col("NDC").str.strip_chars())
     real = rx.filter(pl.col("NDC").is_not_null() & (pl.col("NDC") != "") & (pl.col("NDC") != "0"))
     result.filters.append(
@@ -173,10 +204,10 @@ def _prescriptions(export_dir: Path, config: Mimic3Config, result: ReadResult) -
     )
     if config.first_24h:
         real = _first_day(real, path, result)
-    mapped = _map_ndc(real, export_dir, config, result)
+    mapped, unmapped = _map_ndc(real, export_dir, config, result)
     deduped = mapped.unique([*KEYS, "atc3"], maintain_order=True)
     result.filters.append(_effect("prescriptions.dedupe_per_visit", _DEDUPE_RX, mapped, deduped))
-    return deduped.select(pl.col("HADM_ID").alias("visit_id"), "atc3")
+    return deduped.select(pl.col("HADM_ID").alias("visit_id"), "atc3"), unmapped
 
 
 def _first_day(rx: pl.DataFrame, path: Path, result: ReadResult) -> pl.DataFrame:
@@ -204,56 +235,169 @@ def _map_ndc(
     export_dir: Path,
     config: Mimic3Config,
     result: ReadResult,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, set[str]]:
     atc_path, rxcui_path = _mapping_paths(export_dir, config)
     mapping = load_ndc_to_atc3(atc_path, rxcui_path, multi_atc=config.multi_atc)
     known = rx.join(mapping.select("ndc").unique(), left_on="NDC", right_on="ndc", how="semi")
     unmapped = rx.join(known.select(ROW), on=ROW, how="anti")
-    n_ndcs = unmapped["NDC"].n_unique()
-    if unmapped.height:
-        note = (
-            f"{unmapped.height} of {rx.height} prescription rows ({n_ndcs} distinct NDCs) "
-            "have no ATC in the mapping and were dropped"
-        )
-        logger.warning(note)
-        result.notes.append(note)
     params = {
         "atc_mapping": atc_path.name,
         "ndc2rxcui": rxcui_path.name if rxcui_path else None,
         "multi_atc": config.multi_atc,
     }
     result.filters.append(_effect("prescriptions.map_ndc_to_atc3", params, rx, known))
-    result.extra.update(
-        unmapped_ndcs=n_ndcs,
-        unmapped_ndc_rows=unmapped.height,
-        mapped_row_fraction=round(known.height / max(rx.height, 1), 4),
-    )
-    return known.join(mapping, left_on="NDC", right_on="ndc")
+    return known.join(mapping, left_on="NDC", right_on="ndc"), set(unmapped["NDC"].unique())
 
 
 def read_mimic3(export_dir: Path, config: Mimic3Config) -> ReadResult:
     """Read and preprocess a MIMIC-III-layout export.
+
+    An export with more than ``config.chunk_patients`` patients is read in passes of that many
+    (each table scanned lazily for the pass's SUBJECT_ID range; the most frequent diagnoses
+    counted over all passes first), so that memory holds one pass.
 
     Raises:
         InputFileError: naming file, row and column, for any malformed input, or naming the
             filter that left no patient.
     """
     export_dir = Path(export_dir)
-    result = ReadResult(patients=[])
-    meds = _prescriptions(export_dir, config, result)
-    diag = _codes(export_dir, "DIAGNOSES_ICD", "diagnoses", result)
-    visits = _admissions(export_dir, result)
-    proc = _codes(export_dir, "PROCEDURES_ICD", "procedures", result)
+    ranges = _subject_ranges(export_dir, config.chunk_patients)
+    if ranges is None:
+        result, facts = _read_pass(export_dir, config, None, None)
+        return _finish(export_dir, config, [result], facts, result.patients)
+    wheres = [_in_range(lo, hi) for lo, hi in ranges]
+    top = None
     if config.top_diagnoses is not None:
-        result.extra["distinct_diagnoses_before_top_n"] = diag["ICD9_CODE"].n_unique()
+        counts = pl.concat([_diagnosis_counts(export_dir, where) for where in wheres])
+        top = top_of(
+            counts.group_by("system", "code").agg(pl.col("len").sum()), config.top_diagnoses
+        )
+    patients, passes, facts = SpilledPatients(), [], _Facts(set(), set())
+    for i, where in enumerate(wheres):
+        result, found = _read_pass(export_dir, config, where, top)
+        logger.info("pass %d/%d: %d patients", i + 1, len(wheres), len(result.patients))
+        patients.extend(result.patients)
+        result.patients = []
+        passes.append(result)
+        facts.unmapped_ndcs.update(found.unmapped_ndcs)
+        facts.diagnoses.update(found.diagnoses)
+    if not len(patients):
+        raise no_patient_error(export_dir, merge_effects([r.filters for r in passes]))
+    return _finish(export_dir, config, passes, facts, patients)
+
+
+@dataclass
+class _Facts:
+    """What a pass saw that counts over all passes: distinct unmapped NDCs and diagnoses."""
+
+    unmapped_ndcs: set[str]
+    diagnoses: set[str]
+
+
+def _read_pass(
+    export_dir: Path, config: Mimic3Config, where: pl.Expr | None, top: pl.DataFrame | None
+) -> tuple[ReadResult, _Facts]:
+    """Read the rows ``where`` holds (all: ``None``) through the filters.
+
+    ``top``: see :func:`~training.data.ehr_pipeline.build_patients`.
+    """
+    result = ReadResult(patients=[])
+    meds, unmapped = _prescriptions(export_dir, config, result, where)
+    diag = _codes(export_dir, "DIAGNOSES_ICD", "diagnoses", result, where)
+    visits = _admissions(export_dir, result, where)
+    proc = _codes(export_dir, "PROCEDURES_ICD", "procedures", result, where)
+    facts = _Facts(unmapped, set(diag["ICD9_CODE"].unique()))
+    dx, pr = _events(diag, CodeSystem.ICD9CM), _events(proc, CodeSystem.ICD9PROC)
+    tables = EventTables(visits, dx, pr, meds)
+    single = where is None
+    build_patients(
+        tables, config.filters, result, export_dir, top_codes=top, require_patients=single
+    )
+    return result, facts
+
+
+def _finish(
+    export_dir: Path,
+    config: Mimic3Config,
+    passes: list[ReadResult],
+    facts: _Facts,
+    patients: list[Patient] | SpilledPatients,
+) -> ReadResult:
+    """One report for all passes: summed filter effects, notes and reader facts."""
+    filters = merge_effects([r.filters for r in passes])
+    derived = [set(filter_notes(r.filters)) for r in passes]
+    notes = list(
+        dict.fromkeys(
+            n for r, d in zip(passes, derived, strict=True) for n in r.notes if n not in d
+        )
+    )
+    result = ReadResult(patients=patients, filters=filters)
+    mapping = next(f for f in filters if f.name == "prescriptions.map_ndc_to_atc3")
+    unmapped_rows = mapping.rows_before - mapping.rows_after
+    if unmapped_rows:
+        note = (
+            f"{unmapped_rows} of {mapping.rows_before} prescription rows "
+            f"({len(facts.unmapped_ndcs)} distinct NDCs) have no ATC in the mapping and were "
+            "dropped"
+        )
+        logger.warning(note)
+        notes.insert(0, note)
+    result.extra.update(
+        unmapped_ndcs=len(facts.unmapped_ndcs),
+        unmapped_ndc_rows=unmapped_rows,
+        mapped_row_fraction=round(mapping.rows_after / max(mapping.rows_before, 1), 4),
+    )
+    if config.top_diagnoses is not None:
+        result.extra["distinct_diagnoses_before_top_n"] = len(facts.diagnoses)
     result.extra["config"] = {
         k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()
     }
     if (export_dir / SYNTHETIC_MARKER).is_file():
         result.extra["synthetic"] = True
-        result.notes.append(f"synthetic export ({SYNTHETIC_MARKER} present): not patient data")
-    dx, pr = _events(diag, CodeSystem.ICD9CM), _events(proc, CodeSystem.ICD9PROC)
-    return build_patients(EventTables(visits, dx, pr, meds), config.filters, result, export_dir)
+        notes.append(f"synthetic export ({SYNTHETIC_MARKER} present): not patient data")
+    result.notes = notes + filter_notes(filters)
+    return result
+
+
+def _subject_ranges(export_dir: Path, chunk: int) -> list[tuple[int | None, int | None]] | None:
+    """SUBJECT_ID ranges of ``chunk`` patients of ADMISSIONS each; ``None``: one pass will do.
+
+    A table that cannot be read here is read (and its fault reported) by the single pass.
+    """
+    path = find_table(export_dir, "ADMISSIONS")
+    if path is None:
+        return None
+    try:
+        ids = read_table(path, ["SUBJECT_ID"], where=pl.lit(True))["SUBJECT_ID"]
+    except InputFileError:
+        return None
+    ids = ids.str.strip_chars().cast(pl.Int64, strict=False).drop_nulls().unique().sort()
+    if ids.len() <= chunk:
+        return None
+    starts: list[int | None] = [None, *ids.gather_every(chunk)[1:].to_list(), None]
+    return list(itertools.pairwise(starts))
+
+
+def _in_range(lo: int | None, hi: int | None) -> pl.Expr:
+    """Rows of SUBJECT_ID in ``[lo, hi)``.
+
+    The first range also takes the ids that are no integer, so that its pass reports them.
+    """
+    sid = pl.col("SUBJECT_ID").str.strip_chars().cast(pl.Int64, strict=False)
+    inside = pl.lit(True)
+    if lo is not None:
+        inside = inside & (sid >= lo)
+    if hi is not None:
+        inside = inside & (sid < hi)
+    return inside | sid.is_null() if lo is None else inside
+
+
+def _diagnosis_counts(export_dir: Path, where: pl.Expr) -> pl.DataFrame:
+    """Rows per diagnosis code of the pass's known visits, as ``diagnoses.top_n`` counts them."""
+    scratch = ReadResult(patients=[])
+    diag = _codes(export_dir, "DIAGNOSES_ICD", "diagnoses", scratch, where)
+    visits = _admissions(export_dir, scratch, where)
+    return code_counts(visits, _events(diag, CodeSystem.ICD9CM))
 
 
 def ingest_mimic3(

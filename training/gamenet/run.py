@@ -27,6 +27,7 @@ from models.gamenet import GAMENet, GAMENetConfig
 from training.baselines import baseline_table
 from training.curves import plot_curves
 from training.data.splits import SplitConfig
+from training.distributed import Dist, session, uneven
 from training.fit import (
     Bar,
     Callback,
@@ -86,11 +87,16 @@ def train(
     ddi_path: Path | None = None,
     device: str = "cpu",
     show_progress: bool = True,
+    distributed: bool = False,
 ) -> dict[str, Any]:
     """Train, select by validation Jaccard, evaluate on test, and write ``out_dir``.
 
     ``on_epoch(epoch, epochs, val_metrics)`` is called after each epoch's validation (the job
     runner reports progress through it); an exception it raises stops the training.
+
+    With ``distributed`` (under torchrun, see :mod:`training.distributed`) every rank trains on
+    its shard of the training patients; rank 0 alone writes ``out_dir`` and calls ``on_epoch``,
+    and every rank returns the same metrics.
 
     Returns:
         The ``metrics.json`` content.
@@ -98,29 +104,38 @@ def train(
     Raises:
         FileExistsError: if ``out_dir`` already holds a run.
         FileNotFoundError: if the dataset or DDI table is missing.
+        ValueError: if ``distributed`` but not started by torchrun, or with ``ddi_loss``
+            ``separate``.
     """
     out_dir = Path(out_dir)
     if (out_dir / "run.json").exists():
         raise FileExistsError(f"{out_dir}: already holds a run (run.json)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
-    data = prepare_data(
-        Path(data_dir), SplitConfig(method=config.split, seed=config.seed), ddi_path
-    )
-    model = build_model(data, config.seed, config).to(device)
-    _write_run_json(out_dir, data_dir, data, model, config)
-    (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
-    callbacks = [] if on_epoch is None else [report_epoch(on_epoch)]
-    result = fit_gamenet(
-        model,
-        data,
-        config,
-        run_dir=out_dir,
-        device=device,
-        show_progress=show_progress,
-        callbacks=callbacks,
-    )
-    return _finish(out_dir, data, config, result.history, device)
+    with session(device, distributed=distributed) as dist:
+        _check_distributable(config, dist)  # before rank 0 writes anything
+        seed_everything(config.seed)
+        data = prepare_data(
+            Path(data_dir), SplitConfig(method=config.split, seed=config.seed), ddi_path
+        )
+        model = build_model(data, config.seed, config).to(dist.device)
+        if dist.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_run_json(out_dir, data_dir, data, model, config, dist.world_size)
+            (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
+        callbacks = [] if on_epoch is None or not dist.is_main else [report_epoch(on_epoch)]
+        result = fit_gamenet(
+            model,
+            data,
+            config,
+            run_dir=out_dir if dist.is_main else None,
+            dist=dist,
+            show_progress=show_progress and dist.is_main,
+            callbacks=callbacks,
+        )
+        if dist.is_main:
+            _finish(out_dir, data, config, result.history, dist.device)
+        dist.barrier()
+    metrics: dict[str, Any] = json.loads((out_dir / "metrics.json").read_text())
+    return metrics
 
 
 def fit_gamenet(
@@ -129,7 +144,7 @@ def fit_gamenet(
     config: TrainConfig,
     *,
     run_dir: Path | None = None,
-    device: str = "cpu",
+    dist: Dist | None = None,
     show_progress: bool = True,
     callbacks: Iterable[Callback] = (),
 ) -> FitResult:
@@ -137,12 +152,21 @@ def fit_gamenet(
 
     Each epoch is logged, then ``callbacks`` run, then ``last.ckpt`` / ``best.ckpt`` (by
     validation Jaccard) are written into ``run_dir`` when given.
+
+    ``dist`` (default: one process on ``model``'s device) spreads the epoch over the ranks: each
+    trains a ``DistributedDataParallel`` replica on its shard, the loss and DDI-loss share are
+    summed over the ranks, and the validation predictions are gathered, so every rank sees the
+    figures of the whole split. Each rank's batch order and DDI-annealing draws come from
+    ``seed + rank`` (a single process draws exactly as before).
     """
+    dist = dist or Dist(device=str(next(model.parameters()).device))
+    _check_distributable(config, dist)
     # fused: one kernel for all parameters instead of a loop over them (same update rule).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
-    ddi_adj = torch.from_numpy(data.ddi_adj).to(device)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    replica = dist.wrap(model)
+    ddi_adj = torch.from_numpy(data.ddi_adj).to(dist.device)
+    rng = np.random.default_rng(dist.seed(config.seed))
+    generator = torch.Generator().manual_seed(dist.seed(config.seed))
     val_true = targets_of(data.val, model.config.num_meds)
     temperature, train_seconds, epoch = config.temperature, 0.0, 0
 
@@ -151,29 +175,34 @@ def fit_gamenet(
         epoch += 1
         for group in optimizer.param_groups:
             group["lr"] = config.epoch_lr(epoch)
-        stats = train_one_epoch(
-            model,
-            optimizer,
-            data.train,
-            config=config,
-            temperature=temperature,
-            ddi_adj=ddi_adj,
-            rng=rng,
-            generator=generator,
-            bar=bar,
+        with uneven(replica):
+            stats = train_one_epoch(
+                replica,
+                optimizer,
+                dist.shard(data.train, epoch=epoch, seed=config.seed),
+                config=config,
+                temperature=temperature,
+                ddi_adj=ddi_adj,
+                rng=rng,
+                generator=generator,
+                bar=bar,
+            )
+        loss, ddi_visits, visits = dist.sum(
+            [stats.loss * stats.visits, stats.ddi_loss_share * stats.visits, stats.visits]
         )
         temperature *= config.temperature_decay
         train_seconds += stats.seconds
         return {
-            "train_loss": stats.loss,
-            "ddi_loss_share": stats.ddi_loss_share,
+            "train_loss": loss / max(visits, 1),
+            "ddi_loss_share": ddi_visits / max(visits, 1),
             "train_seconds": stats.seconds,
             "train_cpu_seconds": stats.cpu_seconds,
             "cumulative_train_seconds": train_seconds,
         }
 
     def validate() -> dict[str, float]:
-        prob = evaluate(model, data.val, batch_size=config.eval_batch_size)
+        mine = evaluate(model, dist.part(data.val), batch_size=config.eval_batch_size)
+        prob = dist.gather(mine)
         return recommendation_metrics(
             val_true, prob, threshold=config.threshold, ddi_adj=data.ddi_adj
         )
@@ -190,9 +219,16 @@ def fit_gamenet(
         epochs=config.epochs,
         monitor=Monitor("jaccard", "max"),
         modules=[model],
-        callbacks=[_log_epoch, *callbacks, *writers],
+        callbacks=[*([_log_epoch] if dist.is_main else []), *callbacks, *writers],
         show_progress=show_progress,
     )
+
+
+def _check_distributable(config: TrainConfig, dist: Dist) -> None:
+    if dist.is_distributed and config.ddi_loss == "separate":
+        # its second step is taken or not by each rank's own draws, and its gradients come from
+        # autograd.grad, which DDP's reducer does not see
+        raise ValueError("--distributed trains with --ddi-loss mixed or off, not separate")
 
 
 def _log_epoch(end: EpochEnd) -> None:
@@ -267,13 +303,19 @@ def _finish(
 
 
 def _write_run_json(
-    out_dir: Path, data_dir: Path, data: PreparedData, model: GAMENet, config: TrainConfig
+    out_dir: Path,
+    data_dir: Path,
+    data: PreparedData,
+    model: GAMENet,
+    config: TrainConfig,
+    world_size: int,
 ) -> None:
     run = {
         "model": MODEL_NAME,
         "model_config": asdict(model.config),
         "train_config": config.to_json(),
         "seed": config.seed,
+        "world_size": world_size,
         "git_sha": git_sha(),
         "versions": versions(),
         "data_dir": str(data_dir),

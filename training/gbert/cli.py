@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Run directory to write.")],
     init: Annotated[Path | None, typer.Option(help="Run directory this stage starts from.")] = None,
     ddi: Annotated[Path | None, typer.Option(help="DDI table CSV for the DDI rate.")] = None,
+    distributed: Annotated[
+        bool, typer.Option(help="Data-parallel under torchrun (gloo on CPU).")
+    ] = False,
     *,
     config: TrainConfig,
 ) -> None:
@@ -29,9 +33,11 @@ def train(
     from training.gbert.run import train as train_run
 
     try:
-        metrics = train_run(data, out, config, init_dir=init, ddi_path=ddi)
+        metrics = train_run(data, out, config, init_dir=init, ddi_path=ddi, distributed=distributed)
     except ValueError as exc:  # a bad option combination or a mismatched --init run
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # rank 0 speaks for the run
     summary = metrics.get("test", {"best_val_loss": metrics.get("best_val_loss")})
     typer.echo(f"wrote {out}: {summary}")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertRecommender
+from training.distributed import Dist
 from training.fit import Callback, FitResult, Monitor
 from training.gbert.batches import EncodedVisit, bucketed_batches, recommend_batch
 from training.gbert.steps import fit_stage
@@ -109,8 +110,12 @@ def run_finetuning(
     extra: dict[str, Any],
     callbacks: Iterable[Callback] = (),
     show_progress: bool = True,
+    dist: Dist | None = None,
 ) -> FitResult:
-    """Fine-tune ``model`` (its trainable parameters); validation Jaccard picks ``best.ckpt``."""
+    """Fine-tune ``model`` (its trainable parameters); validation Jaccard picks ``best.ckpt``.
+
+    ``dist``: see :func:`~training.gbert.steps.fit_stage`.
+    """
     m = model.encoder.config.num_meds
     train, val = multi_visit(train), multi_visit(val)
 
@@ -120,7 +125,7 @@ def run_finetuning(
 
     return fit_stage(
         model,
-        step=lambda batch: finetune_loss(model, batch),
+        step=finetune_loss,
         batches=lambda epoch: patient_batches(
             train, batch_size=batch_size, num_meds=m, seed=seed * 1000 + epoch, shuffle=True
         ),
@@ -132,4 +137,5 @@ def run_finetuning(
         extra=extra,
         callbacks=callbacks,
         show_progress=show_progress,
+        dist=dist,
     )

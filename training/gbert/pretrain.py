@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from models.gbert.model import GBertPretrain
+from training.distributed import Dist
 from training.fit import Callback, FitResult, Monitor
 from training.gbert.batches import EncodedVisit, bucketed_batches, pretrain_batch
 from training.gbert.steps import fit_stage
@@ -95,11 +96,13 @@ def run_pretraining(
     lr_by_param: dict[torch.nn.Parameter, float] | None = None,
     callbacks: Iterable[Callback] = (),
     show_progress: bool = True,
+    dist: Dist | None = None,
 ) -> FitResult:
     """Pre-train ``model``; the validation loss (fixed masks) picks ``best.ckpt``.
 
     ``step_loss`` replaces the training loss (DHA fusion adds its penalty there);
-    ``lr_by_param`` gives some parameters their own learning rate; ``callbacks`` see each epoch.
+    ``lr_by_param`` gives some parameters their own learning rate; ``callbacks`` see each epoch;
+    ``dist``: see :func:`~training.gbert.steps.fit_stage`.
     """
     sizes = {
         "num_diag": model.encoder.config.num_diag_codes,
@@ -111,7 +114,7 @@ def run_pretraining(
     loss_fn = step_loss or pretrain_loss
     return fit_stage(
         model,
-        step=lambda batch: loss_fn(model, batch),
+        step=loss_fn,
         batches=lambda epoch: visit_batches(
             train,
             batch_size=batch_size,
@@ -130,4 +133,5 @@ def run_pretraining(
         lr_by_param=lr_by_param,
         callbacks=callbacks,
         show_progress=show_progress,
+        dist=dist,
     )

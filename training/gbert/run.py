@@ -23,6 +23,7 @@ from training.curves import plot_curves
 from training.data.dataset import Dataset
 from training.data.splits import Split
 from training.data.vocab import Vocabularies
+from training.distributed import Dist, session
 from training.fit import report_epoch, seed_everything
 from training.gbert.config import TrainConfig
 from training.gbert.data import ddi_graph, encode_split, split_run
@@ -41,6 +42,7 @@ def train(
     init_dir: Path | None = None,
     ddi_path: Path | None = None,
     show_progress: bool = True,
+    distributed: bool = False,
 ) -> dict[str, Any]:
     """Run one stage and write ``out_dir``; return its ``metrics.json`` content.
 
@@ -52,11 +54,32 @@ def train(
         init_dir: the run this stage starts from (required for ``dha`` and ``finetune``).
         ddi_path: DDI table CSV for the DDI rate; ``None`` reports a DDI rate of 0.
         show_progress: a tqdm bar per epoch on a terminal.
+        distributed: train data-parallel under torchrun (:mod:`training.distributed`); rank 0
+            alone writes ``out_dir``, and every rank returns its metrics.
 
     Raises:
         ValueError: if the stage needs ``init_dir`` and has none, or it was trained on another
-            dataset.
+            dataset, or ``distributed`` outside torchrun.
     """
+    with session("cpu", distributed=distributed) as dist:
+        main_only = on_epoch if dist.is_main else None
+        shown = show_progress and dist.is_main
+        _train(data_dir, out_dir, config, dist, main_only, init_dir, ddi_path, shown)
+        dist.barrier()
+    metrics: dict[str, Any] = json.loads((Path(out_dir) / "metrics.json").read_text())
+    return metrics
+
+
+def _train(
+    data_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    dist: Dist,
+    on_epoch: EpochCallback | None,
+    init_dir: Path | None,
+    ddi_path: Path | None,
+    show_progress: bool,
+) -> None:
     seed_everything(config.seed)
     dataset = Dataset(Path(data_dir))
     split = split_run(dataset.load(), config)
@@ -67,7 +90,9 @@ def train(
         raise ValueError(f"{init_dir}: was trained on another dataset (fingerprint differs)")
     vocabs = Vocabularies.from_json(init["vocab"]) if init else Vocabularies.fit(split.train)
     run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
     inputs = StageInputs(
         config=config,
         vocabs=vocabs,
@@ -77,8 +102,11 @@ def train(
         run_dir=run_dir,
         callbacks=() if on_epoch is None else (report_epoch(on_epoch),),
         show_progress=show_progress,
+        dist=dist,
     )
     model_config, result, metrics = STAGES[config.stage](inputs)
+    if not dist.is_main:
+        return
     if config.stage == "finetune":
         metrics["baselines"] = baselines(split, vocabs, config, ddi_path)
     manifest = dataset.manifest
@@ -89,6 +117,7 @@ def train(
         "model_config": model_config.to_json(),
         "vocab": vocabs.to_json(),
         "seed": config.seed,
+        "world_size": dist.world_size,
         "data": {
             "path": str(data_dir),
             "fingerprint": manifest.fingerprint,
@@ -110,7 +139,6 @@ def train(
     keys = [k for k in result.history[0] if k != "epoch"]
     plot_curves({"G-BERT": result.history}, [(k, k) for k in keys], run_dir / "curves.png")
     (run_dir / "report.md").write_text(_report(run, metrics))
-    return metrics
 
 
 def baselines(

@@ -7,7 +7,7 @@ and its own figures for ``metrics.json``; :func:`training.gbert.run.train` write
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from models.gbert.attention import fusions
 from models.gbert.config import GBertConfig
 from models.gbert.model import GBertPretrain, GBertRecommender
 from training.data.vocab import Vocabularies
+from training.distributed import Dist
 from training.fit import Callback, FitResult
 from training.gbert import dha
 from training.gbert.batches import pad_tokens
@@ -41,8 +42,9 @@ class StageInputs:
         init_dir: the run the stage starts from (``dha``, ``finetune``).
         ddi_path: DDI table CSV for the DDI rate, or ``None``.
         run_dir: the run directory (checkpoints).
-        callbacks: called after each epoch (``training.fit``).
+        callbacks: called after each epoch (``training.fit``), on rank 0.
         show_progress: a tqdm bar per epoch on a terminal.
+        dist: the ranks the stage trains on (:mod:`training.distributed`).
     """
 
     config: TrainConfig
@@ -53,6 +55,7 @@ class StageInputs:
     run_dir: Path
     callbacks: Sequence[Callback] = ()
     show_progress: bool = True
+    dist: Dist = field(default_factory=Dist)
 
     def init(self) -> Path:
         """The run directory the stage starts from.
@@ -113,6 +116,7 @@ def _train_kwargs(s: StageInputs) -> dict[str, Any]:
         "lr": cfg.lr,
         "mask_prob": cfg.mask_prob,
         "seed": cfg.seed,
+        "dist": s.dist,
     }
 
 
@@ -167,7 +171,8 @@ def convert_dha(s: StageInputs) -> StageResult:
             return pretrain_loss(m, batch) + lagrangian.penalty(dha.fusion_loss(m.encoder))
 
         fusion_dir = s.run_dir / "fusion"
-        fusion_dir.mkdir(exist_ok=True)
+        if s.dist.is_main:
+            fusion_dir.mkdir(exist_ok=True)
         fused = run_pretraining(
             model,
             train,
@@ -228,6 +233,7 @@ def finetune(s: StageInputs) -> StageResult:
         extra=_extra(cfg, config),
         callbacks=s.callbacks,
         show_progress=s.show_progress,
+        dist=s.dist,
     )
     model.load_state_dict(load_checkpoint(run_dir / "best.ckpt")["model"])
     test = multi_visit(enc["test"])

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from training.distributed import Dist
 from training.fit import Bar, Callback, CheckpointWriter, EpochEnd, FitResult, Monitor, fit
 
 GRAD_CLIP = 1.0  # G-BERT clips every stage's gradient norm to 1
+M = TypeVar("M", bound=nn.Module)
 
 
 def fit_stage(
-    model: nn.Module,
+    model: M,
     *,
-    step: Callable[[Any], Tensor],
+    step: Callable[[M, Any], Tensor],
     batches: Callable[[int], Sequence[Any]],
     evaluate: Callable[[], dict[str, float]],
     monitor: Monitor,
@@ -29,12 +31,13 @@ def fit_stage(
     lr_by_param: dict[nn.Parameter, float] | None = None,
     callbacks: Iterable[Callback] = (),
     show_progress: bool = True,
+    dist: Dist | None = None,
 ) -> FitResult:
     """Train ``model``; write ``last.ckpt`` each epoch and ``best.ckpt`` on a gain.
 
     Args:
         model: the module; only parameters with ``requires_grad`` are optimised.
-        step: returns the loss of one batch (the model is in train mode).
+        step: ``step(model, batch)`` returns the loss of one batch (the model is in train mode).
         batches: returns the batches of an epoch (1-based epoch in, for seeding).
         evaluate: returns validation figures (called in eval mode under ``no_grad``).
         monitor: the figure of ``evaluate`` that picks the best epoch, and its direction.
@@ -46,7 +49,14 @@ def fit_stage(
         lr_by_param: learning rates that differ from ``lr`` (DHA's fusion weights ω).
         callbacks: called after each epoch, before the checkpoints are written.
         show_progress: a tqdm bar per epoch on a terminal.
+        dist: the ranks (default one process). Each rank steps through its share of the epoch's
+            batches (``DistributedSampler``, the same count on every rank) with the gradients
+            averaged over the ranks (:meth:`~training.distributed.Dist.average_gradients`); the
+            training loss is averaged over the ranks; every rank validates on the whole split
+            (the same figures everywhere); rank 0 alone runs ``callbacks`` and writes the
+            checkpoints, which every rank may read once this returns.
     """
+    dist = dist or Dist(device=str(next(model.parameters()).device))
     params = [p for p in model.parameters() if p.requires_grad]
     special = lr_by_param or {}
     groups = [{"params": [p for p in params if p not in special], "lr": lr}]
@@ -60,29 +70,34 @@ def fit_stage(
         if optimizer is None:
             return {"train_loss": float("nan")}
         total, count = 0.0, 0
-        progress = bar(list(batches(epoch)))
+        # seed 0: the batches themselves are already drawn from the run's seed and the epoch
+        progress = bar(dist.shard(batches(epoch), epoch=epoch, seed=0))
         for batch in progress:
-            loss = step(batch)
+            loss = step(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            dist.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
             optimizer.step()
             if after_step is not None:
                 after_step()
             total, count = total + float(loss.detach()), count + 1
             progress.set_postfix(loss=f"{float(loss.detach()):.4f}")
-        return {"train_loss": total / max(count, 1)}
+        loss_sum, steps = dist.sum([total, count])
+        return {"train_loss": loss_sum / max(steps, 1)}
 
     def payload(end: EpochEnd) -> dict[str, Any]:
         state = {"epoch": end.epoch, "monitor": f"val_{monitor.key}", "value": end.val[monitor.key]}
         return {"model": model.state_dict(), **extra, **state}
 
-    return fit(
+    result = fit(
         train_epoch,
         evaluate,
         epochs=epochs,
         monitor=monitor,
         modules=[model],
-        callbacks=[*callbacks, CheckpointWriter(run_dir, payload)],
-        show_progress=show_progress,
+        callbacks=[*callbacks, CheckpointWriter(run_dir, payload)] if dist.is_main else [],
+        show_progress=show_progress and dist.is_main,
     )
+    dist.barrier()
+    return result

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.errors import InputFileError
 from training.data.dataset import Dataset
 from training.data.mimic3 import Mimic3Config, ingest_mimic3, read_mimic3
 from training.data.synth import SynthConfig, generate_patients, write_mimic3_export
@@ -89,3 +90,33 @@ def test_two_digit_years_keep_their_order() -> None:
     times = ["10/23/64 21:09", "1/2/99 10:00", "2101-10-20 19:08:00", "2101-10-20"]
     parsed = pl.DataFrame({"t": times}).select(_parse_time("t"))["t"].to_list()
     assert [t.year for t in parsed] == [2064, 2099, 2101, 2101]
+
+
+@pytest.mark.parametrize("first_24h", [False, True])
+def test_passes_by_subject_range_make_the_single_pass_dataset(
+    tmp_path: Path, first_24h: bool
+) -> None:
+    export = tmp_path / "export"
+    write_mimic3_export(SynthConfig(patients=300, seed=4), export)
+    with open(export / "DIAGNOSES_ICD.csv", "a") as fh:
+        fh.write("999999,1,424242,1,4019\n")  # an unknown admission: a count and a note
+    base = {"top_diagnoses": 60, "first_24h": first_24h}
+    one = ingest_mimic3(export, tmp_path / "one", Mimic3Config(**base))  # type: ignore[arg-type]
+    many = ingest_mimic3(export, tmp_path / "many", Mimic3Config(**base, chunk_patients=70))  # type: ignore[arg-type]
+    assert many.fingerprint == one.fingerprint and many.patients == one.patients
+    assert many.filters == one.filters
+    assert many.notes == one.notes and any("missing from the visits" in n for n in many.notes)
+    config = many.extra.pop("config")
+    assert config["chunk_patients"] == 70
+    assert {**many.extra, "config": one.extra["config"]} == one.extra
+
+
+def test_a_bad_id_is_reported_by_the_passes_too(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_mimic3_export(SynthConfig(patients=50, seed=4), export)
+    with open(export / "PROCEDURES_ICD.csv", "a") as fh:
+        fh.write("1,x1,1,1,3893\n")
+    rows = len((export / "PROCEDURES_ICD.csv").read_text().splitlines()) - 1
+    with pytest.raises(InputFileError) as info:
+        read_mimic3(export, Mimic3Config(chunk_patients=20))
+    assert (info.value.row, info.value.column) == (rows, "SUBJECT_ID")
