@@ -19,7 +19,6 @@ not run backwards by more than the time between two loads.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.crud import ddi as crud
+from app.services.table_snapshot import TableSnapshot
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class DdiTableView:
     )
 
 
-class DdiSnapshot:
+class DdiSnapshot(TableSnapshot[DdiTableView]):
     """The worker's copy of ``ddi_interactions``; see the module docstring for staleness.
 
     Args:
@@ -64,47 +64,12 @@ class DdiSnapshot:
     """
 
     def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_age_seconds = max_age_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._view: DdiTableView | None = None
-        self._checked_at = 0.0
-
-    def fresh(self) -> DdiTableView | None:
-        """The copy if it is within its max age (no I/O), else ``None``: call :meth:`view`."""
-        view = self._view
-        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
-            return view
-        return None
-
-    def view(self, session: Session) -> DdiTableView:
-        """Return a current copy, revalidating (and reloading) through ``session`` if due."""
-        view = self._view
-        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
-            return view
-        # One thread per worker revalidates; meanwhile the others serve the copy they have
-        # (at most one revalidation's duration older than the bound), or wait for the first.
-        if not self._lock.acquire(blocking=view is None or self.max_age_seconds == 0):
-            assert view is not None  # a non-blocking acquire only with a copy to serve
-            return view
-        try:
-            view = self._view
-            now = self._clock()
-            if view is not None and now - self._checked_at < self.max_age_seconds:
-                return view
-            signature = crud.get_signature(session=session)
-            if view is None or view.signature != signature:
-                view = _load(session, signature)
-                self._view = view
-            self._checked_at = now
-            return view
-        finally:
-            self._lock.release()
-
-    def invalidate(self) -> None:
-        """Forget the copy (after a load through this process); the next use reloads."""
-        with self._lock:
-            self._view = None
+        super().__init__(
+            max_age_seconds,
+            signature=lambda session: crud.get_signature(session=session),
+            load=_load,
+            clock=clock,
+        )
 
 
 def _load(session: Session, signature: tuple[Any, ...]) -> DdiTableView:

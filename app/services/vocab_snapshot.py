@@ -11,7 +11,6 @@ signature.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.contract.codes import normalize_medication
 from app.crud import vocab as crud
+from app.services.table_snapshot import TableSnapshot
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class VocabView:
         return self.displays.get(("atc", atc3))
 
 
-class VocabSnapshot:
+class VocabSnapshot(TableSnapshot[VocabView]):
     """The worker's copy of ``vocab_mappings``; see the module docstring for staleness.
 
     Args:
@@ -77,40 +77,12 @@ class VocabSnapshot:
     """
 
     def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_age_seconds = max_age_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._view: VocabView | None = None
-        self._checked_at = 0.0
-
-    def fresh(self) -> VocabView | None:
-        """The copy if it is within its max age (no I/O), else ``None``: call :meth:`view`."""
-        view = self._view
-        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
-            return view
-        return None
-
-    def view(self, session: Session) -> VocabView:
-        """Return a current copy, revalidating (and reloading) through ``session`` if due."""
-        view = self._view
-        if view is not None and self._clock() - self._checked_at < self.max_age_seconds:
-            return view
-        with self._lock:
-            view = self._view
-            now = self._clock()
-            if view is not None and now - self._checked_at < self.max_age_seconds:
-                return view
-            signature = crud.get_signature(session=session)
-            if view is None or view.signature != signature:
-                view = _load(session, signature)
-                self._view = view
-            self._checked_at = now
-            return view
-
-    def invalidate(self) -> None:
-        """Forget the copy (after a load through this process); the next use reloads."""
-        with self._lock:
-            self._view = None
+        super().__init__(
+            max_age_seconds,
+            signature=lambda session: crud.get_signature(session=session),
+            load=_load,
+            clock=clock,
+        )
 
 
 def _load(session: Session, signature: tuple[Any, ...]) -> VocabView:
