@@ -10,14 +10,13 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_registry, get_session
 from app.crud.ddi import DdiRow, load_interactions
 from app.crud.vocab import VocabRow, load_vocab
 from app.inference.registry import ModelRegistry
 from app.main import create_app
 from app.settings import CdsClient, Settings
 from tests.app import cds_fixtures as fx
-from tests.app.conftest import prepare
+from tests.app.conftest import inject, prepare
 from tests.app.factories import write_pair_risk_artifact
 
 BASE = "http://testserver/cds-services"
@@ -31,10 +30,7 @@ def cds_app(
 ) -> FastAPI:
     registry.install(prepare(registry, _genn(tmp_path)))
     trusted = settings.model_copy(update={"cds_clients": [CdsClient(iss=fx.ISS, jwks=fx.jwks())]})
-    app = create_app(trusted)
-    app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_registry] = lambda: registry
-    return app
+    return inject(create_app(trusted), session, registry)
 
 
 def _genn(tmp_path: Path) -> Path:
