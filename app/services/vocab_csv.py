@@ -51,15 +51,21 @@ def parse_vocab_csv(text: str) -> list[VocabRow]:
     return _wide(reader, header, keys, atc_column)
 
 
-def _long(reader: Iterator[list[str]], header: list[str]) -> list[VocabRow]:
-    at = {name: header.index(name) for name in ("system", "code", "atc")}
-    display_at = header.index("display") if "display" in header else None
-    rows = []
+def _data_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows, numbered from 1 (the header is row 0), each of the header's width."""
     for n, cells in enumerate(reader, start=1):
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
             raise VocabFileError(f"expected {len(header)} fields", row=n)
+        yield n, cells
+
+
+def _long(reader: Iterator[list[str]], header: list[str]) -> list[VocabRow]:
+    at = {name: header.index(name) for name in ("system", "code", "atc")}
+    display_at = header.index("display") if "display" in header else None
+    rows = []
+    for n, cells in _data_rows(reader, header):
         system = cells[at["system"]].strip().lower()
         if system not in MEDICATION_SYSTEMS:
             raise VocabFileError(f"system must be one of {', '.join(MEDICATION_SYSTEMS)}",
@@ -75,11 +81,7 @@ def _wide(
 ) -> list[VocabRow]:
     atc_at = header.index(atc_column)
     rows = []
-    for n, cells in enumerate(reader, start=1):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise VocabFileError(f"expected {len(header)} fields", row=n)
+    for n, cells in _data_rows(reader, header):
         classes = _classes(cells[atc_at], n, atc_column)
         for key in keys:
             raw = cells[header.index(key)]
