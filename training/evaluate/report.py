@@ -29,7 +29,7 @@ from training.evaluate.footing import Footing, load_footing
 from training.evaluate.html import render_html
 from training.evaluate.plots import plot_report
 from training.evaluate.predictor import Predictor
-from training.evaluate.runs import load_run_predictor, read_run
+from training.evaluate.runs import load_run_predictor, read_run, run_data
 from training.evaluate.scoring import score_row
 from training.metrics import ddi_rate
 
@@ -41,11 +41,11 @@ REPORT_HTML = "report.html"
 
 def _run_warnings(run_dir: Path, run: dict[str, Any], footing: Footing) -> list[str]:
     """What makes a run's row not comparable: another dataset, or another split."""
-    trained = run.get("dataset", {})
+    trained = run_data(run)
     out = []
-    if trained.get("fingerprint") not in (None, footing.dataset["fingerprint"]):
+    if trained.fingerprint not in (None, footing.dataset["fingerprint"]):
         out.append(f"{run_dir}: trained on another dataset (fingerprint differs)")
-    ids = trained.get("split", {}).get("patient_ids_sha256", {}).get("train")
+    ids = trained.split.get("patient_ids_sha256", {}).get("train")
     if ids is not None and ids != footing.dataset["split"]["patient_ids_sha256"]["train"]:
         out.append(
             f"{run_dir}: trained on another split; its test row may include its training patients"
@@ -168,15 +168,19 @@ def run_report(
 
     Raises:
         FileNotFoundError: if the run's dataset or DDI table is gone.
+        NoPredictor: if the run's model offers no predictor yet.
         ValueError: as :func:`build_report`.
     """
     run = read_run(run_dir)
-    recorded = run.get("dataset", {}).get("split", {})
-    method = recorded.get("method", run.get("train_config", {}).get("split", "random"))
-    seed = recorded.get("seed")
-    split = SplitConfig(method=method, seed=int(seed if seed is not None else run.get("seed", 0)))
-    ddi = run.get("ddi_path")
-    footing = load_footing(Path(run["data_dir"]), split, Path(ddi) if ddi else None)
+    trained = run_data(run)
+    if trained.data_dir is None:
+        raise FileNotFoundError(f"{run_dir}: run.json names no dataset")
+    seed = trained.split.get("seed")
+    split = SplitConfig(
+        method=trained.split.get("method", "literature"),
+        seed=int(seed if seed is not None else run.get("seed", 0)),
+    )
+    footing = load_footing(trained.data_dir, split, trained.ddi_path)
     rounds = int(run.get("train_config", {}).get("bootstrap_rounds", 10))
     report = build_report(footing, [run_dir], baselines, seed=split.seed, bootstrap_rounds=rounds)
     with tempfile.TemporaryDirectory() as tmp:

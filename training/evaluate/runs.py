@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,44 @@ from training.evaluate.predictor import Predictor
 
 RECOMMENDERS = ("gamenet", "gbert")
 RUN_FILE = "run.json"
+
+
+class NoPredictor(ValueError):
+    """The run's model package offers no predictor (yet)."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a run was trained on, as its ``run.json`` records it.
+
+    Attributes:
+        data_dir: the dataset directory.
+        fingerprint: the dataset's fingerprint.
+        split: the split's record (``Split.describe()``: method, seed, counts, id digests).
+        ddi_path: the ``--ddi`` file, when one was given.
+    """
+
+    data_dir: Path | None
+    fingerprint: str | None
+    split: dict[str, Any]
+    ddi_path: Path | None
+
+
+def run_data(run: dict[str, Any]) -> RunData:
+    """Read :class:`RunData` from GAMENet's ``run.json`` layout or G-BERT's."""
+    if "data" in run:  # G-BERT: data {path, fingerprint}, split, ddi
+        data, split, ddi = run["data"], run.get("split", {}), run.get("ddi")
+        path, fingerprint = data.get("path"), data.get("fingerprint")
+    else:  # GAMENet: data_dir, dataset {fingerprint, split}, ddi_path
+        dataset = run.get("dataset", {})
+        path, fingerprint = run.get("data_dir"), dataset.get("fingerprint")
+        split, ddi = dataset.get("split", {}), run.get("ddi_path")
+    return RunData(
+        data_dir=None if path is None else Path(path),
+        fingerprint=fingerprint,
+        split=split,
+        ddi_path=None if ddi is None else Path(ddi),
+    )
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -45,7 +84,8 @@ def load_run_predictor(run_dir: Path) -> Predictor:
 
     Raises:
         FileNotFoundError: as :func:`read_run`.
-        ValueError: as :func:`read_run`, or when the model's package offers no predictor yet.
+        ValueError: as :func:`read_run`.
+        NoPredictor: when the model's package offers no predictor yet.
     """
     model = read_run(run_dir)["model"]
     module_name = f"training.{model}.predict"
@@ -54,7 +94,7 @@ def load_run_predictor(run_dir: Path) -> Predictor:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        raise ValueError(
+        raise NoPredictor(
             f"{run_dir}: {model} runs cannot be evaluated yet ({module_name} is missing)"
         ) from None
     predictor: Predictor = module.load_predictor(Path(run_dir))

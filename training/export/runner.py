@@ -5,8 +5,8 @@ which returns the wrapper module, example feeds, the ONNX input/output specs and
 fields. This module exports, checks torch ↔ onnxruntime parity on the example feeds, and writes
 the artifact with ``training.export.artifact``. A recommender's artifact also gets
 ``report.html``, the run's evaluation report beside the baselines on its own held-out split
-(``training.evaluate.report.run_report``); when the run's dataset is gone it is left out, with a
-warning.
+(``training.evaluate.report.run_report``); when the run's dataset is gone, or its model offers no
+predictor yet, it is left out with a warning.
 
 Example::
 
@@ -26,7 +26,7 @@ from typing import Any, get_args
 
 from app.contract.artifact import REPORT_FILE, REPORT_FILES
 from app.contract.manifest import Manifest, ModelName
-from training.evaluate.runs import RECOMMENDERS
+from training.evaluate.runs import RECOMMENDERS, NoPredictor
 from training.export.artifact import export_onnx, max_parity_error, write_artifact
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ def _write_evaluation_report(run_dir: Path, path: Path) -> None:
 
     try:
         run_report(run_dir, path)
-    except FileNotFoundError as exc:  # the run's dataset or DDI table was moved or removed
+    # the run's dataset or DDI table was moved or removed, or its model has no predictor yet
+    except (FileNotFoundError, NoPredictor) as exc:
         logger.warning("no %s in the artifact: %s", path.name, exc)
         return
     logger.info("wrote %s", path)

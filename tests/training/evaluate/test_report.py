@@ -13,8 +13,9 @@ from app.cli import build_cli
 from tests.training.gamenet.test_cli_end_to_end import write_literature_fixture
 from training.data.dataset import Dataset
 from training.data.splits import SplitConfig, split_patients
-from training.evaluate.footing import visits_digest
+from training.evaluate.footing import load_footing, visits_digest
 from training.evaluate.plots import FIGURES
+from training.evaluate.report import build_report
 from training.metrics import THRESHOLD_GRID
 
 
@@ -106,3 +107,12 @@ def test_bad_inputs_are_named(evaluated, tmp_path: Path) -> None:
     result = CliRunner().invoke(build_cli(), [*base, "--runs", str(gbert)])
     assert isinstance(result.exception, (ValueError, FileNotFoundError))
     assert str(gbert) in str(result.exception)
+
+
+def test_a_run_trained_on_another_split_is_flagged(evaluated) -> None:
+    data, out, _ = evaluated
+    run = Path(json.loads((out / "report.json").read_text())["rows"][0]["source"])
+    footing = load_footing(data, SplitConfig("random", seed=1))
+    report = build_report(footing, [run], [], bootstrap_rounds=1)
+    assert len(report["warnings"]) == 1 and "trained on another split" in report["warnings"][0]
+    assert report["rows"][0]["test_patients"] == len(footing.split.test)

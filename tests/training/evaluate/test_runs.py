@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.evaluate.runs import load_run_predictor
+from training.evaluate.runs import load_run_predictor, run_data
 
 
 def _run(tmp_path: Path, obj: object) -> Path:
@@ -32,3 +32,20 @@ def test_a_gbert_run_gets_a_clear_answer_until_its_predictor_exists(tmp_path: Pa
             load_run_predictor(_run(tmp_path, {"model": "gbert"}))
     else:
         pytest.skip("training.gbert.predict exists: G-BERT runs are evaluated")
+
+
+def test_run_data_reads_both_run_layouts() -> None:
+    gamenet = {
+        "data_dir": "ds",
+        "ddi_path": "ddi.csv",
+        "dataset": {"fingerprint": "f", "split": {"method": "literature", "seed": None}},
+    }
+    gbert = {
+        "data": {"path": "ds", "fingerprint": "f"},
+        "split": {"method": "random", "seed": 3},
+        "ddi": None,
+    }
+    a, b = run_data(gamenet), run_data(gbert)
+    assert (a.data_dir, a.fingerprint, a.ddi_path) == (Path("ds"), "f", Path("ddi.csv"))
+    assert a.split["method"] == "literature"
+    assert (b.data_dir, b.fingerprint, b.ddi_path, b.split["seed"]) == (Path("ds"), "f", None, 3)
