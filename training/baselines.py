@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -153,6 +154,52 @@ def visit_features(patients: Sequence[Patient], vocabs: Vocabularies) -> sparse.
     return sparse.csr_matrix((data, (rows, cols)), shape=shape)
 
 
+@dataclass(frozen=True)
+class LogisticModel:
+    """One-vs-rest logistic regression fitted by :func:`fit_logistic`.
+
+    Attributes:
+        prior: ``[M]`` share of training visits with each med (the score of an unfitted med).
+        models: the fitted model of each med present in some, but not all, training visits.
+    """
+
+    prior: np.ndarray
+    models: dict[int, LogisticRegression]
+
+    def predict_proba(self, features: sparse.csr_matrix) -> np.ndarray:
+        """Return ``[visits, M]`` probabilities for :func:`visit_features` rows."""
+        prob = np.tile(self.prior, (features.shape[0], 1))
+        for med, model in self.models.items():
+            prob[:, med] = model.predict_proba(features)[:, 1]
+        return prob
+
+
+def fit_logistic(
+    train: Sequence[Patient], vocabs: Vocabularies, *, seed: int = 0, c: float = LR_C
+) -> LogisticModel:
+    """Fit one-vs-rest logistic regression from a visit's diagnoses and procedures to its meds.
+
+    One ``LogisticRegression(C=c, solver="liblinear")`` per med, as the reference's
+    ``OneVsRestClassifier(LogisticRegression(C=0.90909))`` (liblinear was sklearn's default
+    solver then). A med present in every training visit, or in none, gets that constant share
+    as its score instead of a fitted model.
+    """
+    x_train = visit_features(train, vocabs)
+    y_train = np.concatenate([_targets(p, vocabs.med) for p in train])
+    models = {}
+    for med in np.flatnonzero(y_train.any(axis=0) & ~y_train.all(axis=0)):
+        model = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=1000)
+        model.fit(x_train, y_train[:, med])
+        models[int(med)] = model
+    return LogisticModel(prior=y_train.mean(axis=0), models=models)
+
+
+def per_patient(rows: np.ndarray, patients: Sequence[Patient]) -> list[np.ndarray]:
+    """Cut ``[visits, M]`` rows (patients' visits in order) into one ``[V_p, M]`` per patient."""
+    bounds = np.cumsum([0] + [len(p.visits) for p in patients])
+    return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def logistic_baseline(
     train: Sequence[Patient],
     test: Sequence[Patient],
@@ -161,26 +208,13 @@ def logistic_baseline(
     seed: int = 0,
     c: float = LR_C,
 ) -> list[np.ndarray]:
-    """One-vs-rest logistic regression from a visit's diagnoses and procedures to its meds.
-
-    One ``LogisticRegression(C=c, solver="liblinear")`` per med, as the reference's
-    ``OneVsRestClassifier(LogisticRegression(C=0.90909))`` (liblinear was sklearn's default
-    solver then). A med present in every training visit, or in none, gets that constant share
-    as its score instead of a fitted model.
+    """Score ``test`` with :func:`fit_logistic` fitted on ``train`` (GAMENet's "LR" row).
 
     Returns:
         per test patient, float ``[V_p, M]`` predicted probabilities.
     """
-    x_train = visit_features(train, vocabs)
-    y_train = np.concatenate([_targets(p, vocabs.med) for p in train])
-    x_test = visit_features(test, vocabs)
-    prob = np.tile(y_train.mean(axis=0), (x_test.shape[0], 1))
-    for med in np.flatnonzero(y_train.any(axis=0) & ~y_train.all(axis=0)):
-        model = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=1000)
-        model.fit(x_train, y_train[:, med])
-        prob[:, med] = model.predict_proba(x_test)[:, 1]
-    bounds = np.cumsum([0] + [len(p.visits) for p in test])
-    return [prob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    model = fit_logistic(train, vocabs, seed=seed, c=c)
+    return per_patient(model.predict_proba(visit_features(test, vocabs)), test)
 
 
 def baseline_table(

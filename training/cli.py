@@ -11,6 +11,7 @@ Examples::
     medrec data report var/synthetic
     medrec train gamenet --data var/datasets/synthetic --out runs/gamenet
     medrec export runs/gamenet --out var/artifacts/gamenet-1
+    medrec evaluate --data var/datasets/synthetic --runs runs/gamenet --baselines lr
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import typer
 
 from training.data import cli as data_cli
+from training.evaluate import cli as evaluate_cli
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
 from training.gbert import cli as gbert_cli
@@ -30,6 +32,7 @@ def register(cli: typer.Typer, train: typer.Typer) -> None:
     cli.command("ingest")(data_cli.ingest)
     cli.add_typer(data_cli.data_app, name="data")
     cli.command("export")(export_cli.export)
+    cli.command("evaluate")(evaluate_cli.evaluate)
     cli.add_typer(genn_cli.app, name="genn")
     train.command("gamenet")(gamenet_cli.train)
     train.command("gbert")(gbert_cli.train)

@@ -20,6 +20,13 @@ visit_mask      float32  [B, V]      1.0 for real visits; visits are left-aligne
 The one output (role ``probabilities``, float32 ``[B, M]``) scores every med for each patient's
 last real visit. The pair-risk model (``genn``) takes role ``pairs`` (int64 ``[P, 2]``, drug vocab
 ids) and returns role ``type_probabilities`` (float32 ``[P, T]``).
+
+``threshold`` is the decision threshold the run tuned on its validation split (GAMENet's
+``metrics`` hold the test figures at the fixed 0.5 as ``test`` and at the tuned one as
+``test_tuned``).
+Beside the manifest, the artifact directory may hold the files of ``app.contract.artifact``:
+``report.md`` and ``curves.png`` from the run and, for a recommender, ``report.html``
+(``REPORT_FILE``), the version's evaluation report.
 """
 
 from __future__ import annotations
