@@ -5,8 +5,9 @@ pair-risk model over its medications and the shared TWOSIDES DDI table, then dri
 endpoint for a fixed time at each concurrency (default 1, 8, 64, 256) and reports req/s,
 p50/p99 latency, server CPU per request and the recommendation/bare req/s ratio measured in the
 same run. Writes ``bench/results/api_load_<tag>.json`` and a PNG of throughput and p99 against
-concurrency; ``--profile`` also records a py-spy flame graph (SVG) of the server under load at
-the largest-but-one concurrency, in a phase of its own so the sampler does not skew the figures.
+concurrency; ``--profile`` also records py-spy flame graphs (SVG) of the server under load at 64
+connections, one per endpoint (``api_load_<tag>.svg`` for recommendations,
+``api_load_<tag>-healthz.svg``), in phases of their own so the sampler does not skew the figures.
 ``--client wrk`` drives the load with wrk (Debian package ``wrk``): a C load generator takes far
 less of the shared CPU than the Python client, so the server gets more of it.
 
@@ -440,6 +441,8 @@ def _run(args: argparse.Namespace, home: Path) -> None:
         if args.profile:
             run = client(url, bodies, {"X-API-Key": key}, args.seconds, 64)
             profile(server.pid, stem.with_suffix(".svg"), args.seconds, run)
+            run = client(f"{base}/healthz", None, {}, args.seconds, 64)
+            profile(server.pid, stem.with_name(f"{stem.name}-healthz.svg"), args.seconds, run)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -463,7 +466,7 @@ def _run(args: argparse.Namespace, home: Path) -> None:
     )
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, stem.with_suffix(".png"), f"api_load {args.tag} ({result['database']})")
-    print(f"wrote {stem}.json and .png" + (" and .svg" if args.profile else ""))
+    print(f"wrote {stem}.json and .png" + (" and the .svg flame graphs" if args.profile else ""))
 
 
 if __name__ == "__main__":

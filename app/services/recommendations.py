@@ -175,16 +175,29 @@ def recommend(
     )
 
 
+# The model block of each served version, built and validated once (threshold aside, it
+# depends only on the version); a few versions are served at a time.
+_MODEL_INFO: dict[tuple[str, int, str], dict[str, Any]] = {}
+_MAX_MODEL_INFO = 64
+
+
 def _model_info(loaded: LoadedModel, result: Recommendation) -> dict[str, Any]:
-    m = loaded.manifest
-    return ModelInfoPublic(
-        name=loaded.name,
-        version=loaded.version,
-        sha256=loaded.sha256,
-        # include= keeps this cheap: the manifest also holds the whole vocabulary.
-        metrics=m.model_dump(mode="json", include={"metrics"})["metrics"],
-        dataset_fingerprint=m.dataset.fingerprint,
-        intended_use=m.intended_use,
-        synthetic=m.synthetic,
-        threshold=result.threshold,
-    ).model_dump()
+    key = (loaded.name, loaded.version, loaded.sha256)
+    info = _MODEL_INFO.get(key)
+    if info is None:
+        m = loaded.manifest
+        info = ModelInfoPublic(
+            name=loaded.name,
+            version=loaded.version,
+            sha256=loaded.sha256,
+            # include= keeps this cheap: the manifest also holds the whole vocabulary.
+            metrics=m.model_dump(mode="json", include={"metrics"})["metrics"],
+            dataset_fingerprint=m.dataset.fingerprint,
+            intended_use=m.intended_use,
+            synthetic=m.synthetic,
+            threshold=m.threshold,
+        ).model_dump()
+        if len(_MODEL_INFO) >= _MAX_MODEL_INFO:
+            _MODEL_INFO.clear()
+        _MODEL_INFO[key] = info
+    return {**info, "threshold": result.threshold}

@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import (
     DdiViewDep,
-    MetricsDep,
     RegistryDep,
     SettingsDep,
     VocabViewDep,
@@ -17,6 +16,7 @@ from app.api.deps import (
 )
 from app.api.fhir import FHIR_JSON, accepts_fhir, fhir_response
 from app.api.responses import OrjsonResponse
+from app.metrics import Metrics
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from app.services.fhir_input import bundle_resources, visits_of
 from app.services.fhir_recommendations import recommendation_bundle
@@ -50,7 +50,6 @@ async def create_recommendation(
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    metrics: MetricsDep,
     vocab: VocabViewDep,
     pairs: Annotated[
         Literal["relevant", "all"],
@@ -77,6 +76,7 @@ async def create_recommendation(
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
     pair_model = registry.find(settings.pair_risk_model)
+    metrics: Metrics = request.state.metrics
     with metrics.inference.labels(loaded.name).time():
         if accepts_fhir(request):
             return fhir_response(recommendation_bundle(
