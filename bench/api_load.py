@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -164,9 +165,10 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('WRK {"requests": %%d, "status_errors": %%d, "socket_errors": %%d, ' ..
-    '"p50_us": %%f, "p99_us": %%f, "duration_us": %%d}\\n', summary.requests, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99),
+  io.write(string.format('WRK {"requests": %%d, "status_errors": %%d, "connect": %%d, ' ..
+    '"read": %%d, "write": %%d, "timeout": %%d, "p50_us": %%f, "p99_us": %%f, ' ..
+    '"max_us": %%f, "duration_us": %%d}\\n', summary.requests, e.status, e.connect, e.read,
+    e.write, e.timeout, latency:percentile(50), latency:percentile(99), latency.max,
     summary.duration))
 end
 """
@@ -204,15 +206,18 @@ async def drive_wrk(
         subprocess.run([*command[:3], "-d1s", *command[4:]], capture_output=True, check=True)
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     stats = json.loads(out.split("WRK ", 1)[1].splitlines()[0])
+    socket_errors = {k: stats[k] for k in ("connect", "read", "write", "timeout")}
     return {
         "requests": stats["requests"],
         "requests_total": stats["requests"],
-        "errors": stats["status_errors"] + stats["socket_errors"],
+        "errors": stats["status_errors"] + sum(socket_errors.values()),
         "status_errors": stats["status_errors"],  # non-2xx/3xx answers
-        "socket_errors": stats["socket_errors"],  # connect, read, write and 2 s timeouts
+        "socket_errors": sum(socket_errors.values()),
+        "socket_error_kinds": socket_errors,  # timeout: no answer within wrk's 2 s
         "req_per_s": stats["requests"] / (stats["duration_us"] / 1e6),
         "p50_ms": stats["p50_us"] / 1000,
         "p99_ms": stats["p99_us"] / 1000,
+        "max_ms": stats["max_us"] / 1000,
     }
 
 
@@ -229,13 +234,43 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
-def measured(pid: int, run: Any) -> dict[str, float]:
-    """Run one load phase; add the server's CPU milliseconds per request (contention-robust)."""
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established client connections each uvicorn worker holds on ``port`` now, most first.
+
+    The workers share one listening socket and a connection stays with the worker that
+    accepted it, so an uneven split makes one worker's clients wait longer.
+    """
+    counts = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            conns = child.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        established = [
+            c for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+        ]
+        if established:
+            counts.append(len(established))
+    return sorted(counts, reverse=True)
+
+
+def measured(pid: int, run: Any, port: int, seconds: float) -> dict[str, Any]:
+    """Run one load phase; add the server's CPU milliseconds per request (contention-robust).
+
+    Half-way through, the split of the connections between the workers is recorded.
+    """
+    split: list[int] = []
+    sampler = threading.Timer(
+        1.0 + seconds / 2, lambda: split.extend(connections_per_worker(pid, port))
+    )
+    sampler.start()
     before = server_cpu_seconds(pid)
-    result: dict[str, float] = asyncio.run(run)
+    result: dict[str, Any] = asyncio.run(run)
     result["server_cpu_ms_per_request"] = (
         (server_cpu_seconds(pid) - before) * 1000 / max(1.0, result["requests_total"])
     )
+    sampler.join()
+    result["connections_per_worker"] = split
     return result
 
 
@@ -425,8 +460,16 @@ def _run(args: argparse.Namespace, home: Path) -> None:
     try:
         sizes = response_bytes(url, bodies, key)
         for c in (int(x) for x in args.concurrency.split(",")):
-            bare = measured(server.pid, client(f"{base}/healthz", None, {}, args.seconds, c))
-            rec = measured(server.pid, client(url, bodies, {"X-API-Key": key}, args.seconds, c))
+            port = int(base.rsplit(":", 1)[1])
+            bare = measured(
+                server.pid, client(f"{base}/healthz", None, {}, args.seconds, c), port, args.seconds
+            )
+            rec = measured(
+                server.pid,
+                client(url, bodies, {"X-API-Key": key}, args.seconds, c),
+                port,
+                args.seconds,
+            )
             rows.append(
                 {
                     "concurrency": c,

@@ -284,7 +284,6 @@ def test_code_systems_are_checked_against_the_models_manifest(
     data["visits"][0]["diagnoses"].append({"system": "snomed", "code": "38341003"})
     r = client.post(URL, json=data, headers=clinician)
     assert r.status_code == 422 and "38341003" not in r.text
-    print(r.headers, r.text)
     [error] = r.json()["errors"]
     assert error["loc"] == ["body", "visits", 0, "diagnoses", 2, "system"]
     assert "icd10cm, icd9cm" in error["msg"]
