@@ -5,8 +5,9 @@ pair-risk model over its medications and the shared TWOSIDES DDI table, then dri
 endpoint for a fixed time at each concurrency (default 1, 8, 64, 256) and reports req/s,
 p50/p99 latency, server CPU per request and the recommendation/bare req/s ratio measured in the
 same run. Writes ``bench/results/api_load_<tag>.json`` and a PNG of throughput and p99 against
-concurrency; ``--profile`` also records a py-spy flame graph (SVG) of the server under load at
-the largest-but-one concurrency, in a phase of its own so the sampler does not skew the figures.
+concurrency; ``--profile`` also records py-spy flame graphs (SVG) of the server under load at 64
+connections, one per endpoint (``api_load_<tag>.svg`` for recommendations,
+``api_load_<tag>-healthz.svg``), in phases of their own so the sampler does not skew the figures.
 ``--client wrk`` drives the load with wrk (Debian package ``wrk``): a C load generator takes far
 less of the shared CPU than the Python client, so the server gets more of it.
 
@@ -31,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -163,9 +165,10 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('WRK {"requests": %%d, "status_errors": %%d, "socket_errors": %%d, ' ..
-    '"p50_us": %%f, "p99_us": %%f, "duration_us": %%d}\\n', summary.requests, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99),
+  io.write(string.format('WRK {"requests": %%d, "status_errors": %%d, "connect": %%d, ' ..
+    '"read": %%d, "write": %%d, "timeout": %%d, "p50_us": %%f, "p99_us": %%f, ' ..
+    '"max_us": %%f, "duration_us": %%d}\\n', summary.requests, e.status, e.connect, e.read,
+    e.write, e.timeout, latency:percentile(50), latency:percentile(99), latency.max,
     summary.duration))
 end
 """
@@ -203,15 +206,18 @@ async def drive_wrk(
         subprocess.run([*command[:3], "-d1s", *command[4:]], capture_output=True, check=True)
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     stats = json.loads(out.split("WRK ", 1)[1].splitlines()[0])
+    socket_errors = {k: stats[k] for k in ("connect", "read", "write", "timeout")}
     return {
         "requests": stats["requests"],
         "requests_total": stats["requests"],
-        "errors": stats["status_errors"] + stats["socket_errors"],
+        "errors": stats["status_errors"] + sum(socket_errors.values()),
         "status_errors": stats["status_errors"],  # non-2xx/3xx answers
-        "socket_errors": stats["socket_errors"],  # connect, read, write and 2 s timeouts
+        "socket_errors": sum(socket_errors.values()),
+        "socket_error_kinds": socket_errors,  # timeout: no answer within wrk's 2 s
         "req_per_s": stats["requests"] / (stats["duration_us"] / 1e6),
         "p50_ms": stats["p50_us"] / 1000,
         "p99_ms": stats["p99_us"] / 1000,
+        "max_ms": stats["max_us"] / 1000,
     }
 
 
@@ -228,13 +234,43 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
-def measured(pid: int, run: Any) -> dict[str, float]:
-    """Run one load phase; add the server's CPU milliseconds per request (contention-robust)."""
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established client connections each uvicorn worker holds on ``port`` now, most first.
+
+    The workers share one listening socket and a connection stays with the worker that
+    accepted it, so an uneven split makes one worker's clients wait longer.
+    """
+    counts = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            conns = child.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        established = [
+            c for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+        ]
+        if established:
+            counts.append(len(established))
+    return sorted(counts, reverse=True)
+
+
+def measured(pid: int, run: Any, port: int, seconds: float) -> dict[str, Any]:
+    """Run one load phase; add the server's CPU milliseconds per request (contention-robust).
+
+    Half-way through, the split of the connections between the workers is recorded.
+    """
+    split: list[int] = []
+    sampler = threading.Timer(
+        1.0 + seconds / 2, lambda: split.extend(connections_per_worker(pid, port))
+    )
+    sampler.start()
     before = server_cpu_seconds(pid)
-    result: dict[str, float] = asyncio.run(run)
+    result: dict[str, Any] = asyncio.run(run)
     result["server_cpu_ms_per_request"] = (
         (server_cpu_seconds(pid) - before) * 1000 / max(1.0, result["requests_total"])
     )
+    sampler.join()
+    result["connections_per_worker"] = split
     return result
 
 
@@ -424,8 +460,16 @@ def _run(args: argparse.Namespace, home: Path) -> None:
     try:
         sizes = response_bytes(url, bodies, key)
         for c in (int(x) for x in args.concurrency.split(",")):
-            bare = measured(server.pid, client(f"{base}/healthz", None, {}, args.seconds, c))
-            rec = measured(server.pid, client(url, bodies, {"X-API-Key": key}, args.seconds, c))
+            port = int(base.rsplit(":", 1)[1])
+            bare = measured(
+                server.pid, client(f"{base}/healthz", None, {}, args.seconds, c), port, args.seconds
+            )
+            rec = measured(
+                server.pid,
+                client(url, bodies, {"X-API-Key": key}, args.seconds, c),
+                port,
+                args.seconds,
+            )
             rows.append(
                 {
                     "concurrency": c,
@@ -440,6 +484,8 @@ def _run(args: argparse.Namespace, home: Path) -> None:
         if args.profile:
             run = client(url, bodies, {"X-API-Key": key}, args.seconds, 64)
             profile(server.pid, stem.with_suffix(".svg"), args.seconds, run)
+            run = client(f"{base}/healthz", None, {}, args.seconds, 64)
+            profile(server.pid, stem.with_name(f"{stem.name}-healthz.svg"), args.seconds, run)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -463,7 +509,7 @@ def _run(args: argparse.Namespace, home: Path) -> None:
     )
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, stem.with_suffix(".png"), f"api_load {args.tag} ({result['database']})")
-    print(f"wrote {stem}.json and .png" + (" and .svg" if args.profile else ""))
+    print(f"wrote {stem}.json and .png" + (" and the .svg flame graphs" if args.profile else ""))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Every route depends on exactly one of :func:`audited` (through the role dependen
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -46,7 +47,9 @@ api_key_scheme = APIKeyHeader(
 # dependencies in the threadpool, a thread hop each (two for a generator). Those doing I/O
 # are ``async def`` too when the I/O is rare or at the end; they run it with
 # ``run_in_threadpool`` themselves, so a request takes one hop: the route (the audit event
-# goes to a queue).
+# goes to a queue). Those whose I/O is rare (a stale snapshot, an uncached key) open a session
+# only then (:func:`request_session`): a session per request, created and closed unused, and
+# its dependency node cost a recommendation more than its model call's input encoding.
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -71,6 +74,17 @@ async def get_session(request: Request) -> AsyncGenerator[Session, None]:
                 await run_in_threadpool(_close, session)
         else:
             _close(session)
+
+
+@contextlib.asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[Session]:
+    """A session from the provider the routes use (``get_session``, or its override)."""
+    override = request.app.dependency_overrides.get(get_session)
+    if override is not None:
+        yield override()
+        return
+    async with contextlib.aclosing(get_session(request)) as sessions:
+        yield await anext(sessions)
 
 
 def _close(session: Session) -> None:
@@ -109,12 +123,13 @@ async def get_audit_queue(request: Request) -> AuditQueue:
 
 
 async def get_ddi_view(
-    request: Request, session: SessionDep, ddi: Annotated[DdiSnapshot, Depends(get_ddi)]
+    request: Request, ddi: Annotated[DdiSnapshot, Depends(get_ddi)]
 ) -> DdiTableView:
     """A current version of the DDI snapshot; revalidating it (rarely due) in the threadpool."""
     view = ddi.fresh()
     if view is None:
-        view = await run_in_threadpool(ddi.view, session)
+        async with request_session(request) as session:
+            view = await run_in_threadpool(ddi.view, session)
     return view
 
 
@@ -141,11 +156,12 @@ AuditQueueDep = Annotated[AuditQueue, Depends(get_audit_queue)]
 VocabDep = Annotated[VocabSnapshot, Depends(get_vocab)]
 
 
-async def get_vocab_view(session: SessionDep, vocab: VocabDep) -> VocabView:
+async def get_vocab_view(request: Request, vocab: VocabDep) -> VocabView:
     """A current version of the code maps; revalidating it (rarely due) in the threadpool."""
     view = vocab.fresh()
     if view is None:
-        view = await run_in_threadpool(vocab.view, session)
+        async with request_session(request) as session:
+            view = await run_in_threadpool(vocab.view, session)
     return view
 
 
@@ -209,26 +225,29 @@ def _status_of(exc: Exception) -> int:
 
 async def get_current_key(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     key: Annotated[str | None, Security(api_key_scheme)],
-    cache: KeyCacheDep,
     _audit: Annotated[None, Depends(audited, scope="function")],
 ) -> KeyIdentity:
     """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
 
     Verified keys are cached per worker for ``api_key_cache_seconds`` (revocation takes effect
     within that time; see :mod:`app.services.key_cache`). Each request then counts against the
-    key's rate limit, when one is set (:mod:`app.services.rate_limit`).
+    key's rate limit, when one is set (:mod:`app.services.rate_limit`). The key the auth gate
+    (:mod:`app.api.gate`) admitted for this request is not looked up again.
     """
-    identity = await identify(key, session=session, settings=settings, cache=cache)
+    cache: ApiKeyCache = request.state.key_cache
+    identity: KeyIdentity | None = getattr(request.state, "identity", None)
+    if identity is None:
+        identity = await identify(key, request=request, settings=settings, cache=cache)
     if identity is None:
         raise HTTPException(
             401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
         )
     request.state.api_key_id = identity.id
     if cache.touch_due(identity.id):
-        await run_in_threadpool(_touch, session, identity.id)
+        async with request_session(request) as session:
+            await run_in_threadpool(_touch, session, identity.id)
     limiter: RateLimiter | None = request.state.rate_limiter
     if limiter is not None:
         await limiter.hit(str(identity.id))
@@ -243,13 +262,17 @@ def _touch(session: Session, key_id: uuid.UUID) -> None:
 
 
 async def identify(
-    key: str | None, *, session: Session, settings: Settings, cache: ApiKeyCache
+    key: str | None, *, request: Request, settings: Settings, cache: ApiKeyCache
 ) -> KeyIdentity | None:
     """The active key's identity (from the cache, else the database), or ``None``."""
     if not key:
         return None
     key_hash = keys_crud.hash_key(key, pepper=settings.api_key_pepper.get_secret_value())
-    return cache.get(key_hash) or await run_in_threadpool(_lookup, session, cache, key_hash)
+    identity = cache.get(key_hash)
+    if identity is None:
+        async with request_session(request) as session:
+            identity = await run_in_threadpool(_lookup, session, cache, key_hash)
+    return identity
 
 
 def _lookup(session: Session, cache: ApiKeyCache, key_hash: str) -> KeyIdentity | None:

@@ -13,23 +13,19 @@ the limit or too slow) still gets its one audit event: queued here, before the a
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.deps import (
     API_KEY_HEADER,
     get_audit_queue,
-    get_session,
     has_role,
     identify,
     record_audit,
@@ -66,17 +62,6 @@ def gated_routes(app: Any) -> list[_GatedRoute]:
                 routes.append(_GatedRoute(ctx.path_regex, frozenset(ctx.methods or ()), role))
         app.state.gated_routes = routes
     return routes
-
-
-@contextlib.asynccontextmanager
-async def request_session(request: Request) -> AsyncIterator[Session]:
-    """A session from the same provider the routes use (``get_session``, or its override)."""
-    override = request.app.dependency_overrides.get(get_session)
-    if override is not None:
-        yield override()
-        return
-    async with contextlib.aclosing(get_session(request)) as sessions:
-        yield await anext(sessions)
 
 
 def request_audit(request: Request) -> AuditQueue:
@@ -122,13 +107,13 @@ class AuthGate:
         key = request.headers.get(API_KEY_HEADER)
         if not key:
             return False
-        async with request_session(request) as session:
-            identity = await identify(
-                key, session=session, settings=request.state.settings, cache=request.state.key_cache
-            )
+        identity = await identify(
+            key, request=request, settings=request.state.settings, cache=request.state.key_cache
+        )
         if identity is None or not has_role(identity, role):
             return False
         request.state.api_key_id = identity.id
+        request.state.identity = identity  # get_current_key takes it from here
         return True
 
 

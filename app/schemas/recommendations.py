@@ -71,6 +71,7 @@ _EXAMPLE: dict[str, Any] = {
         },
     ],
     "top_k": 5,
+    "max_ddi_rate": 0.2,
 }
 
 
@@ -108,6 +109,16 @@ class RecommendationCreate(Strict):
     )
     top_k: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = None
     threshold: float | None = Field(None, ge=0.0, le=1.0)
+    max_ddi_rate: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Largest known-DDI rate (known interacting pairs / all pairs, in the DDI "
+        "knowledge base) the recommended set may have. Medications are dropped one at a time, "
+        "each time the one of least probability among those in a known interacting pair, "
+        "until the set's rate is at or below it; `ddi_limit` says what was dropped and why. "
+        "The result is a subset of the answer without it. Default: no limit.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -190,6 +201,27 @@ class DdiBlock(BaseModel):
     )
 
 
+class DroppedMedicationPublic(BaseModel):
+    """A medication ``max_ddi_rate`` removed, in the order of removal."""
+
+    atc3: str = Field(examples=["M01A"])
+    probability: float = Field(description="Its probability (the least among the candidates).")
+    partners: list[str] = Field(
+        description="The ATC3 classes still in the set it is known to interact with."
+    )
+    rate_before: float = Field(description="The set's known-DDI rate before this removal.")
+    rate_after: float = Field(description="The rate after it.")
+
+
+class DdiLimitPublic(BaseModel):
+    """What the request's ``max_ddi_rate`` did to the recommended set."""
+
+    max_ddi_rate: float = Field(description="The requested target.")
+    rate_before: float = Field(description="Known-DDI rate of the set without the limit.")
+    rate_after: float = Field(description="Known-DDI rate of the returned set (<= the target).")
+    dropped: list[DroppedMedicationPublic] = Field(description="Empty when the set was within.")
+
+
 _RESPONSE_EXAMPLE: dict[str, Any] = {
     "model": {
         "name": "gamenet",
@@ -212,17 +244,34 @@ _RESPONSE_EXAMPLE: dict[str, Any] = {
         },
         {"atc3": "N02B", "probability": 0.64, "evidence": []},
         {"atc3": "C07A", "probability": 0.41, "evidence": []},
+        {"atc3": "A02B", "probability": 0.38, "evidence": []},
     ],
     "ddi": {
         "listed": "relevant",
         "risk_threshold": 0.5,
         "pairs": [PAIR_EXAMPLE],
-        "pair_count": 3,
+        "pair_count": 6,
         "known_count": 1,
-        "omitted_count": 2,
-        "ddi_rate": 1 / 3,
+        "omitted_count": 5,
+        "ddi_rate": 1 / 6,
         "max_risk": 0.91,
         "prediction_note": None,
+    },
+    # Without the limit M01A (0.33) was recommended too: 10 pairs, 3 known (B01A-N02B,
+    # B01A-M01A, M01A-N02B). Of the three classes in known pairs, M01A has the least probability.
+    "ddi_limit": {
+        "max_ddi_rate": 0.2,
+        "rate_before": 0.3,
+        "rate_after": 1 / 6,
+        "dropped": [
+            {
+                "atc3": "M01A",
+                "probability": 0.33,
+                "partners": ["B01A", "N02B"],
+                "rate_before": 0.3,
+                "rate_after": 1 / 6,
+            }
+        ],
     },
     "unknown_codes": [],
     "warnings": ["synthetic model trained on generated data: NOT FOR CLINICAL USE"],
@@ -240,5 +289,8 @@ class RecommendationPublic(BaseModel):
     )
     medications: list[MedicationPublic]
     ddi: DdiBlock
+    ddi_limit: DdiLimitPublic | None = Field(
+        None, description="What `max_ddi_rate` dropped, and why; null when the request set none."
+    )
     unknown_codes: list[UnknownCodePublic]
     warnings: list[str]

@@ -20,10 +20,11 @@ not run backwards by more than the time between two loads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app.crud import ddi as crud
@@ -53,6 +54,27 @@ class DdiTableView:
     answers: dict[tuple[tuple[str, str], str | None], dict[str, Any]] = field(
         default_factory=dict, compare=False
     )
+    # Known-interaction matrices over a model's medication columns (``known_matrix``), by the
+    # model's sha256; dropped with the view.
+    matrices: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+
+    def known_matrix(self, key: str, drugs: Sequence[str]) -> np.ndarray:
+        """Bool ``[M, M]``, symmetric: ``True`` where ``drugs[i]``, ``drugs[j]`` is a known pair.
+
+        Built once per view and ``key`` (the model's sha256: its ``drugs`` never change) and
+        shared by every request, which only reads it.
+        """
+        matrix = self.matrices.get(key)
+        if matrix is None:
+            index = {d: i for i, d in enumerate(drugs)}
+            matrix = np.zeros((len(drugs), len(drugs)), dtype=bool)
+            for a, b in self.pairs:
+                i, j = index.get(a), index.get(b)
+                if i is not None and j is not None and i != j:
+                    matrix[i, j] = matrix[j, i] = True
+            matrix.setflags(write=False)
+            self.matrices[key] = matrix
+        return matrix
 
 
 class DdiSnapshot(TableSnapshot[DdiTableView]):

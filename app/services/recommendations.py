@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
+from app.contract.ddi_control import known_ddi_rate, limit_ddi_rate
 from app.errors import ModelNotFound, ModelNotLoaded
 from app.inference.recommender import Recommendation, Recommender, UnknownCode
 from app.inference.registry import LoadedModel, ModelRegistry
@@ -60,6 +64,27 @@ class DdiSummary:
 
 
 @dataclass(frozen=True)
+class DroppedMedication:
+    """One removal by ``max_ddi_rate`` (``DroppedMedicationPublic`` of the schema)."""
+
+    atc3: str
+    probability: float
+    partners: list[str]
+    rate_before: float
+    rate_after: float
+
+
+@dataclass(frozen=True)
+class DdiLimit:
+    """The ``ddi_limit`` block (:class:`app.schemas.recommendations.DdiLimitPublic`)."""
+
+    max_ddi_rate: float
+    rate_before: float
+    rate_after: float
+    dropped: list[DroppedMedication]
+
+
+@dataclass(frozen=True)
 class RecommendationAnswer:
     """The answer (:class:`app.schemas.recommendations.RecommendationPublic`)."""
 
@@ -67,6 +92,7 @@ class RecommendationAnswer:
     pair_model: dict[str, Any] | None
     medications: list[dict[str, Any]]  # ScoredMedication's fields and the ATC3 display name
     ddi: DdiSummary
+    ddi_limit: DdiLimit | None
     unknown_codes: list[UnknownCode]
     warnings: list[str]
 
@@ -142,6 +168,9 @@ def recommend(
     top_k = min(request.top_k or limits.max_medications, limits.max_medications)
     result = loaded.recommender.recommend(prepared.visits, threshold=request.threshold, top_k=top_k)
     result = restore_origins(result, prepared)
+    limit = None
+    if request.max_ddi_rate is not None:
+        result, limit = limit_known_ddi(result, view, loaded, request.max_ddi_rate)
     found = assess_pairs(
         view=view,
         drugs=[m.atc3 for m in result.medications],
@@ -170,21 +199,71 @@ def recommend(
             max_risk=found.max_risk,
             prediction_note=found.prediction_note,
         ),
+        ddi_limit=limit,
         unknown_codes=result.unknown_codes,
         warnings=warnings,
     )
 
 
+def limit_known_ddi(
+    result: Recommendation, view: DdiTableView, loaded: LoadedModel, max_rate: float
+) -> tuple[Recommendation, DdiLimit]:
+    """Shrink the recommended set to a known-DDI rate of at most ``max_rate``.
+
+    The rule is :func:`app.contract.ddi_control.limit_ddi_rate` (the one the training reports
+    draw), over the known pairs of ``view`` among the model's medication columns; the kept
+    medications keep their order, so the answer is a subset of the unconstrained one.
+    """
+    assert loaded.recommender is not None
+    meds, index = loaded.recommender.meds, loaded.recommender.med_index
+    interacts = view.known_matrix(loaded.sha256, meds)
+    selected = [index[m.atc3] for m in result.medications]
+    probabilities = np.zeros(len(meds))
+    probabilities[selected] = [m.probability for m in result.medications]
+    kept, dropped = limit_ddi_rate(selected, probabilities, interacts, max_rate)
+    keep = set(kept)
+    limit = DdiLimit(
+        max_ddi_rate=max_rate,
+        rate_before=known_ddi_rate(selected, interacts),
+        rate_after=known_ddi_rate(kept, interacts),
+        dropped=[
+            DroppedMedication(
+                meds[d.index],
+                d.probability,
+                [meds[p] for p in d.partners],
+                d.rate_before,
+                d.rate_after,
+            )
+            for d in dropped
+        ],
+    )
+    medications = [m for m in result.medications if index[m.atc3] in keep]
+    return dataclasses.replace(result, medications=medications), limit
+
+
+# The model block of each served version, built and validated once (threshold aside, it
+# depends only on the version); a few versions are served at a time.
+_MODEL_INFO: dict[tuple[str, int, str], dict[str, Any]] = {}
+_MAX_MODEL_INFO = 64
+
+
 def _model_info(loaded: LoadedModel, result: Recommendation) -> dict[str, Any]:
-    m = loaded.manifest
-    return ModelInfoPublic(
-        name=loaded.name,
-        version=loaded.version,
-        sha256=loaded.sha256,
-        # include= keeps this cheap: the manifest also holds the whole vocabulary.
-        metrics=m.model_dump(mode="json", include={"metrics"})["metrics"],
-        dataset_fingerprint=m.dataset.fingerprint,
-        intended_use=m.intended_use,
-        synthetic=m.synthetic,
-        threshold=result.threshold,
-    ).model_dump()
+    key = (loaded.name, loaded.version, loaded.sha256)
+    info = _MODEL_INFO.get(key)
+    if info is None:
+        m = loaded.manifest
+        info = ModelInfoPublic(
+            name=loaded.name,
+            version=loaded.version,
+            sha256=loaded.sha256,
+            # include= keeps this cheap: the manifest also holds the whole vocabulary.
+            metrics=m.model_dump(mode="json", include={"metrics"})["metrics"],
+            dataset_fingerprint=m.dataset.fingerprint,
+            intended_use=m.intended_use,
+            synthetic=m.synthetic,
+            threshold=m.threshold,
+        ).model_dump()
+        if len(_MODEL_INFO) >= _MAX_MODEL_INFO:
+            _MODEL_INFO.clear()
+        _MODEL_INFO[key] = info
+    return {**info, "threshold": result.threshold}

@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import (
     DdiViewDep,
-    MetricsDep,
     RegistryDep,
     SettingsDep,
     VocabViewDep,
@@ -17,6 +16,7 @@ from app.api.deps import (
 )
 from app.api.fhir import FHIR_JSON, accepts_fhir, fhir_response
 from app.api.responses import OrjsonResponse
+from app.metrics import Metrics
 from app.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from app.services.fhir_input import bundle_resources, visits_of
 from app.services.fhir_recommendations import recommendation_bundle
@@ -38,6 +38,13 @@ router = APIRouter(
 )
 
 
+_FHIR_DDI_LIMIT = {
+    "loc": ("body", "max_ddi_rate"),
+    "msg": "max_ddi_rate is not offered with FHIR output (Accept: application/fhir+json) yet",
+    "type": "not_supported_with_fhir_output",
+}
+
+
 @router.post(
     "",
     response_model=RecommendationPublic,
@@ -50,7 +57,6 @@ async def create_recommendation(
     ddi: DdiViewDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    metrics: MetricsDep,
     vocab: VocabViewDep,
     pairs: Annotated[
         Literal["relevant", "all"],
@@ -77,8 +83,11 @@ async def create_recommendation(
     ):
         raise HTTPException(422, "too many visits or codes per visit for this server's limits")
     pair_model = registry.find(settings.pair_risk_model)
+    metrics: Metrics = request.state.metrics
     with metrics.inference.labels(loaded.name).time():
         if accepts_fhir(request):
+            if body.max_ddi_rate is not None:
+                raise RequestValidationError([_FHIR_DDI_LIMIT])
             return fhir_response(recommendation_bundle(
                 ddi=ddi, vocab=vocab, loaded=loaded, pair_model=pair_model,
                 request=body, patient=patient, warnings=extra,

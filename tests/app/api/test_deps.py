@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import audited, public
+from app.api.deps import audited, get_session, public
 from app.crud.audit import get_audit_events
 from tests.app.factories import patient
 
@@ -101,3 +101,20 @@ def test_public_routes_are_not_audited(client: TestClient, session: Session) -> 
     request_id = uuid.uuid4().hex
     assert client.get("/healthz", headers={"X-Request-ID": request_id}).is_success
     assert get_audit_events(session=session, request_id=request_id) == []
+
+
+def test_a_cached_key_and_fresh_snapshots_open_no_session(
+    app: FastAPI, client: TestClient, session: Session, clinician: dict[str, str]
+) -> None:
+    opened = []
+
+    def counted() -> Session:
+        opened.append(1)
+        return session
+
+    app.dependency_overrides[get_session] = counted
+    first = client.post("/v1/recommendations", json=patient(), headers=clinician)
+    assert first.status_code == 200 and opened  # the key and both snapshots were loaded
+    opened.clear()
+    again = client.post("/v1/recommendations", json=patient(), headers=clinician)
+    assert again.status_code == 200 and opened == []  # all from the worker's memory

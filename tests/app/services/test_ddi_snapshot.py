@@ -75,3 +75,19 @@ def test_admin_load_is_served_at_once_by_its_worker(
     assert client.post("/v1/interactions/known", json=table, headers=admin).status_code == 201
     after = client.post("/v1/interactions", json=query, headers=clinician).json()
     assert after["pairs"][0]["known"] is True and after["pairs"][0]["severity"] == "high"
+
+
+def test_known_matrix_is_built_once_per_model_over_its_columns(session: Session) -> None:
+    _load(session)
+    _load(session, pair=("A10B", "C07A"))  # A10B is not a column of the model below
+    view = DdiSnapshot(max_age_seconds=5.0).view(session)
+    drugs = ["N02B", "C07A", "B01A"]
+    matrix = view.known_matrix("sha-1", drugs)
+    assert matrix.tolist() == [
+        [False, False, True],
+        [False, False, False],
+        [True, False, False],
+    ]
+    assert view.known_matrix("sha-1", drugs) is matrix  # once per view and model
+    assert not matrix.flags.writeable  # shared by requests: read only
+    assert view.known_matrix("sha-2", ["B01A", "N02B"]).tolist() == [[False, True], [True, False]]

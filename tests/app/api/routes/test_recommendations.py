@@ -287,3 +287,72 @@ def test_code_systems_are_checked_against_the_models_manifest(
     [error] = r.json()["errors"]
     assert error["loc"] == ["body", "visits", 0, "diagnoses", 2, "system"]
     assert "icd10cm, icd9cm" in error["msg"]
+
+
+# Known pairs among the tiny model's medications: B01A is in three, N02B in two.
+LIMIT_PAIRS = [("B01A", "N02B"), ("A02B", "B01A"), ("B01A", "C07A"), ("C09A", "N02B")]
+
+
+def _known_rate(atc3s: list[str], known: set[tuple[str, str]]) -> float:
+    pairs = [(a, b) for i, a in enumerate(sorted(atc3s)) for b in sorted(atc3s)[i + 1 :]]
+    return sum(p in known for p in pairs) / len(pairs) if pairs else 0.0
+
+
+@pytest.mark.parametrize("target", [0.0, 0.1, 0.2, 0.25, 0.4, 1.0])
+def test_max_ddi_rate_returns_a_subset_at_or_below_the_target(
+    client: TestClient, clinician: dict[str, str], session: Session, target: float
+) -> None:
+    rows = [DdiRow(a, b, ("t",), "high", "test-kb") for a, b in LIMIT_PAIRS]
+    load_interactions(session=session, rows=rows, source_version="1", replace=False)
+    body = {**patient(3), "threshold": 0.0}  # all 5 medications: 10 pairs, 4 known
+    free = client.post(URL, json=body, headers=clinician).json()
+    assert free["ddi_limit"] is None  # absent option: no limit, no block
+    limited = client.post(URL, json={**body, "max_ddi_rate": target}, headers=clinician)
+    assert limited.status_code == 200, limited.text
+    data = limited.json()
+    assert RecommendationPublic.model_validate(data).model_dump(mode="json") == data
+    known = set(LIMIT_PAIRS)
+    kept = [m["atc3"] for m in data["medications"]]
+    everything = [m["atc3"] for m in free["medications"]]
+    assert len(everything) == len(MEDS) and _known_rate(everything, known) == 0.4
+    assert set(kept) <= set(everything) and kept == [m for m in everything if m in kept]
+    assert data["medications"] == [m for m in free["medications"] if m["atc3"] in kept]
+    assert _known_rate(kept, known) <= target
+    limit = data["ddi_limit"]
+    assert limit["max_ddi_rate"] == target and limit["rate_before"] == 0.4
+    assert limit["rate_after"] == _known_rate(kept, known)
+    assert data["ddi"]["ddi_rate"] == (limit["rate_after"] if len(kept) > 1 else None)
+    dropped = [d["atc3"] for d in limit["dropped"]]
+    assert sorted(dropped + kept) == sorted(everything)  # each drop is listed, once
+    remaining = list(everything)
+    for d in limit["dropped"]:  # why: in a known pair of the set, the least probable such
+        assert d["rate_before"] == _known_rate(remaining, known) > target
+        candidates = [m for m in remaining if any(m in p for p in known & _pairs(remaining))]
+        probability = {m["atc3"]: m["probability"] for m in free["medications"]}
+        assert d["probability"] == min(probability[m] for m in candidates)
+        assert sorted(d["partners"]) == sorted(
+            m for m in remaining if tuple(sorted((m, d["atc3"]))) in known
+        )
+        remaining.remove(d["atc3"])
+        assert d["rate_after"] == _known_rate(remaining, known)
+    if target >= 0.4:
+        assert limit["dropped"] == [] and kept == everything
+
+
+def _pairs(atc3s: list[str]) -> set[tuple[str, str]]:
+    return {(a, b) for a in atc3s for b in atc3s if a < b}
+
+
+def test_max_ddi_rate_out_of_range_is_a_422_naming_the_field(
+    client: TestClient, clinician: dict[str, str]
+) -> None:
+    for bad in (-0.1, 1.5, "0.2", True):
+        r = client.post(URL, json={**patient(3), "max_ddi_rate": bad}, headers=clinician)
+        assert r.status_code == 422, bad
+        assert r.headers["content-type"] == "application/problem+json"
+        assert [e["loc"] for e in r.json()["errors"]] == [["body", "max_ddi_rate"]]
+    fhir = {"Accept": "application/fhir+json", **clinician}
+    r = client.post(URL, json={**patient(3), "max_ddi_rate": 0.1}, headers=fhir)
+    assert r.status_code == 422  # not offered with FHIR output: refused, not ignored
+    [issue] = r.json()["issue"]  # a FHIR caller's errors are an OperationOutcome
+    assert issue["expression"] == ["max_ddi_rate"]
