@@ -12,6 +12,7 @@ Examples::
     medrec train gamenet --data var/datasets/synthetic --out runs/gamenet
     medrec train ensemble --data var/datasets/synthetic --members runs/gamenet --out runs/ens
     medrec export runs/gamenet --out var/artifacts/gamenet-1
+    medrec evaluate --data var/datasets/synthetic --runs runs/gamenet --baselines lr
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 
 from training.data import cli as data_cli
 from training.ensemble import cli as ensemble_cli
+from training.evaluate import cli as evaluate_cli
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
 from training.gbert import cli as gbert_cli
@@ -32,6 +34,7 @@ def register(cli: typer.Typer, train: typer.Typer) -> None:
     cli.command("ingest")(data_cli.ingest)
     cli.add_typer(data_cli.data_app, name="data")
     cli.command("export")(export_cli.export)
+    cli.command("evaluate")(evaluate_cli.evaluate)
     cli.add_typer(genn_cli.app, name="genn")
     train.command("gamenet")(gamenet_cli.train)
     train.command("gbert")(gbert_cli.train)

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 METRIC_KEYS = ("jaccard", "prauc", "f1", "ddi_rate", "avg_meds")
+FIXED_THRESHOLD = 0.5  # the reference code's decision threshold
+THRESHOLD_GRID = tuple(round(0.02 * i, 2) for i in range(1, 50))  # 0.02, 0.04, ..., 0.98
 
 
 def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
@@ -172,14 +174,26 @@ class PatientStats:
         }
 
 
+def _jaccard(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Return each row's |pred ∩ true| / |pred ∪ true| (0 for an empty union)."""
+    inter = (pred & true).sum(axis=1).astype(np.float64)
+    union = (pred | true).sum(axis=1)
+    jaccard: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return jaccard
+
+
+def visit_jaccard(true: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
+    """Return the Jaccard of each visit (row) of bool ``true`` against ``prob >= threshold``."""
+    return _jaccard(prob >= threshold, np.asarray(true, dtype=bool))
+
+
 def _visit_scores(true: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
     """Return ``[V, 3]``: the jaccard, prauc and f1 of each visit."""
     pred = prob >= threshold
     inter = (pred & true).sum(axis=1).astype(np.float64)
-    union = (pred | true).sum(axis=1)
     n_pred, n_true = pred.sum(axis=1), true.sum(axis=1)
     zeros = np.zeros_like(inter)
-    jaccard = np.divide(inter, union, out=zeros.copy(), where=union > 0)
+    jaccard = _jaccard(pred, true)
     precision = np.divide(inter, n_pred, out=zeros.copy(), where=n_pred > 0)
     recall = np.divide(inter, n_true, out=zeros.copy(), where=n_true > 0)
     denom = precision + recall
@@ -291,3 +305,35 @@ def bootstrap_metrics(
         }
         for key in METRIC_KEYS
     }
+
+
+def tune_threshold(
+    y_true: Sequence[np.ndarray],
+    y_prob: Sequence[np.ndarray],
+    grid: Sequence[float] = THRESHOLD_GRID,
+) -> float:
+    """Return the threshold of ``grid`` with the highest Jaccard on these (validation) visits.
+
+    Jaccard is averaged as :func:`recommendation_metrics` does (visits within a patient, then
+    patients). Ties go to the first such threshold in ``grid`` order. Pass validation patients:
+    a threshold chosen on the test split makes its test figures optimistic.
+
+    Args:
+        y_true: per patient, bool ``[V_p, M]`` true meds.
+        y_prob: per patient, float ``[V_p, M]`` scores.
+        grid: the candidate thresholds, each in ``(0, 1)``.
+
+    Raises:
+        ValueError: for an empty grid, a threshold outside ``(0, 1)``, or as
+            :func:`recommendation_metrics`.
+    """
+    if len(grid) == 0 or not all(0.0 < t < 1.0 for t in grid):
+        raise ValueError("tune_threshold: need a non-empty grid of thresholds in (0, 1)")
+    y_true = [np.asarray(t, dtype=bool) for t in y_true]
+    y_prob = [np.asarray(p, dtype=np.float64) for p in y_prob]
+    _check(y_true, y_prob, y_true[0].shape[1] if y_true else 0)
+    true, prob = np.concatenate(y_true), np.concatenate(y_prob)
+    # each visit weighs 1 / (its patient's visits · patients): the mean of patient means
+    weight = np.concatenate([np.full(len(t), 1.0 / len(t)) for t in y_true]) / len(y_true)
+    scores = [float(visit_jaccard(true, prob, t) @ weight) for t in grid]
+    return float(grid[int(np.argmax(scores))])

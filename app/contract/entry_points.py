@@ -13,7 +13,8 @@ from pathlib import Path
 TRAINING_CLI = "training.cli:register"  # register(cli, train): adds the training commands
 DEMO_BUILDER = "training.demo:build_demo"  # build_demo(work_dir, artifacts_dir, **sizes)
 JOB_TOOLKIT = "training.jobs:Toolkit"  # the default of the job_toolkit setting
-TRAINING_COMMANDS = ("synth", "ingest", "data", "export", "genn")  # top-level training commands
+# the top-level training commands
+TRAINING_COMMANDS = ("synth", "ingest", "data", "export", "evaluate", "genn")
 TRAIN_EXTRA = "pip install 'medrec[train]'"
 
 

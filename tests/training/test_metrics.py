@@ -11,11 +11,14 @@ from sklearn.metrics import average_precision_score, f1_score, jaccard_score
 
 from training.metrics import (
     METRIC_KEYS,
+    THRESHOLD_GRID,
     average_precision,
     bootstrap_metrics,
     ddi_rate,
     ddi_rate_per_visit,
     recommendation_metrics,
+    tune_threshold,
+    visit_jaccard,
 )
 
 NO_DDI = np.zeros((4, 4))
@@ -211,3 +214,43 @@ def test_ddi_rate_per_visit() -> None:
     np.testing.assert_allclose(ddi_rate_per_visit(pred, adj), [1 / 3, 1.0, 0.0, 0.0])
     ids = [np.flatnonzero(row) for row in pred]
     assert [ddi_rate([i], adj) for i in ids] == ddi_rate_per_visit(pred, adj).tolist()
+
+
+def test_tune_threshold_picks_the_grid_point_with_the_best_validation_jaccard() -> None:
+    # true {0, 1}; scores 0.9, 0.35, 0.2, 0.6: 0.3 keeps {0, 1} (J 1), 0.5 {0, 3} (J 1/3),
+    # 0.1 all four (J 1/2)
+    true = np.array([[1, 1, 0, 0]], dtype=bool)
+    prob = np.array([[0.9, 0.35, 0.2, 0.6]])
+    assert tune_threshold([true], [prob], grid=(0.1, 0.3, 0.5)) == 0.3
+    # the figure it maximises is recommendation_metrics' Jaccard
+    grid = (0.1, 0.3, 0.5, 0.7)
+    scores = [
+        recommendation_metrics([true], [prob], threshold=t, ddi_adj=np.zeros((4, 4)))["jaccard"]
+        for t in grid
+    ]
+    assert tune_threshold([true], [prob], grid=grid) == grid[int(np.argmax(scores))]
+
+
+def test_tune_threshold_averages_patients_as_the_metrics_do() -> None:
+    rng = np.random.default_rng(3)
+    y_true = [rng.random((v, 6)) < 0.4 for v in (1, 3, 5)]
+    y_prob = [np.clip(t * 0.5 + rng.random(t.shape) * 0.6, 0, 1) for t in y_true]
+    adj = np.zeros((6, 6))
+    scores = [
+        recommendation_metrics(y_true, y_prob, threshold=t, ddi_adj=adj)["jaccard"]
+        for t in THRESHOLD_GRID
+    ]
+    best = tune_threshold(y_true, y_prob)
+    assert best in THRESHOLD_GRID
+    assert scores[THRESHOLD_GRID.index(best)] == pytest.approx(max(scores))
+    assert visit_jaccard(y_true[0], y_prob[0], best).shape == (1,)
+
+
+def test_tune_threshold_ties_go_to_the_first_grid_point_and_bad_grids_are_refused() -> None:
+    true = np.array([[1, 0]], dtype=bool)
+    prob = np.array([[0.9, 0.1]])
+    assert tune_threshold([true], [prob], grid=(0.5, 0.2, 0.8)) == 0.5
+    with pytest.raises(ValueError, match="grid"):
+        tune_threshold([true], [prob], grid=())
+    with pytest.raises(ValueError, match="grid"):
+        tune_threshold([true], [prob], grid=(0.0, 0.5))

@@ -3,7 +3,10 @@
 The run's ``run.json["model"]`` picks the exporter, ``training.<model>.export.build(run_dir)``,
 which returns the wrapper module, example feeds, the ONNX input/output specs and the manifest
 fields. This module exports, checks torch ↔ onnxruntime parity on the example feeds, and writes
-the artifact with ``training.export.artifact``.
+the artifact with ``training.export.artifact``. A recommender's artifact also gets
+``report.html``, the run's evaluation report beside the baselines on its own held-out split
+(``training.evaluate.report.run_report``); when the run's dataset is gone it is left out, with a
+warning.
 
 Example::
 
@@ -21,13 +24,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, get_args
 
+from app.contract.artifact import REPORT_FILE, REPORT_FILES
 from app.contract.manifest import Manifest, ModelName
+from training.evaluate.runs import RECOMMENDERS
 from training.export.artifact import export_onnx, max_parity_error, write_artifact
 
 logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-5
-EXTRA_FILES = ("report.md", "curves.png")
 
 
 class ExportError(RuntimeError):
@@ -93,7 +97,20 @@ def export_run(run_dir: Path, out_dir: Path, *, version: int = 1) -> Manifest:
             "training": training,
         }
         manifest = write_artifact(onnx_path, fields, out_dir)
-    for name in EXTRA_FILES:
+    for name in REPORT_FILES:
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, out_dir / name)
+    if model in RECOMMENDERS:
+        _write_evaluation_report(run_dir, out_dir / REPORT_FILE)
     return manifest
+
+
+def _write_evaluation_report(run_dir: Path, path: Path) -> None:
+    from training.evaluate.report import run_report
+
+    try:
+        run_report(run_dir, path)
+    except FileNotFoundError as exc:  # the run's dataset or DDI table was moved or removed
+        logger.warning("no %s in the artifact: %s", path.name, exc)
+        return
+    logger.info("wrote %s", path)

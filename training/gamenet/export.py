@@ -154,8 +154,13 @@ def build(
     fields = {
         "name": "gamenet",
         "vocab": vocab,
-        "threshold": run["train_config"]["threshold"],
-        "metrics": {"test": metrics["test"], "val": metrics["val"]},
+        # the threshold tuned on validation; runs written before it was recorded keep theirs
+        "threshold": metrics.get("tuned_threshold", run["train_config"]["threshold"]),
+        "metrics": {
+            "test": metrics["test"],
+            "val": metrics["val"],
+            **({"test_tuned": metrics["test_tuned"]} if "test_tuned" in metrics else {}),
+        },
         "baselines": metrics["baselines"],
         "dataset": {k: v for k, v in run["dataset"].items() if k != "synthetic"},
         "ddi_source": run["ddi_source"],

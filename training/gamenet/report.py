@@ -34,6 +34,10 @@ def write_report(path: Path, metrics: Mapping[str, Any]) -> None:
     """Write ``report.md``: data, configuration, the test table with baselines, best epoch."""
     data, config = metrics["dataset"], metrics["train_config"]
     rows = {"**GAMENet**": metrics["test"]}
+    if "tuned_threshold" in metrics:
+        rows[f"GAMENet, threshold {metrics['tuned_threshold']:.2f} (tuned on validation)"] = (
+            metrics["test_tuned"]
+        )
     rows.update({BASELINE_LABELS.get(k, k): v for k, v in metrics["baselines"].items()})
     split = data["split"]
     ddi = metrics["ddi_source"]

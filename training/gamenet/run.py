@@ -2,7 +2,9 @@
 
 ``RUN_DIR`` gets ``run.json`` (model, configs, seed, git sha, versions, data), ``vocab.json``,
 ``best.ckpt`` / ``last.ckpt``, ``metrics.json``, ``curves.png`` and ``report.md``. The checkpoint
-with the best validation Jaccard is reported on the test split, beside the baselines.
+with the best validation Jaccard is reported on the test split, beside the baselines, at the
+configured threshold and at the one tuned on validation (``tuned_threshold``, which the export
+serves).
 
 Example::
 
@@ -44,7 +46,7 @@ from training.gamenet.data import PreparedData, prepare_data
 from training.gamenet.report import write_report
 from training.gamenet.steps import checkpoint, evaluate, load_model, targets_of, train_one_epoch
 from training.graphs import edge_index
-from training.metrics import bootstrap_metrics, ddi_rate, recommendation_metrics
+from training.metrics import bootstrap_metrics, ddi_rate, recommendation_metrics, tune_threshold
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ def train(
         model = build_model(data, config.seed, config).to(dist.device)
         if dist.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _write_run_json(out_dir, data_dir, data, model, config, dist.world_size)
+            _write_run_json(out_dir, data_dir, ddi_path, data, model, config, dist.world_size)
             (out_dir / "vocab.json").write_text(json.dumps(data.vocabs.to_json()) + "\n")
         callbacks = [] if on_epoch is None or not dist.is_main else [report_epoch(on_epoch)]
         result = fit_gamenet(
@@ -256,9 +258,10 @@ def _finish(
     m = model.config.num_meds
     kw: dict[str, Any] = {"threshold": config.threshold, "ddi_adj": data.ddi_adj}
     boot = {**kw, "rounds": config.bootstrap_rounds, "seed": config.seed}
-    test_true = targets_of(data.test, m)
+    test_true, val_true = targets_of(data.test, m), targets_of(data.val, m)
     test_prob = evaluate(model, data.test, batch_size=config.eval_batch_size)
     val_prob = evaluate(model, data.val, batch_size=config.eval_batch_size)
+    tuned = tune_threshold(val_true, val_prob)  # the served threshold (manifest.threshold)
     started = time.perf_counter()
     baselines = baseline_table(
         data.split.train,
@@ -273,8 +276,10 @@ def _finish(
     metrics: dict[str, Any] = {
         "model": MODEL_NAME,
         "test": bootstrap_metrics(test_true, test_prob, **boot),
-        "val": bootstrap_metrics(targets_of(data.val, m), val_prob, **boot),
+        "val": bootstrap_metrics(val_true, val_prob, **boot),
         "test_point": recommendation_metrics(test_true, test_prob, **kw),
+        "tuned_threshold": tuned,
+        "test_tuned": bootstrap_metrics(test_true, test_prob, **{**boot, "threshold": tuned}),
         "baselines": baselines,
         "best_epoch": int(ckpt["epoch"]),
         "best_val_jaccard": float(ckpt["best_val_jaccard"]),
@@ -305,6 +310,7 @@ def _finish(
 def _write_run_json(
     out_dir: Path,
     data_dir: Path,
+    ddi_path: Path | None,
     data: PreparedData,
     model: GAMENet,
     config: TrainConfig,
@@ -319,6 +325,8 @@ def _write_run_json(
         "git_sha": git_sha(),
         "versions": versions(),
         "data_dir": str(data_dir),
+        # the --ddi file, read when the dataset has no ddi.csv (the export's report reads it too)
+        "ddi_path": None if ddi_path is None else str(ddi_path),
         "dataset": data.dataset,
         "synthetic": data.synthetic,
         "ddi_source": data.ddi_source(),

@@ -94,11 +94,19 @@ def test_synthetic_export_trains_and_exports(tmp_path: Path) -> None:
     assert manifest["version"] == 3
     assert manifest["vocab"] == json.loads((run / "vocab.json").read_text())
     assert manifest["dataset"]["split"]["method"] == "random"
-    assert set(manifest["metrics"]) == {"test", "val"}
+    assert set(manifest["metrics"]) == {"test", "val", "test_tuned"}
+    # the served threshold is the one the run tuned on validation
+    assert (
+        manifest["threshold"] == json.loads((run / "metrics.json").read_text())["tuned_threshold"]
+    )
     assert set(manifest["baselines"]) == {"frequency", "nearest", "logistic_regression"}
     assert manifest["ddi_source"]["fingerprint"] and manifest["intended_use"]
     assert [i["role"] for i in manifest["inputs"]] == [i["name"] for i in manifest["inputs"]]
     assert (artifact / "report.md").is_file() and (artifact / "curves.png").is_file()
+    # the version's evaluation report: the run beside the baselines on its held-out split, read
+    # with the run's --ddi table (the dataset has no ddi.csv)
+    page = (artifact / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 4 and "<td>gamenet</td>" in page
     assert json.loads((run / "run.json").read_text())["synthetic"] is True  # SYNTHETIC.json
     _check_artifact(artifact, synthetic=True)
 

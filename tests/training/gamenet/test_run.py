@@ -16,6 +16,7 @@ from training.gamenet.config import TrainConfig
 from training.gamenet.data import prepare_data
 from training.gamenet.run import train
 from training.gamenet.steps import epoch_batches, evaluate, load_model
+from training.metrics import THRESHOLD_GRID
 
 QUICK = {"epochs": 2, "bootstrap_rounds": 2, "batch_size": 8}
 # Two ranks see other batches and other annealing draws than one process does. On the 400-patient
@@ -38,7 +39,10 @@ def test_batched_training_writes_the_run_directory(tmp_path: Path) -> None:
     assert len(metrics["history"]) == 2
     assert set(metrics["test"]["jaccard"]) == {"mean", "std"}
     assert set(metrics["baselines"]) == {"frequency", "nearest", "logistic_regression"}
+    assert metrics["tuned_threshold"] in THRESHOLD_GRID
+    assert set(metrics["test_tuned"]) == set(metrics["test"])
     report = (out / "report.md").read_text()
+    assert f"threshold {metrics['tuned_threshold']:.2f} (tuned on validation)" in report
     assert "Nearest" in report and "Logistic regression" in report and "**GAMENet**" in report
     assert json.loads((out / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
 
