@@ -2,15 +2,16 @@
 
 Weights are points of a regular grid over the simplex (``step`` 0.1: 11 points for two members,
 66 for three), so every mix is a convex combination of calibrated probabilities. The objective is
-the mean visit Jaccard, the metric the models are selected on. The procedure:
+the Jaccard the models are selected on, averaged as :func:`training.metrics.tune_threshold` does
+(visits within a patient, then patients: each visit weighs ``1 / (V_p P)``). The procedure:
 
-1. **global**: the grid point and threshold (``THRESHOLDS``) with the best Jaccard on all
-   validation visits;
+1. **global**: the grid point and threshold (``training.metrics.THRESHOLD_GRID``) with the best
+   Jaccard on all validation visits;
 2. **per pattern**: for each bucket with at least ``min_support`` validation visits, the grid
    point with the best Jaccard on the bucket's visits at the global threshold, when it beats the
    global weights there; a thinner bucket keeps the global weights;
-3. the threshold re-tuned for the per-pattern mix on all validation visits.
-
+The per-pattern mix's own threshold is then tuned on validation with
+:func:`training.metrics.tune_threshold`, as every other row's (:mod:`training.ensemble.run`).
 Nothing here sees the test split.
 """
 
@@ -22,7 +23,9 @@ from itertools import product
 
 import numpy as np
 
-THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+from training.metrics import THRESHOLD_GRID
+
+THRESHOLDS = np.array(THRESHOLD_GRID)
 
 
 def simplex_grid(members: int, step: float = 0.1) -> np.ndarray:
@@ -54,12 +57,17 @@ def mix(calibrated: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def jaccard_by_threshold(
-    target: np.ndarray, prob: np.ndarray, thresholds: np.ndarray
+    target: np.ndarray,
+    prob: np.ndarray,
+    thresholds: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return ``[T]``: the mean visit Jaccard of ``prob >= t`` against ``target`` for each ``t``.
 
     The predicted set at any threshold is a prefix of the visit's meds sorted by score, so each
-    visit's Jaccard at every set size is computed once from cumulative sums.
+    visit's Jaccard at every set size is computed once from cumulative sums (this runs once per
+    grid point, where :func:`training.metrics.tune_threshold` would rescan every threshold).
+    ``weight`` (``[N]``, default uniform) weighs the visits of the mean.
     """
     n, m = prob.shape
     order = np.argsort(-prob, axis=1, kind="stable")
@@ -70,7 +78,9 @@ def jaccard_by_threshold(
     by_size = np.divide(hits, union, out=np.zeros_like(hits), where=union > 0)  # [N, M + 1]
     sorted_prob = -np.sort(-prob, axis=1)  # [N, M], descending
     counts = (sorted_prob[:, :, None] >= thresholds[None, None, :]).sum(axis=1)  # [N, T]
-    jaccard: np.ndarray = np.take_along_axis(by_size, counts, axis=1).mean(axis=0)
+    jaccard: np.ndarray = np.average(
+        np.take_along_axis(by_size, counts, axis=1), axis=0, weights=weight
+    )
     return jaccard
 
 
@@ -84,7 +94,6 @@ class MixChoice:
         bucket_weights: ``[NUM_BUCKETS, K]`` the weights of each bucket.
         bucket_support: validation visits of each bucket.
         fitted_buckets: whether each bucket had the support for its own weights.
-        threshold: the threshold of the per-pattern mix.
     """
 
     global_weights: np.ndarray
@@ -92,12 +101,13 @@ class MixChoice:
     bucket_weights: np.ndarray
     bucket_support: np.ndarray
     fitted_buckets: np.ndarray
-    threshold: float
 
 
-def best_threshold(target: np.ndarray, prob: np.ndarray) -> tuple[float, float]:
+def best_threshold(
+    target: np.ndarray, prob: np.ndarray, weight: np.ndarray | None = None
+) -> tuple[float, float]:
     """Return the ``THRESHOLDS`` entry with the best mean visit Jaccard, and that Jaccard."""
-    scores = jaccard_by_threshold(target, prob, THRESHOLDS)
+    scores = jaccard_by_threshold(target, prob, THRESHOLDS, weight)
     best = int(np.argmax(scores))
     return float(THRESHOLDS[best]), float(scores[best])
 
@@ -108,21 +118,24 @@ def choose_mix(
     buckets: np.ndarray,
     num_buckets: int,
     *,
+    weight: np.ndarray | None = None,
     step: float = 0.1,
     min_support: int = 100,
 ) -> MixChoice:
-    """Choose global and per-bucket weights and the threshold on validation visits.
+    """Choose global and per-bucket weights on validation visits.
 
     Args:
         calibrated: ``[K, N, M]`` calibrated member probabilities of the validation visits.
         target: bool ``[N, M]`` the meds given at each visit.
         buckets: int ``[N]`` each visit's bucket.
         num_buckets: how many buckets there are.
+        weight: ``[N]`` each visit's weight in the Jaccard means (default uniform).
         step: the simplex grid spacing.
         min_support: the fewest validation visits a bucket needs for its own weights.
     """
     grid = simplex_grid(calibrated.shape[0], step)
-    scored = [best_threshold(target, mix(calibrated, w)) for w in grid]
+    weight = np.ones(len(target)) if weight is None else weight
+    scored = [best_threshold(target, mix(calibrated, w), weight) for w in grid]
     best = int(np.argmax([s for _, s in scored]))  # first best: ties keep the earlier point
     global_weights, global_threshold = grid[best], scored[best][0]
     at_global = np.array([global_threshold])
@@ -132,11 +145,13 @@ def choose_mix(
     for b in np.flatnonzero(fitted):
         rows = buckets == b
         part = calibrated[:, rows]
-        scores = [jaccard_by_threshold(target[rows], mix(part, w), at_global)[0] for w in grid]
+        scores = [
+            jaccard_by_threshold(target[rows], mix(part, w), at_global, weight[rows])[0]
+            for w in grid
+        ]
         if max(scores) > scores[best]:  # a tie keeps the global weights
             weights[b] = grid[int(np.argmax(scores))]
-    threshold, _ = best_threshold(target, mix(calibrated, weights[buckets]))
-    return MixChoice(global_weights, global_threshold, weights, support, fitted, threshold)
+    return MixChoice(global_weights, global_threshold, weights, support, fitted)
 
 
 def stack_members(per_member: Sequence[Sequence[np.ndarray]]) -> np.ndarray:

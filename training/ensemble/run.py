@@ -34,14 +34,14 @@ from training.data.splits import SplitConfig
 from training.ensemble.calibration import fit_platt
 from training.ensemble.config import TrainConfig
 from training.ensemble.logistic import fit_lr_member
-from training.ensemble.mixing import MixChoice, best_threshold, choose_mix, mix, stack_members
+from training.ensemble.mixing import MixChoice, choose_mix, mix, stack_members
 from training.ensemble.patterns import NUM_BUCKETS, bucket_names, code_median, visit_buckets
 from training.ensemble.predictor import EnsembleSpec
 from training.ensemble.report import write_report
 from training.evaluate.predictor import Predictor
 from training.evaluate.runs import load_run_predictor, read_run
 from training.gamenet.data import PreparedData, prepare_data
-from training.metrics import bootstrap_metrics, recommendation_metrics
+from training.metrics import bootstrap_metrics, recommendation_metrics, tune_threshold
 from training.provenance import git_sha, versions
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ def train(
     if len(member_runs) + int(config.lr) < 2:
         raise ValueError("train ensemble: needs two members or more (--members, --lr)")
     runs = [read_run(Path(r)) for r in member_runs]
+    nested = [
+        str(r) for r, run in zip(member_runs, runs, strict=True) if run["model"] == MODEL_NAME
+    ]
+    if nested:
+        raise ValueError(f"train ensemble: {nested[0]} is an ensemble; give its members instead")
     data = prepare_data(Path(data_dir), _split_of(member_runs[0], runs[0]))
     for run_dir, run in zip(member_runs, runs, strict=True):
         _check_member(Path(run_dir), run, data)
@@ -107,9 +112,9 @@ class _Part:
     calibrated: np.ndarray  # [K, N, M]
 
     @property
-    def flat_true(self) -> np.ndarray:
-        """The targets of all visits, bool ``[N, M]``."""
-        return np.concatenate(self.true).astype(bool)
+    def visit_weight(self) -> np.ndarray:
+        """``[N]`` ``1 / (V_p P)``: the weights that make a visit mean the mean of patient means."""
+        return np.concatenate([np.full(len(t), 1.0 / len(t)) for t in self.true]) / len(self.true)
 
 
 def fit_and_score(
@@ -139,10 +144,12 @@ def fit_and_score(
     }
     val = parts["val"]
     choice = choose_mix(
-        val.calibrated, val_true, val.buckets, NUM_BUCKETS,
+        val.calibrated, val_true, val.buckets, NUM_BUCKETS, weight=val.visit_weight,
         step=config.grid_step, min_support=config.min_support,
     )  # fmt: skip
-    spec = EnsembleSpec(tuple(names), calibration, median, choice.bucket_weights, choice.threshold)
+    per_pattern = mix(val.calibrated, choice.bucket_weights[val.buckets])
+    threshold = tune_threshold(val.true, per_patient(per_pattern, val.patients))
+    spec = EnsembleSpec(tuple(names), calibration, median, choice.bucket_weights, threshold)
     k = len(members)
     scorers: dict[str, Callable[[_Part], np.ndarray]] = {
         name: _member_scores(i) for i, name in enumerate(names)
@@ -184,7 +191,8 @@ def _row(
     score: Callable[[_Part], np.ndarray],
 ) -> dict[str, Any]:
     """One ablation row: its threshold tuned on validation, then both splits at that threshold."""
-    threshold, _ = best_threshold(parts["val"].flat_true, score(parts["val"]))
+    val = parts["val"]
+    threshold = tune_threshold(val.true, per_patient(score(val), val.patients))
     row: dict[str, Any] = {"threshold": threshold}
     kw: dict[str, Any] = {"threshold": threshold, "ddi_adj": data.ddi_adj}
     for split, part in parts.items():
