@@ -14,9 +14,8 @@ from app.inference.recommender import Recommender
 from tests.training.ensemble.conftest import EnsembleRun, make_ensemble_run
 from training.data.records import Patient
 from training.data.splits import SplitConfig
-from training.ensemble.logistic import LogisticMember
-from training.ensemble.predictor import EnsemblePredictor, EnsembleSpec
-from training.evaluate.runs import load_run_predictor
+from training.ensemble.predict import load_predictor
+from training.ensemble.predictor import EnsemblePredictor
 from training.export.runner import export_run
 from training.gamenet.data import prepare_data
 
@@ -35,10 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[EnsembleRun, Pat
 def numpy_ensemble(run: EnsembleRun) -> tuple[EnsemblePredictor, list[Patient]]:
     """The ensemble's numpy definition over its member predictors, and the held-out patients."""
     data = prepare_data(run.data, SplitConfig(method="literature"))
-    spec = EnsembleSpec.from_json(json.loads((run.ensemble / "ensemble.json").read_text()))
-    lr = LogisticMember.load(run.ensemble / "lr.npz", data.vocabs)
-    members = (load_run_predictor(run.gamenet), lr)
-    return EnsemblePredictor(spec, members, data.vocabs), [*data.split.val, *data.split.test]
+    return load_predictor(run.ensemble), [*data.split.val, *data.split.test]
 
 
 def raw_visits(patient: Patient, upto: int) -> list[RawVisit]:
