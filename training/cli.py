@@ -10,6 +10,7 @@ Examples::
     medrec synth --patients 1000 --out var/synthetic
     medrec data report var/synthetic
     medrec train gamenet --data var/datasets/synthetic --out runs/gamenet
+    medrec train ensemble --data var/datasets/synthetic --members runs/gamenet --out runs/ens
     medrec export runs/gamenet --out var/artifacts/gamenet-1
     medrec evaluate --data var/datasets/synthetic --runs runs/gamenet --baselines lr
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import typer
 
 from training.data import cli as data_cli
+from training.ensemble import cli as ensemble_cli
 from training.evaluate import cli as evaluate_cli
 from training.export import cli as export_cli
 from training.gamenet import cli as gamenet_cli
@@ -37,3 +39,4 @@ def register(cli: typer.Typer, train: typer.Typer) -> None:
     train.command("gamenet")(gamenet_cli.train)
     train.command("gbert")(gbert_cli.train)
     train.command("genn")(genn_cli.train_command)
+    train.command("ensemble")(ensemble_cli.train)

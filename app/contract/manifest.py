@@ -3,8 +3,9 @@
 Torch-free on purpose: ``training/export`` validates what it writes against this schema, and the
 service validates what it loads. See docs/architecture.md, "The artifact".
 
-Recommendation models (``gamenet``, ``gbert``) share one ONNX interface, so the service builds feeds
-without knowing the model. Each manifest input has a ``role``; a model declares the roles it uses:
+Recommendation models (``gamenet``, ``gbert``, ``ensemble``) share one ONNX interface, so the
+service builds feeds without knowing the model. Each manifest input has a ``role``; a model declares
+the roles it uses:
 
 ==============  =======  ==========  =====================================================
 role            dtype    shape       meaning
@@ -37,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_SCHEMA = 1
-ModelName = Literal["gamenet", "gbert", "genn"]
+ModelName = Literal["gamenet", "gbert", "genn", "ensemble"]
 InputRole = Literal[
     "diag_ids", "diag_mask", "proc_ids", "proc_mask", "med_history", "visit_mask", "pairs"
 ]

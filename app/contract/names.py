@@ -7,7 +7,7 @@ from typing import Literal, get_args
 InputFormat = Literal["mimic3", "mimic4", "omop", "synthea", "fhir", "meds", "benchmark-json"]
 INPUT_FORMATS: tuple[InputFormat, ...] = get_args(InputFormat)
 
-ModelName = Literal["gamenet", "gbert", "genn"]
+ModelName = Literal["gamenet", "gbert", "genn", "ensemble"]
 MODEL_NAMES: tuple[ModelName, ...] = get_args(ModelName)
-RecommenderName = Literal["gamenet", "gbert"]
+RecommenderName = Literal["gamenet", "gbert", "ensemble"]
 RECOMMENDER_NAMES: tuple[RecommenderName, ...] = get_args(RecommenderName)

@@ -24,7 +24,7 @@ from app.inference.pair_table import PairRiskTable, tabulate
 from app.inference.recommender import Recommender
 
 logger = logging.getLogger(__name__)
-RECOMMENDERS = frozenset({"gamenet", "gbert"})
+RECOMMENDERS = frozenset({"gamenet", "gbert", "ensemble"})
 
 
 @dataclass(frozen=True)

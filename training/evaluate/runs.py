@@ -15,7 +15,7 @@ from typing import Any
 
 from training.evaluate.predictor import Predictor
 
-RECOMMENDERS = ("gamenet", "gbert")
+RECOMMENDERS = ("gamenet", "gbert", "ensemble")
 RUN_FILE = "run.json"
 
 

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from app.contract.visits import RawVisit
+from app.inference.onnx import OrtOptions, open_session, read_manifest
+from app.inference.recommender import Recommender
+from tests.training.ensemble.conftest import EnsembleRun, make_ensemble_run
+from training.data.records import Patient
+from training.data.splits import SplitConfig
+from training.ensemble.predict import load_predictor
+from training.ensemble.predictor import EnsemblePredictor
+from training.export.runner import export_run
+from training.gamenet.data import prepare_data
+
+PARITY = 1e-5
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[EnsembleRun, Path]:
+    root = tmp_path_factory.mktemp("ensemble-export")
+    run = make_ensemble_run(root)
+    artifact = root / "artifact"
+    export_run(run.ensemble, artifact, version=3)
+    return run, artifact
+
+
+def numpy_ensemble(run: EnsembleRun) -> tuple[EnsemblePredictor, list[Patient]]:
+    """The ensemble's numpy definition over its member predictors, and the held-out patients."""
+    data = prepare_data(run.data, SplitConfig(method="literature"))
+    return load_predictor(run.ensemble), [*data.split.val, *data.split.test]
+
+
+def raw_visits(patient: Patient, upto: int) -> list[RawVisit]:
+    """The first ``upto + 1`` visits of ``patient`` as a client sends them."""
+    return [
+        RawVisit(
+            diagnoses=[(c.system, c.code) for c in v.diagnoses],
+            procedures=[(c.system, c.code) for c in v.procedures],
+            medications=list(v.medications),
+        )
+        for v in patient.visits[: upto + 1]
+    ]
+
+
+@pytest.mark.slow
+def test_served_scores_match_the_numpy_definition_on_every_held_out_visit(exported) -> None:
+    run, artifact = exported
+    manifest = read_manifest(artifact)
+    session = open_session(artifact, manifest, manifest.onnx_sha256, OrtOptions())
+    recommender = Recommender(manifest, session, evidence_per_medication=0)
+    ensemble, patients = numpy_ensemble(run)
+    expected = ensemble.predict(patients)
+    worst, visits = 0.0, 0
+    for patient, rows in zip(patients, expected, strict=True):
+        for t, row in enumerate(rows):
+            answer = recommender.recommend(raw_visits(patient, t), threshold=0.0)
+            served = {m.atc3: m.probability for m in answer.medications}
+            got = np.array([served[m] for m in ensemble.med_vocab])
+            worst = max(worst, float(np.abs(got - row).max()))
+            visits += 1
+    assert visits >= 30
+    assert worst <= PARITY
+
+
+@pytest.mark.slow
+def test_the_manifest_is_a_recommenders_with_the_ensembles_figures(exported) -> None:
+    run, artifact = exported
+    manifest = read_manifest(artifact)
+    spec = json.loads((run.ensemble / "ensemble.json").read_text())
+    metrics = json.loads((run.ensemble / "metrics.json").read_text())
+    assert (manifest.name, manifest.version) == ("ensemble", 3)
+    assert manifest.threshold == spec["threshold"]
+    assert [t.role for t in manifest.inputs] == [
+        "diag_ids", "diag_mask", "proc_ids", "proc_mask", "med_history", "visit_mask",
+    ]  # fmt: skip
+    assert manifest.metrics["test"]["jaccard"].mean == metrics["test"]["jaccard"]["mean"]
+    assert set(manifest.baselines) == set(metrics["rows"])
+    assert [m["name"] for m in manifest.training["members"]] == ["gamenet", "lr"]
+    assert manifest.training["parity_max_abs_error"] <= PARITY
+    graph_inputs = [i.name for i in onnx.load(str(artifact / "model.onnx")).graph.input]
+    assert len(graph_inputs) == 6  # one graph: the members' inputs are the ensemble's
+
+
+@pytest.mark.slow
+def test_a_member_changed_since_the_fit_is_refused(exported, tmp_path: Path) -> None:
+    run, _ = exported
+    member = shutil.copytree(run.gamenet, tmp_path / "gamenet")
+    with (member / "best.ckpt").open("ab") as fh:
+        fh.write(b"\0")
+    ensemble = shutil.copytree(run.ensemble, tmp_path / "ensemble")
+    run_json = json.loads((ensemble / "run.json").read_text())
+    run_json["members"][0]["run_dir"] = str(member)
+    (ensemble / "run.json").write_text(json.dumps(run_json))
+    with pytest.raises(ValueError, match="changed since the ensemble was fitted"):
+        export_run(ensemble, tmp_path / "artifact")
+    assert not (tmp_path / "artifact").exists()

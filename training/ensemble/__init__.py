@@ -1,0 +1,1 @@
+"""Pattern-aware ensembling of recommenders, exported and served as one ONNX artifact."""
