@@ -49,7 +49,9 @@ def run_decagon(folder: Path, out_dir: Path, config: DecagonConfig) -> dict[str,
     results: dict[str, Any] = {}
     sha = git_sha()  # at start: the code that runs, not whatever HEAD is when it ends
     for seed in config.seeds:
-        split = decagon_split(pairs, ranks, seed=seed, data_ratio=config.data_ratio)
+        split = decagon_split(
+            pairs, ranks, seed=seed, data_ratio=config.data_ratio, drugs_csv=folder / "drugs.csv"
+        )
         model_config = GENNConfig(
             num_features=split.x.shape[1], num_types=len(pairs.types), hidden=config.hidden
         )
@@ -94,6 +96,12 @@ def _results(
     }
 
 
+def _features(info: dict[str, Any]) -> str:
+    if info["kind"] == "provided":
+        return f"{info['dim']}-d, the set's own (`{info['file']}` f-columns, as they are)"
+    return f"{info['dim']}-d random projection per seed ({info['note']})"
+
+
 def decagon_report(results: dict[str, Any]) -> str:
     """Return the markdown report of a Decagon evaluation."""
     cfg, first = results["config"], results["seeds"][0]["split"]
@@ -107,6 +115,7 @@ def decagon_report(results: dict[str, Any]) -> str:
 - Data: {results["data"]["drugs"]} drugs, {results["data"]["types"]} types,
   {results["data"]["pairs"]} pairs; ratio {cfg["data_ratio"]}% → train/val/test
   {first["train"]}/{first["val"]}/{first["test"]} pairs; seeds {cfg["seeds"]}.
+- Node features: {_features(first["node_features"])}.
 - Training: {cfg["train"]}.
 - git `{results["git_sha"]}`; {results["versions"]}.
 
