@@ -25,7 +25,7 @@ from models.genn import GENNConfig
 from training.genn.config import DecagonConfig
 from training.genn.graph import decagon_split, read_split_ranks
 from training.genn.pairs import read_typed_pairs
-from training.genn.report import mean_std_rows, metrics_table
+from training.genn.report import LABELS, mean_std_rows, metrics_table
 from training.genn.run import MODELS, train_models
 from training.genn.steps import history_json
 from training.provenance import git_sha, versions
@@ -96,6 +96,22 @@ def _results(
     }
 
 
+def _schedule_table(seeds: list[dict[str, Any]]) -> str:
+    lines = [
+        "| seed | phase | best epoch / run | s per epoch | s to best |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for seed in seeds:
+        for name, h in seed["history"].items():
+            run = h["epochs_run"]
+            lines.append(
+                f"| {seed['seed']} | {LABELS.get(name, name)} | {h['best_epoch']} / {run} "
+                f"| {h['seconds_per_epoch']:.2f} | {h['seconds_to_best']:.0f} |"
+            )
+    total = sum(s["seconds"] for s in seeds)
+    return "\n".join(lines) + f"\n\nWall time: {total:.0f} s over {len(seeds)} seed(s)."
+
+
 def _features(info: dict[str, Any]) -> str:
     if info["kind"] == "provided":
         return f"{info['dim']}-d, the set's own (`{info['file']}` f-columns, as they are)"
@@ -126,6 +142,10 @@ def decagon_report(results: dict[str, Any]) -> str:
 GENN's relative PR-AUC change vs the best baseline per seed: {
         ", ".join(f"{g:+.2f}%" for g in gains)
     }.
+
+## Schedule (per seed; best epoch by validation macro ROC-AUC)
+
+{_schedule_table(results["seeds"])}
 
 {PAPER_NOTE}
 """

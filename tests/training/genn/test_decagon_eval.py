@@ -16,10 +16,14 @@ def test_run_decagon_writes_mean_std_table(tmp_path: Path) -> None:
     config = DecagonConfig(seeds=(1, 2), data_ratio=100, hidden=8, train=train)
     results = run_decagon(folder, tmp_path / "out", config)
     assert [s["split"]["train"] for s in results["seeds"]] == [48, 48]
+    history = results["seeds"][0]["history"]["genn"]
+    assert 1 <= history["best_epoch"] <= history["epochs_run"] <= 2
+    assert 0 < history["seconds_to_best"] <= results["seeds"][0]["seconds"]
     assert set(results["test_mean_std"]) == {"genn", "gnn", "mlp"}
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| GENN |" in report and " ± " in report and "5.01%" in report
     assert "Node features: 32-d random projection per seed (drugs.csv has no f-columns" in report
+    assert "| 2 | GENN | " in report and "Wall time: " in report
     assert json.loads((tmp_path / "out" / "results.json").read_text())["config"]["seeds"] == [1, 2]
 
 
