@@ -1,13 +1,16 @@
-"""GENN benchmark: training seconds per epoch, and pair-scoring throughput (ORT vs torch).
+"""GENN benchmark: the encoder's convolution, seconds per epoch, pair-scoring throughput.
 
 Usage (from the repo root; the project is not installed, hence PYTHONPATH)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python bench/genn.py --decagon ../shared/data/ddi/decagon
 
-Training epochs are full-batch on GENN's Decagon split (seed 1, data_ratio 10) and include the
-validation pass; GENN's epoch is one inference step + one energy step. Throughput scores random
-drug pairs with the exported ψ-over-constant-embeddings graph: onnxruntime (1 intra-op thread)
-against the same torch module (1 thread, no_grad), both measured in this run.
+- Encoder: one forward + backward of GENN's encoder (D = 100) on the Decagon encoder graph,
+  with :class:`~models.genn.EdgeConditionedConv` against PyG's ``NNConv`` holding the same
+  weights, measured in this run (their ratio is the figure to trust on a shared machine).
+- Training epochs are full-batch on GENN's Decagon split (seed 1, data_ratio 10) and include the
+  validation pass; GENN's epoch is one inference step + one energy step.
+- Throughput scores random drug pairs with the exported ψ-over-constant-embeddings graph:
+  onnxruntime (1 intra-op thread) against the same torch module (1 thread, no_grad).
 """
 
 from __future__ import annotations
@@ -22,28 +25,64 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from torch_geometric.nn import NNConv
 
 from app.contract.manifest import TensorSpec
-from models.genn import GENNConfig
+from models.genn import GENNConfig, GENNEncoder
 from training.export.artifact import export_onnx
 from training.genn.config import OptimConfig
 from training.genn.data import GraphTensors
 from training.genn.export import PairScorer
-from training.genn.graph import load_decagon
+from training.genn.graph import GraphSplit, load_decagon
 from training.genn.run import train_models
 from training.genn.steps import history_json
 
 BATCHES = (1, 64, 1024, 16384)
 
 
-def time_epochs(folder: Path, epochs: int) -> tuple[dict[str, float], GraphTensors, object]:
-    split = load_decagon(folder, seed=1, data_ratio=10)
+def time_epochs(split: GraphSplit, epochs: int) -> tuple[dict[str, float], GraphTensors, object]:
     g = GraphTensors.from_split(split)
     mc = GENNConfig(num_features=split.x.shape[1], num_types=split.num_types)
     tc = OptimConfig(mlp_epochs=epochs, pretrain_epochs=epochs, genn_epochs=epochs, patience=epochs)
     result = train_models(split, mc, tc)
     secs = {k: history_json(h)["seconds_per_epoch"] for k, h in result.histories.items()}
     return secs, g, result.genn
+
+
+def _seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def encoder_costs(g: GraphTensors, num_types: int, repeats: int = 3) -> dict[str, float]:
+    """Seconds per forward + backward of the encoder: factorised conv vs NNConv, same weights."""
+    torch.manual_seed(0)
+    fast = GENNEncoder(GENNConfig(num_features=g.x.shape[1], num_types=num_types))
+    slow = GENNEncoder(GENNConfig(num_features=g.x.shape[1], num_types=num_types))
+    for name in ("conv1", "conv2"):
+        conv = getattr(fast, name)
+        ref = NNConv(conv.in_channels, conv.out_channels, getattr(slow, name).nn, aggr="mean")
+        ref.load_state_dict(conv.state_dict())
+        setattr(slow, name, ref)
+    slow.norm.load_state_dict(fast.norm.state_dict())
+    with torch.no_grad():
+        diff = (fast(g.x, g.enc_index, g.enc_attr) - slow(g.x, g.enc_index, g.enc_attr)).abs().max()
+
+    def step(encoder: GENNEncoder) -> None:
+        encoder(g.x, g.enc_index, g.enc_attr).square().mean().backward()
+
+    fast_s = _seconds(lambda: step(fast), repeats)
+    slow_s = _seconds(lambda: step(slow), repeats)
+    return {
+        "edges": int(g.enc_index.shape[1]),
+        "nnconv_s": slow_s,
+        "factorised_s": fast_s,
+        "speedup": slow_s / fast_s,
+        "max_abs_diff": float(diff),
+    }
 
 
 def _rate(fn, n_pairs: int, min_seconds: float = 0.5) -> float:
@@ -113,7 +152,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    secs, g, model = time_epochs(args.decagon, args.epochs)
+    split = load_decagon(args.decagon, seed=1, data_ratio=10)
+    enc = encoder_costs(GraphTensors.from_split(split), split.num_types)
+    print(
+        f"encoder fwd+bwd ({enc['edges']} edges): NNConv {enc['nnconv_s']:.3f} s, factorised "
+        f"{enc['factorised_s']:.3f} s, speedup {enc['speedup']:.1f}x "
+        f"(max |diff| {enc['max_abs_diff']:.1e})\n"
+    )
+    secs, g, model = time_epochs(split, args.epochs)
     print(f"{'phase':<6} {'s/epoch':>9}   (Decagon seed 1, ratio 10, {args.epochs} epochs)")
     for name, s in secs.items():
         print(f"{name:<6} {s:>9.3f}")
@@ -125,6 +171,7 @@ def main() -> None:
             f"{r['ort_over_torch']:>10.2f}"
         )
     result = {
+        "encoder": enc,
         "seconds_per_epoch": secs,
         "throughput": rows,
         "epochs": args.epochs,

@@ -2,8 +2,18 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
+from torch_geometric.nn import NNConv
 
-from models.genn import EdgeDecoder, GENNConfig, GENNEncoder, GENNEnergy, GENNInference, PairMLP
+from models.genn import (
+    EdgeConditionedConv,
+    EdgeDecoder,
+    GENNConfig,
+    GENNEncoder,
+    GENNEnergy,
+    GENNInference,
+    PairMLP,
+)
 
 N, F, T, D = 6, 4, 3, 8
 
@@ -72,7 +82,36 @@ def test_reset_parameters_changes_weights() -> None:
 
 def test_repr() -> None:
     assert repr(EdgeDecoder(D, D, T)) == f"EdgeDecoder({2 * D}, {D}, {T})"
-    assert "NNConv(4, 8, aggr=mean" in repr(GENNEncoder(_config()))
+    assert "EdgeConditionedConv(4, 8, aggr=mean" in repr(GENNEncoder(_config()))
+
+
+def _edge_nn(d_in: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(T, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, d_in * d_out))
+
+
+def test_edge_conditioned_conv_equals_nnconv() -> None:
+    torch.manual_seed(0)
+    conv = EdgeConditionedConv(F, D, _edge_nn(F, D))
+    ref = NNConv(F, D, _edge_nn(F, D), aggr="mean")
+    ref.load_state_dict(conv.state_dict())  # same parameters, same names
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(9, F, generator=g, requires_grad=True)
+    edge_index = torch.randint(0, 7, (2, 40), generator=g)  # nodes 7, 8: no edges; repeats
+    edge_attr = torch.rand(40, T, generator=g)
+    out, expected = conv(x, edge_index, edge_attr), ref(x, edge_index, edge_attr)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(9, D, generator=g)
+    grads = torch.autograd.grad((out * weights).sum(), [x, *conv.parameters()])
+    ref_grads = torch.autograd.grad((expected * weights).sum(), [x, *ref.parameters()])
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    empty = conv.eval()(x, edge_index[:, :0], edge_attr[:0])
+    torch.testing.assert_close(empty, ref.eval()(x, edge_index[:, :0], edge_attr[:0]))
+
+
+def test_edge_conditioned_conv_needs_a_final_linear() -> None:
+    with pytest.raises(ValueError, match="must end in Linear"):
+        EdgeConditionedConv(F, D, nn.Sequential(nn.Linear(T, F * D), nn.ReLU()))
 
 
 def test_bad_config() -> None:

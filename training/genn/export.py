@@ -117,7 +117,7 @@ def build(
             "git_sha": run["git_sha"],
             "versions": run["versions"],
             "run_config": run["run_config"],
-            "node_features": "random-projection-32",
+            "node_features": run["split"].get("node_features", {"kind": "random-projection"}),
         },
     }
     return wrapper, example, inputs, outputs, fields

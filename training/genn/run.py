@@ -5,9 +5,10 @@ fingerprint, vocabularies), ``best.ckpt`` and ``last.ckpt`` (state dicts, plain-
 the encoder graph that export needs; loadable with ``torch.load(weights_only=True)``),
 ``metrics.json``, ``report.md`` and ``curves.png``.
 
-Serving: node features are the 32-d seeded random projection of one-hot ATC3 ids (the drug
-vocabulary order is ``run.json["vocab"]["drug"]``); the encoder graph at export is every known
-interacting pair of the table with its type vector.
+Serving: a DDI table has no drug features, so node features are the 32-d seeded random
+projection of one-hot ATC3 ids (drug order ``run.json["vocab"]["drug"]``; recorded as
+``run.json["split"]["node_features"]`` and in the manifest); the encoder graph at export is
+every known interacting pair of the table with its type vector.
 
 Example::
 

@@ -20,6 +20,7 @@ partners never received a message).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,19 @@ from training.genn.metrics import type_metrics
 
 
 def history_json(result: FitResult) -> dict[str, Any]:
-    """The plain-JSON history of one phase for ``metrics.json``."""
+    """The plain-JSON history of one phase for ``metrics.json``.
+
+    ``seconds_to_best``: wall time from the phase's start to the end of the best epoch's
+    training step (validation passes before it included).
+    """
+    best = result.history[result.best_epoch - 1] if result.best_epoch else {}
     return {
         "losses": [row["train_loss"] for row in result.history],
         "val": result.val(),
         "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
         "seconds_per_epoch": result.seconds / max(1, len(result.history)),
+        "seconds_to_best": best.get("elapsed_s", 0.0),
     }
 
 
@@ -56,11 +64,15 @@ def _fit_phase(
     callbacks: Iterable[Callback],
     show_progress: bool,
 ) -> FitResult:
-    """One full-batch ``step`` per epoch; the best validation ROC-AUC's state is restored."""
+    """One full-batch ``step`` per epoch; the best validation ROC-AUC's state is restored.
+
+    Each history row has ``elapsed_s``: seconds since the phase started, after its step.
+    """
+    start = time.perf_counter()
 
     def train_epoch(bar: Bar[Any]) -> dict[str, float]:
         losses = [step() for _ in bar([None])]  # full batch: one step an epoch
-        return {"train_loss": losses[0]}
+        return {"train_loss": losses[0], "elapsed_s": time.perf_counter() - start}
 
     return fit(
         train_epoch,
@@ -198,6 +210,9 @@ def train_genn(
     def step() -> float:
         y = g.labels["train"]
         opt_f.zero_grad(set_to_none=True)
+        # E's parameters are fixed in F's step: autograd then skips their gradients (discarded
+        # before E's step anyway) and E(x, y), which depends on nothing F learns.
+        energy.requires_grad_(False)
         h = model.encode(g.x, g.enc_index, g.enc_attr)
         logits_phi = model.phi(h, g.pairs["train"])
         hinge = _hinge(torch.sigmoid(logits_phi), energy, g, w)
@@ -207,6 +222,7 @@ def train_genn(
         loss_f = bce_phi - hinge + bce_psi + e_psi
         loss_f.backward()
         opt_f.step()
+        energy.requires_grad_(True)
 
         opt_e.zero_grad(set_to_none=True)
         with torch.no_grad():

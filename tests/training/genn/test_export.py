@@ -62,6 +62,9 @@ def test_onnx_parity_and_manifest(run_dir: Path, tmp_path: Path) -> None:
     assert manifest.dataset.source_format == "ddi-table"
     assert manifest.ddi_source is not None and manifest.ddi_source.pairs == 30
     assert manifest.synthetic
+    features = manifest.training["node_features"]  # a DDI table has none: the projection
+    assert features["kind"] == "random-projection" and features["dim"] == 32
+    assert features["note"].startswith("no drugs.csv")
     Manifest.model_validate_json((tmp_path / "art" / "manifest.json").read_text())
 
     wrapper, _, *_ = build(run_dir)

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from app.contract.errors import InputFileError
-from tests.training.genn.factories import write_tiny_ddi
+from tests.training.genn.factories import write_fake_decagon, write_tiny_ddi
 from training.genn.graph import (
     decagon_split,
+    load_decagon,
     random_projection_features,
+    read_node_features,
     read_split_ranks,
     table_split,
 )
@@ -56,6 +58,52 @@ def test_table_split_adds_unlabelled_negatives(tmp_path: Path) -> None:
     np.testing.assert_array_equal(split.test_pairs, again.test_pairs)
 
 
+def test_load_decagon_uses_the_sets_features_as_they_are(tmp_path: Path) -> None:
+    split = load_decagon(write_fake_decagon(tmp_path / "d", features=4), seed=2, data_ratio=100)
+    assert split.x.shape == (15, 4) and split.x.dtype == np.float32
+    expected = np.arange(15)[:, None] + np.arange(4)[None, :] / 10  # rows were in reverse order
+    np.testing.assert_allclose(split.x, expected, rtol=1e-6)
+    assert split.describe()["node_features"] == {"kind": "provided", "file": "drugs.csv", "dim": 4}
+
+
+def test_load_decagon_without_features_projects_one_hot_ids(tmp_path: Path) -> None:
+    split = load_decagon(write_fake_decagon(tmp_path / "d"), seed=2, data_ratio=100)
+    np.testing.assert_array_equal(split.x, random_projection_features(15, seed=2))
+    info = split.describe()["node_features"]
+    assert info["kind"] == "random-projection" and info["dim"] == 32 and info["seed"] == 2
+    assert info["note"].startswith("drugs.csv has no f-columns")
+
+
+def test_node_feature_rows_follow_the_drug_names(tmp_path: Path) -> None:
+    path = tmp_path / "drugs.csv"
+    path.write_text("drug,f1,f0\nb,1,2\nzz,9,9\na,3,4\n")  # zz: in no pair, ignored
+    np.testing.assert_array_equal(read_node_features(path, ("a", "b")), [[4, 3], [2, 1]])
+    path.write_text("node_index,degree\n0,1\n")
+    assert read_node_features(path, ("0",)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("drug,f0,f2\na,1,2\n", "f0..f"),
+        ("name,f0\na,1\n", "node_index or drug"),
+        ("drug,f0\na,x\n", "row 1, column 'f0': not a number"),
+        ("drug,f0\na,nan\n", "row 1, column 'f0': not a finite number"),
+        ("drug,f0\na,1\na,2\n", "row 2, column 'drug': drug listed twice"),
+        ("drug,f0\na,1\n", "no row for 1 of the 2 drugs"),
+        ("drug,f0\na,1,2\n", "row 1: expected 2 cells"),
+    ],
+)
+def test_node_feature_errors_name_file_row_and_column(
+    tmp_path: Path, text: str, match: str
+) -> None:
+    path = tmp_path / "drugs.csv"
+    path.write_text(text)
+    with pytest.raises(InputFileError, match=match) as err:
+        read_node_features(path, ("a", "b"))
+    assert str(path) in str(err.value)
+
+
 def test_ranks_file_errors(tmp_path: Path) -> None:
     path = tmp_path / "ranks.csv"
     path.write_text("edge_id,rank_seed1,rank_seed2,rank_seed3\n0,1,1,1\n")
@@ -73,10 +121,13 @@ def test_decagon_split_reproduces_genn(shared_data: Path) -> None:
     ranks = read_split_ranks(folder / "genn_split_ranks.csv", len(pairs.pairs))
     assert pairs.describe()["drugs"] == 637 and len(pairs.types) == 200
     for seed in (1, 2, 3):
-        split = decagon_split(pairs, ranks, seed=seed, data_ratio=10)
+        split = decagon_split(
+            pairs, ranks, seed=seed, data_ratio=10, drugs_csv=folder / "drugs.csv"
+        )
         sizes = (len(split.train_pairs), len(split.val_pairs), len(split.test_pairs))
         assert sizes == (3697, 462, 463)
-        assert split.x.shape == (637, 32)
+        assert split.x.shape == (637, 32)  # drugs.csv has no f-columns: GENN's projection
+        assert split.describe()["node_features"]["kind"] == "random-projection"
         # The ranks are GENN's RandomState stream: seed, the 32x637 projection draw, permutation.
         rng = np.random.RandomState(seed)
         rng.normal(size=(32, 637))
