@@ -33,7 +33,8 @@ class TrainConfig:
         adapter: ``none`` (full fine-tuning), ``lora`` or ``mor``.
         rank, experts, alpha, routing: adapter options.
         threshold: decision threshold for the metrics (G-BERT: 0.3).
-        split: ``random`` or ``literature``.
+        split: ``literature`` (file order, GAMENet's split and ``medrec train gamenet``'s default)
+            or ``random``.
         calibration_visits: DHA search: visits of calibration activations.
     """
 
@@ -59,7 +60,7 @@ class TrainConfig:
     alpha: float = 16.0
     routing: Literal["token", "visit", "constant"] = "token"
     threshold: float = 0.3
-    split: Literal["literature", "random"] = "random"
+    split: Literal["literature", "random"] = "literature"
     calibration_visits: int = 256
 
     def adapter_config(self) -> AdapterConfig | None:
