@@ -49,7 +49,7 @@ def test_export_run_writes_a_gbert_artifact(runs):
     error = manifest.training["parity_max_abs_error"]
     assert error < 1e-4 and manifest.name == "gbert" and manifest.threshold == 0.3
     roles = [i.role for i in manifest.inputs]
-    assert roles == ["diag_ids", "diag_mask", "med_history", "visit_mask"]
+    assert roles == ["diag_ids", "diag_mask", "med_ids", "med_mask", "visit_mask"]
     assert manifest.synthetic and (root / "artifact" / "model.onnx").is_file()
     assert set(manifest.metrics["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
     assert set(manifest.baselines) == {"frequency", "nearest", "logistic_regression"}
@@ -88,6 +88,12 @@ def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
     # Occlusion of the current visit's codes moves G-BERT's scores: evidence names those codes.
     cited = {(e.system, e.code) for med in result.medications for e in med.evidence}
     assert cited and cited <= set(known[2:])
+    # the past medications reach the rx encoder through med_ids / med_mask
+    other = [RawVisit(diagnoses=known[:2], medications=m.vocab["med"][2:5]), RawVisit(known[2:])]
+    moved = loaded.recommender.recommend(other, threshold=0.0).medications
+    assert {x.atc3: x.probability for x in moved} != {
+        x.atc3: x.probability for x in result.medications
+    }
 
 
 @pytest.mark.slow
