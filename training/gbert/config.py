@@ -18,8 +18,11 @@ class TrainConfig:
         stage: ``pretrain``, ``dha`` (search → fusion → collapse → continued pre-training) or
             ``finetune`` (recommendation head, optionally adapters only).
         epochs: training epochs of the stage (for ``dha``: continued pre-training epochs).
-        batch_size: visits per batch (pre-training) or patients per batch (fine-tuning).
-        lr: Adam learning rate (G-BERT: 5e-4).
+        batch_size: visits per batch (pre-training) or patients per batch (fine-tuning). The
+            official code pre-trains on 64 visits a step but fine-tunes on one patient a step
+            (``run_gbert.py --train_batch_size 1``): at the same lr and epochs, the default 64
+            patients make 64x fewer fine-tuning steps.
+        lr: Adam learning rate (G-BERT: 5e-4 in both stages).
         seed: the one seed of the run.
         mask_prob: masked-code probability.
         hidden, layers, heads, head_dim, intermediate: encoder sizes (``pretrain`` only).
