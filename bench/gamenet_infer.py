@@ -3,7 +3,8 @@
 GAMENet: both run the same export wrapper (memory bank precomputed) with the same thread count,
 on random weights of MIMIC-III benchmark size (|diag| 1958, |proc| 1430, |med| 145, as in the
 GAMENet data) unless --run-dir gives a trained run. G-BERT: the serving wrapper
-(``training/gbert/export.py``, past medications as all M rx tokens under a key mask) on random
+(``training/gbert/export.py``, past medications as their own rx tokens, roles ``med_ids`` and
+``med_mask``) on random
 weights of the same size with the official dimensions, exported the same way. Latency is per
 call, median and p99; batch 1 is a typical patient (3 visits, up to 16 diagnoses), batch 32
 patients of 1-5 visits.
@@ -37,6 +38,7 @@ from training.data.records import Code
 from training.export.artifact import export_onnx
 from training.gamenet.export import ROLES, GAMENetInference, random_feeds
 from training.gamenet.steps import load_model
+from training.gbert.batches import med_tokens
 from training.gbert.export import ROLES as GBERT_ROLES
 from training.gbert.export import GBertServing
 from training.gbert.ontology import diagnosis_hierarchy, medication_hierarchy
@@ -62,7 +64,7 @@ def _random_gbert(nd: int, m: int) -> GBertServing:
 
 
 def _export_gbert(wrapper: GBertServing, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = recommender_specs(GBERT_ROLES, int(wrapper.med_tokens.numel()))
+    inputs, _ = recommender_specs(GBERT_ROLES, wrapper.model.encoder.config.num_meds)
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     torch.onnx.export(
         wrapper,
@@ -74,6 +76,16 @@ def _export_gbert(wrapper: GBertServing, feeds: dict[str, torch.Tensor], path: P
         opset_version=18,
         dynamo=False,  # as bench/gbert.py: the same function, 15x faster to export
     )
+
+
+def _gbert_feeds(feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """G-BERT's feeds of the same patients: the medication history as ``med_ids`` / ``med_mask``."""
+    return {
+        "diag_ids": feeds["diag_ids"],
+        "diag_mask": feeds["diag_mask"],
+        **med_tokens(feeds["med_history"]),
+        "visit_mask": feeds["visit_mask"],
+    }
 
 
 def _time(fn: Callable[[], object], repeats: int, warmup: int) -> list[float]:
@@ -142,10 +154,9 @@ def main() -> None:
         export_onnx(wrapper, example, inputs, outputs, path)
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     gbert = _random_gbert(1958, 145).eval()
-    gbert_names = [t.name for t in recommender_specs(GBERT_ROLES, 145)[0]]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gbert.onnx"
-        example_g = {k: example[k] for k in gbert_names}
+        example_g = _gbert_feeds(example)
         with torch.no_grad():
             _export_gbert(gbert, example_g, path)
         gbert_session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -153,11 +164,11 @@ def main() -> None:
     for batch, visits, codes in BATCHES:
         feeds = random_feeds(*sizes, patients=batch, max_visits=visits, max_codes=codes, seed=1)
         repeats = args.repeats if batch == 1 else max(args.repeats // 10, 20)
-        for name, module, sess, names in (
-            ("gamenet", wrapper, session, list(feeds)),
-            ("gbert", gbert, gbert_session, gbert_names),
+        for name, module, sess in (
+            ("gamenet", wrapper, session),
+            ("gbert", gbert, gbert_session),
         ):
-            f = {k: feeds[k] for k in names}
+            f = _gbert_feeds(feeds) if name == "gbert" else feeds
             rows.append(_row(name, batch, module, sess, f, repeats))
     print(
         f"{'model':<8}{'batch':>5} {'torch med':>10} {'torch p99':>10} {'ort med':>9} "

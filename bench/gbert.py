@@ -139,7 +139,7 @@ def kv_params(model: GBertRecommender) -> int:
 
 
 def export_legacy(wrapper: torch.nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = recommender_specs(ROLES, int(wrapper.med_tokens.numel()))  # type: ignore[arg-type]
+    inputs, _ = recommender_specs(ROLES, wrapper.model.encoder.config.num_meds)  # type: ignore[union-attr, arg-type]
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -171,10 +171,9 @@ def latency(
 def serving_figures(run_dir: Path, test: list[Any], reps: int, workdir: Path) -> dict[str, Any]:
     model, run = load_model(run_dir)
     assert isinstance(model, GBertRecommender)
-    m = model.encoder.config.num_meds
     wrapper = GBertServing(model).eval()
-    b32 = contract_feeds(test[:32], m)
-    singles = [contract_feeds([p], m) for p in test[:16]]
+    b32 = contract_feeds(test[:32])
+    singles = [contract_feeds([p]) for p in test[:16]]
     onnx_path = workdir / f"{run_dir.name}.onnx"
     export_legacy(wrapper, b32, onnx_path)
     options = ort.SessionOptions()
@@ -267,7 +266,7 @@ def main() -> None:
     run0 = read_run(first / "pre-mha")
     vocabs = Vocabularies.from_json(run0["vocab"])
     split = split_run(dataset.load(), TrainConfig(seed=0))
-    test = [encode_patient(p, vocabs) for p in split.test if len(p.visits) >= 2]
+    test = [encode_patient(p, vocabs) for p in split.test]
     for key, seeds in per_seed.items():
         row: dict[str, Any] = {
             "attention": key[0],

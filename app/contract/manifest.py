@@ -15,6 +15,9 @@ diag_mask       float32  [B, V, Cd]  1.0 where ``diag_ids`` is a real code
 proc_ids        int64    [B, V, Cp]  procedure vocab ids per visit, padded with 0
 proc_mask       float32  [B, V, Cp]  1.0 where ``proc_ids`` is a real code
 med_history     float32  [B, V, M]   multi-hot meds given at each visit (the last row is 0)
+med_ids         int64    [B, V, Cm]  med vocab ids given at each visit, padded with 0 (the last
+                                     row is empty)
+med_mask        float32  [B, V, Cm]  1.0 where ``med_ids`` is a real medication
 visit_mask      float32  [B, V]      1.0 for real visits; visits are left-aligned
 ==============  =======  ==========  =====================================================
 
@@ -40,7 +43,15 @@ from pydantic import BaseModel, ConfigDict, Field
 MANIFEST_SCHEMA = 1
 ModelName = Literal["gamenet", "gbert", "genn", "ensemble"]
 InputRole = Literal[
-    "diag_ids", "diag_mask", "proc_ids", "proc_mask", "med_history", "visit_mask", "pairs"
+    "diag_ids",
+    "diag_mask",
+    "proc_ids",
+    "proc_mask",
+    "med_history",
+    "med_ids",
+    "med_mask",
+    "visit_mask",
+    "pairs",
 ]
 OutputRole = Literal["probabilities", "type_probabilities"]
 
@@ -66,6 +77,8 @@ RECOMMENDER_INPUTS: dict[str, tuple[Literal["int64", "float32"], tuple[str, ...]
     "proc_ids": ("int64", ("B", "V", "Cp")),
     "proc_mask": ("float32", ("B", "V", "Cp")),
     "med_history": ("float32", ("B", "V", "M")),
+    "med_ids": ("int64", ("B", "V", "Cm")),
+    "med_mask": ("float32", ("B", "V", "Cm")),
     "visit_mask": ("float32", ("B", "V")),
 }
 

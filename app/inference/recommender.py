@@ -223,7 +223,7 @@ class Recommender:
                 enc.unknown.append(UnknownCode(v, "medications", j, code or raw, None, reason))
             elif self.med_index[code] not in ids:
                 ids.append(self.med_index[code])
-        return ids
+        return sorted(ids)  # vocabulary order, as the codes: the same meds give the same feeds
 
     def _score(self, enc: _Encoded, occlusions: Sequence[int | None]) -> np.ndarray:
         """Return probabilities ``[len(occlusions), M]``; ``None`` is the unmodified input."""
@@ -251,7 +251,7 @@ class Recommender:
         """One patient's feeds, ``[1, V, ...]``, for the roles this model declares."""
         n_visits = len(enc.diag)
         arrays: dict[str, np.ndarray] = {}
-        for prefix, rows in (("diag", enc.diag), ("proc", enc.proc)):
+        for prefix, rows in (("diag", enc.diag), ("proc", enc.proc), ("med", enc.meds)):
             width = max(1, *(len(r) for r in rows))
             ids = np.zeros((1, n_visits, width), dtype=np.int64)
             mask = np.zeros((1, n_visits, width), dtype=np.float32)

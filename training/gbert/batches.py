@@ -2,8 +2,8 @@
 
 ``training/batching.py`` (the GAMENet branch) builds the serving contract's padded tensors; G-BERT
 trains on token sets instead, so this small builder lives here. :func:`contract_feeds` builds the
-serving contract (roles ``diag_ids``, ``diag_mask``, ``med_history``, ``visit_mask``) for the export
-parity check and the bench.
+serving contract (roles ``diag_ids``, ``diag_mask``, ``med_ids``, ``med_mask``, ``visit_mask``) for
+the export parity check and the bench.
 
 Token ids: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` for vocabulary index ``i``.
 """
@@ -140,16 +140,19 @@ def recommend_batch(patients: Sequence[Sequence[EncodedVisit]], num_meds: int) -
     }
 
 
-def contract_feeds(patients: Sequence[Sequence[EncodedVisit]], num_meds: int) -> dict[str, Tensor]:
+def contract_feeds(patients: Sequence[Sequence[EncodedVisit]]) -> dict[str, Tensor]:
     """Return the serving contract's feeds for predicting each patient's last visit.
 
-    ``med_history`` holds the medications of every visit but the last, whose row is zero.
+    ``med_ids`` / ``med_mask`` hold the medications of every visit but the last, whose row is
+    empty (as the service feeds them).
     """
     b, v = len(patients), max(len(p) for p in patients)
     cd = max(1, max(len(x.dx) for p in patients for x in p))
+    cm = max(1, max((len(x.rx) for p in patients for x in p[:-1]), default=0))
     diag_ids = np.zeros((b, v, cd), dtype=np.int64)
     diag_mask = np.zeros((b, v, cd), dtype=np.float32)
-    med_history = np.zeros((b, v, num_meds), dtype=np.float32)
+    med_ids = np.zeros((b, v, cm), dtype=np.int64)
+    med_mask = np.zeros((b, v, cm), dtype=np.float32)
     visit_mask = np.zeros((b, v), dtype=np.float32)
     for i, p in enumerate(patients):
         visit_mask[i, : len(p)] = 1.0
@@ -157,10 +160,25 @@ def contract_feeds(patients: Sequence[Sequence[EncodedVisit]], num_meds: int) ->
             diag_ids[i, j, : len(x.dx)] = x.dx
             diag_mask[i, j, : len(x.dx)] = 1.0
             if j < len(p) - 1:
-                med_history[i, j, list(x.rx)] = 1.0
+                med_ids[i, j, : len(x.rx)] = x.rx
+                med_mask[i, j, : len(x.rx)] = 1.0
     return {
         "diag_ids": torch.from_numpy(diag_ids),
         "diag_mask": torch.from_numpy(diag_mask),
-        "med_history": torch.from_numpy(med_history),
+        "med_ids": torch.from_numpy(med_ids),
+        "med_mask": torch.from_numpy(med_mask),
         "visit_mask": torch.from_numpy(visit_mask),
     }
+
+
+def med_tokens(med_history: Tensor) -> dict[str, Tensor]:
+    """Return the ``med_ids`` / ``med_mask`` feeds of a multi-hot ``med_history`` [B, V, M].
+
+    Each row's medications, in vocabulary order, padded to the longest row (at least 1).
+    """
+    present = med_history > 0
+    width = max(1, int(present.sum(-1).max()))
+    # a stable sort of "absent" puts each row's present ids first, in vocabulary order
+    order = torch.sort((~present).to(torch.int8), dim=-1, stable=True).indices[..., :width]
+    mask = torch.gather(present, -1, order)
+    return {"med_ids": order * mask, "med_mask": mask.float()}

@@ -22,7 +22,9 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory to write.")],
     init: Annotated[Path | None, typer.Option(help="Run directory this stage starts from.")] = None,
-    ddi: Annotated[Path | None, typer.Option(help="DDI table CSV for the DDI rate.")] = None,
+    ddi: Annotated[
+        Path | None, typer.Option(help="DDI table CSV, when the dataset has no ddi.csv.")
+    ] = None,
     distributed: Annotated[
         bool, typer.Option(help="Data-parallel under torchrun (gloo on CPU).")
     ] = False,

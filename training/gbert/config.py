@@ -18,8 +18,11 @@ class TrainConfig:
         stage: ``pretrain``, ``dha`` (search → fusion → collapse → continued pre-training) or
             ``finetune`` (recommendation head, optionally adapters only).
         epochs: training epochs of the stage (for ``dha``: continued pre-training epochs).
-        batch_size: visits per batch (pre-training) or patients per batch (fine-tuning).
-        lr: Adam learning rate (G-BERT: 5e-4).
+        batch_size: visits per batch (pre-training) or patients per batch (fine-tuning). The
+            official code pre-trains on 64 visits a step but fine-tunes on one patient a step
+            (``run_gbert.py --train_batch_size 1``): at the same lr and epochs, the default 64
+            patients make 64x fewer fine-tuning steps.
+        lr: Adam learning rate (G-BERT: 5e-4 in both stages).
         seed: the one seed of the run.
         mask_prob: masked-code probability.
         hidden, layers, heads, head_dim, intermediate: encoder sizes (``pretrain`` only).
@@ -33,7 +36,8 @@ class TrainConfig:
         adapter: ``none`` (full fine-tuning), ``lora`` or ``mor``.
         rank, experts, alpha, routing: adapter options.
         threshold: decision threshold for the metrics (G-BERT: 0.3).
-        split: ``random`` or ``literature``.
+        split: ``literature`` (file order, GAMENet's split and ``medrec train gamenet``'s default)
+            or ``random``.
         calibration_visits: DHA search: visits of calibration activations.
     """
 
@@ -59,7 +63,7 @@ class TrainConfig:
     alpha: float = 16.0
     routing: Literal["token", "visit", "constant"] = "token"
     threshold: float = 0.3
-    split: Literal["literature", "random"] = "random"
+    split: Literal["literature", "random"] = "literature"
     calibration_visits: int = 256
 
     def adapter_config(self) -> AdapterConfig | None:

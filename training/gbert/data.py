@@ -1,7 +1,10 @@
 """Everything a G-BERT stage needs from a dataset: split, vocabularies, encoded visits, DDI graph.
 
-The split is the data branch's splitter with the run's seed; vocabularies are fitted on the
-training split by ``pretrain`` and inherited from ``--init`` by the later stages.
+The split is the data branch's splitter with the run's seed, over the patients with at least one
+visit (as GAMENet's ``prepare_data``), so both models see the same test patients. Vocabularies
+are fitted on the training split by ``pretrain`` and inherited from ``--init`` by the later
+stages. The DDI table is the dataset's own ``ddi.csv`` when it has one, else ``--ddi``
+(GAMENet's :func:`~training.gamenet.data.resolve_ddi_table`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from app.contract.ddi_table import read_ddi_csv
 from training.data.records import Patient
 from training.data.splits import Split, SplitConfig, split_patients
 from training.data.vocab import Vocabularies
+from training.gamenet.data import resolve_ddi_table
 from training.gbert.batches import EncodedVisit, encode_patient
 from training.gbert.config import TrainConfig
 from training.graphs import ddi_adjacency
@@ -25,8 +28,11 @@ Encoded = dict[str, list[list[EncodedVisit]]]  # part ("train", "val", "test") -
 
 
 def split_run(patients: list[Patient], config: TrainConfig) -> Split:
-    """Return the split of ``patients`` a run with ``config`` uses."""
-    return split_patients(patients, SplitConfig(method=config.split, seed=config.seed))
+    """Return the split of the patients with visits that a run with ``config`` uses."""
+    kept = [p for p in patients if p.visits]
+    if len(kept) < len(patients):
+        logger.warning("skipped %d patients without visits", len(patients) - len(kept))
+    return split_patients(kept, SplitConfig(method=config.split, seed=config.seed))
 
 
 def encode_split(split: Split, vocabs: Vocabularies) -> Encoded:
@@ -38,17 +44,19 @@ def encode_split(split: Split, vocabs: Vocabularies) -> Encoded:
 
 
 def ddi_graph(
-    ddi_path: Path | None, vocabs: Vocabularies
+    data_dir: Path, ddi_path: Path | None, vocabs: Vocabularies
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """Return the ``[M, M]`` DDI adjacency of ``ddi_path`` and its source record.
+    """Return the ``[M, M]`` DDI adjacency of the run's DDI table and its source record.
 
-    Without a table the adjacency is all zero (the DDI rate is reported as 0, with a warning).
+    The table is the dataset's own ``ddi.csv``, else ``ddi_path``; without either the adjacency
+    is all zero (the DDI rate is reported as 0, with a warning).
     """
-    m = len(vocabs.med)
-    if ddi_path is None:
-        logger.warning("no --ddi table: the DDI rate is reported as 0")
+    try:
+        table = resolve_ddi_table(Path(data_dir), ddi_path)
+    except FileNotFoundError:
+        logger.warning("%s: no ddi.csv in the dataset and no --ddi: the DDI rate is 0", data_dir)
+        m = len(vocabs.med)
         return np.zeros((m, m), dtype=np.float32), None
-    table = read_ddi_csv(Path(ddi_path))
     source = {"name": table.name, "fingerprint": table.fingerprint, "pairs": len(table.pairs)}
     return ddi_adjacency(table, vocabs.med), source
 
@@ -58,15 +66,15 @@ def _visits(patients: list[list[EncodedVisit]]) -> list[EncodedVisit]:
 
 
 def pretraining_visits(enc: Encoded) -> list[EncodedVisit]:
-    """Every train visit plus the visits of single-visit patients of val and test.
+    """Every visit of the training patients.
 
-    As G-BERT: single-visit patients are never predicted (fine-tuning and evaluation need two
-    visits), so their visits add pre-training data without touching what is evaluated.
+    Every validation and test visit is predicted (the first one with a zero past), so none of
+    them is pre-training data, single-visit patients included (official G-BERT pre-trains on
+    the single-visit patients of every part because it never predicts them).
     """
-    singles = [p for name in ("val", "test") for p in enc[name] if len(p) == 1]
-    return _visits(enc["train"]) + _visits(singles)
+    return _visits(enc["train"])
 
 
 def validation_visits(enc: Encoded) -> list[EncodedVisit]:
-    """Visits of multi-visit validation patients (single-visit ones are pre-training data)."""
-    return _visits([p for p in enc["val"] if len(p) >= 2])
+    """Every visit of the validation patients (the pre-training validation loss)."""
+    return _visits(enc["val"])

@@ -1,14 +1,15 @@
 """Export a fine-tuned G-BERT run to the recommender ONNX contract of ``app.contract.manifest``.
 
-The wrapper takes roles ``diag_ids``, ``diag_mask``, ``med_history`` and ``visit_mask`` and returns
+The wrapper takes roles ``diag_ids``, ``diag_mask``, ``med_ids``, ``med_mask`` and ``visit_mask``
+and returns
 ``probabilities`` [B, M] for each patient's last real visit. What has no patient input is
 constant in the graph: the ontology (GAT) embeddings are precomputed into two tables, the DHA
 head maps are buffers (Gather), and adapters with constant routing are merged into W. Visits and
 codes are dynamic axes, so padding is trimmed per request.
 
-The medications of a past visit enter the rx encoder as ``[CLS]`` + all M medication tokens with
-the multi-hot row as the key mask; masked keys get exactly zero attention weight, so the [CLS]
-output equals the trimmed-set encoding used in training (up to summation order).
+The medications of a past visit enter the rx encoder as their own tokens, ``[CLS]`` + ``med_ids``
+(padding where ``med_mask`` is 0), as in training. (Before the ``med_ids`` role they entered as all
+M medication tokens under a key mask: the same function, at ~M/|meds| times the rx cost.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 from app.contract.manifest import InputRole, TensorSpec, recommender_specs
 from models.gbert.adapters import merge_adapters
 from models.gbert.model import CLS, SPECIAL, GBertRecommender
+from training.gbert.batches import med_tokens
 from training.gbert.runs import load_model
 
 NAME = "gbert"
@@ -34,14 +36,13 @@ class GBertServing(nn.Module):
     """The serving wrapper: contract tensors in, last-visit probabilities out.
 
     Shapes:
-        - input: ``diag_ids`` [B, V, C] int64, ``diag_mask`` [B, V, C], ``med_history``
-          [B, V, M], ``visit_mask`` [B, V]
+        - input: ``diag_ids`` [B, V, Cd] int64, ``diag_mask`` [B, V, Cd], ``med_ids``
+          [B, V, Cm] int64, ``med_mask`` [B, V, Cm], ``visit_mask`` [B, V]
         - output: [B, M]
     """
 
     dx_table: Tensor
     rx_table: Tensor
-    med_tokens: Tensor
 
     def __init__(self, model: GBertRecommender) -> None:
         super().__init__()
@@ -51,19 +52,22 @@ class GBertServing(nn.Module):
             dx_table, rx_table = self.model.encoder.tables()
         self.register_buffer("dx_table", dx_table.detach().clone())
         self.register_buffer("rx_table", rx_table.detach().clone())
-        m = self.model.encoder.config.num_meds
-        self.register_buffer("med_tokens", torch.arange(m, dtype=torch.long) + SPECIAL)
         # The GATs are not part of the serving graph: drop them so the export stays small.
         del self.model.encoder.dx_onto, self.model.encoder.rx_onto
 
     def forward(
-        self, diag_ids: Tensor, diag_mask: Tensor, med_history: Tensor, visit_mask: Tensor
+        self,
+        diag_ids: Tensor,
+        diag_mask: Tensor,
+        med_ids: Tensor,
+        med_mask: Tensor,
+        visit_mask: Tensor,
     ) -> Tensor:
         """Return the probabilities of every medication for each patient's last real visit."""
         b = diag_ids.shape[0]
         cls = torch.ones_like(diag_ids[..., :1]) * CLS  # [B, V, 1]
-        dx = (diag_ids + SPECIAL) * (diag_mask > 0).long()  # [B, V, C], PAD = 0
-        rx = torch.where(med_history > 0, self.med_tokens, torch.zeros_like(self.med_tokens))
+        dx = (diag_ids + SPECIAL) * (diag_mask > 0).long()  # [B, V, Cd], PAD = 0
+        rx = (med_ids + SPECIAL) * (med_mask > 0).long()  # [B, V, Cm]
         dx_cls = self.model.encode_visits(torch.cat([cls, dx], -1), self.dx_table, 0)
         rx_cls = self.model.encode_visits(torch.cat([cls, rx], -1), self.rx_table, 1)
         logits = self.model.visit_logits(dx_cls, rx_cls, visit_mask)  # [B, V, M]
@@ -82,7 +86,7 @@ class ExportBundle(NamedTuple):
     fields: dict[str, Any]
 
 
-ROLES: tuple[InputRole, ...] = ("diag_ids", "diag_mask", "med_history", "visit_mask")
+ROLES: tuple[InputRole, ...] = ("diag_ids", "diag_mask", "med_ids", "med_mask", "visit_mask")
 
 
 def example_feeds(num_diag: int, num_meds: int, seed: int = 0) -> dict[str, Tensor]:
@@ -101,7 +105,7 @@ def example_feeds(num_diag: int, num_meds: int, seed: int = 0) -> dict[str, Tens
     return {
         "diag_ids": diag_ids,
         "diag_mask": diag_mask,
-        "med_history": med_history,
+        **med_tokens(med_history),
         "visit_mask": visit_mask,
     }
 

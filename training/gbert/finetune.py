@@ -1,8 +1,9 @@
-"""G-BERT fine-tuning for medication recommendation (patients with at least two visits).
+"""G-BERT fine-tuning for medication recommendation, on every patient and every visit.
 
-Visit t ≥ 1 of each patient is predicted from its past visits' dx and rx [CLS] and its own dx
-[CLS]; the loss is BCE over those visits. Metrics come from ``training.metrics`` with the
-literature averaging, at G-BERT's threshold 0.3.
+Visit t of each patient is predicted from its past visits' dx and rx [CLS] and its own dx [CLS];
+a first visit has a zero past (as GAMENet's fact2 = fact1), so single-visit patients and first
+visits are trained on and scored like the others (official G-BERT drops them). The loss is BCE
+over every real visit. Metrics come from ``training.metrics`` with the literature averaging.
 """
 
 from __future__ import annotations
@@ -25,11 +26,6 @@ from training.gbert.steps import fit_stage
 Patients = Sequence[Sequence[EncodedVisit]]
 
 
-def multi_visit(patients: Patients) -> list[Sequence[EncodedVisit]]:
-    """Return the patients with at least two visits (the ones G-BERT fine-tunes on)."""
-    return [p for p in patients if len(p) >= 2]
-
-
 def patient_batches(
     patients: Patients, *, batch_size: int, num_meds: int, seed: int, shuffle: bool
 ) -> list[dict[str, Tensor]]:
@@ -45,17 +41,10 @@ def patient_batches(
     return [recommend_batch([patients[i] for i in g], num_meds) for g in groups]
 
 
-def target_mask(visit_mask: Tensor) -> Tensor:
-    """Return [B, V] 1.0 for the visits that are predicted: real visits after the first."""
-    predicted = visit_mask.clone()
-    predicted[:, 0] = 0.0
-    return predicted
-
-
 def finetune_loss(model: GBertRecommender, batch: dict[str, Tensor]) -> Tensor:
-    """Return the mean BCE over predicted visits."""
+    """Return the mean BCE over every real visit."""
     logits = model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"])  # [B, V, M]
-    weight = target_mask(batch["visit_mask"]).unsqueeze(-1).expand_as(logits)
+    weight = batch["visit_mask"].unsqueeze(-1).expand_as(logits)
     loss = F.binary_cross_entropy_with_logits(
         logits, batch["targets"], weight=weight, reduction="sum"
     )
@@ -66,7 +55,10 @@ def finetune_loss(model: GBertRecommender, batch: dict[str, Tensor]) -> Tensor:
 def predict(
     model: GBertRecommender, patients: Patients, *, batch_size: int, num_meds: int
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Return per-patient ``y_true`` (bool) and ``y_prob`` ``[V_p - 1, M]`` for visits 1..V_p-1."""
+    """Return per-patient ``y_true`` (bool) and ``y_prob`` ``[V_p, M]``, first visit included.
+
+    Every patient needs at least one visit; the rows keep the order of ``patients``.
+    """
     model.eval()
     y_true: list[np.ndarray] = []
     y_prob: list[np.ndarray] = []
@@ -77,8 +69,8 @@ def predict(
         prob = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
         lengths = batch["visit_mask"].sum(1).long().tolist()
         for row, n in enumerate(lengths):
-            y_true.append(batch["targets"][row, 1:n].numpy().astype(bool))
-            y_prob.append(prob[row, 1:n].numpy())
+            y_true.append(batch["targets"][row, :n].numpy().astype(bool))
+            y_prob.append(prob[row, :n].numpy())
     return y_true, y_prob
 
 
@@ -117,7 +109,6 @@ def run_finetuning(
     ``dist``: see :func:`~training.gbert.steps.fit_stage`.
     """
     m = model.encoder.config.num_meds
-    train, val = multi_visit(train), multi_visit(val)
 
     def evaluate() -> dict[str, float]:
         y_true, y_prob = predict(model, val, batch_size=batch_size, num_meds=m)

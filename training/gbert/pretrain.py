@@ -1,4 +1,4 @@
-"""G-BERT pre-training on every visit, single-visit patients included.
+"""G-BERT pre-training on every visit of the training patients, single-visit ones included.
 
 Loss per batch of visits: cross-entropy of the masked codes (15%, dx and rx) plus the four BCE
 set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx), as G-BERT.

@@ -52,7 +52,8 @@ def train(
         config: the stage's options.
         on_epoch: ``on_epoch(epoch, epochs, val_metrics)`` after each epoch's validation.
         init_dir: the run this stage starts from (required for ``dha`` and ``finetune``).
-        ddi_path: DDI table CSV for the DDI rate; ``None`` reports a DDI rate of 0.
+        ddi_path: DDI table CSV for the DDI rate when the dataset has no ``ddi.csv`` of its own
+            (which wins, as for GAMENet); with neither the DDI rate is reported as 0.
         show_progress: a tqdm bar per epoch on a terminal.
         distributed: train data-parallel under torchrun (:mod:`training.distributed`); rank 0
             alone writes ``out_dir``, and every rank returns its metrics.
@@ -97,6 +98,7 @@ def _train(
         config=config,
         vocabs=vocabs,
         enc=encode_split(split, vocabs),
+        data_dir=Path(data_dir),
         init_dir=None if init_dir is None else Path(init_dir),
         ddi_path=ddi_path,
         run_dir=run_dir,
@@ -108,7 +110,7 @@ def _train(
     if not dist.is_main:
         return
     if config.stage == "finetune":
-        metrics["baselines"] = baselines(split, vocabs, config, ddi_path)
+        metrics["baselines"] = baselines(Path(data_dir), split, vocabs, config, ddi_path)
     manifest = dataset.manifest
     run = {
         "model": "gbert",
@@ -142,16 +144,12 @@ def _train(
 
 
 def baselines(
-    split: Split, vocabs: Vocabularies, cfg: TrainConfig, ddi_path: Path | None
+    data_dir: Path, split: Split, vocabs: Vocabularies, cfg: TrainConfig, ddi_path: Path | None
 ) -> dict[str, Any]:
-    """Bootstrap metrics of the ``training.baselines`` on the visits G-BERT predicts.
-
-    The baselines score every visit; G-BERT predicts visits 2..V of multi-visit test patients,
-    so each baseline's first row is dropped to compare on the same visits.
-    """
-    ddi_adj, _ = ddi_graph(ddi_path, vocabs)
-    test = [p for p in split.test if len(p.visits) >= 2]
-    y_true = [t[1:] for t in med_targets(test, vocabs.med)]
+    """Bootstrap metrics of the ``training.baselines`` on every test visit, as G-BERT's."""
+    ddi_adj, _ = ddi_graph(data_dir, ddi_path, vocabs)
+    test = split.test
+    y_true = med_targets(test, vocabs.med)
     scores = {
         "frequency": frequency_baseline(split.train, test, vocabs, threshold=cfg.threshold),
         "nearest": nearest_baseline(split.train, test, vocabs, threshold=cfg.threshold),
@@ -159,7 +157,7 @@ def baselines(
     }
     return {
         name: bootstrap_metrics(
-            y_true, [p[1:] for p in prob], threshold=cfg.threshold, ddi_adj=ddi_adj, seed=cfg.seed
+            y_true, prob, threshold=cfg.threshold, ddi_adj=ddi_adj, seed=cfg.seed
         )
         for name, prob in scores.items()
     }

@@ -23,7 +23,7 @@ from training.gbert import dha
 from training.gbert.batches import pad_tokens
 from training.gbert.config import TrainConfig
 from training.gbert.data import Encoded, ddi_graph, pretraining_visits, validation_visits
-from training.gbert.finetune import multi_visit, predict, recommendation_figures, run_finetuning
+from training.gbert.finetune import predict, recommendation_figures, run_finetuning
 from training.gbert.pretrain import mean_loss, pretrain_loss, run_pretraining, visit_batches
 from training.gbert.runs import build_model, load_checkpoint
 from training.metrics import bootstrap_metrics
@@ -39,8 +39,9 @@ class StageInputs:
         config: the stage's options.
         vocabs: the run's vocabularies (``pretrain`` fits them; later stages inherit them).
         enc: the encoded patients of each split part.
+        data_dir: the dataset directory (its own ``ddi.csv`` is the DDI table).
         init_dir: the run the stage starts from (``dha``, ``finetune``).
-        ddi_path: DDI table CSV for the DDI rate, or ``None``.
+        ddi_path: DDI table CSV for the DDI rate when the dataset has no ``ddi.csv``, or ``None``.
         run_dir: the run directory (checkpoints).
         callbacks: called after each epoch (``training.fit``), on rank 0.
         show_progress: a tqdm bar per epoch on a terminal.
@@ -50,6 +51,7 @@ class StageInputs:
     config: TrainConfig
     vocabs: Vocabularies
     enc: Encoded
+    data_dir: Path
     init_dir: Path | None
     ddi_path: Path | None
     run_dir: Path
@@ -203,7 +205,7 @@ def convert_dha(s: StageInputs) -> StageResult:
 
 
 def finetune(s: StageInputs) -> StageResult:
-    """Fine-tune a pre-trained encoder (or its adapters) to recommend; score it on test."""
+    """Fine-tune a pre-trained encoder (or its adapters) to recommend; score every test visit."""
     cfg, vocabs, enc, run_dir = s.config, s.vocabs, s.enc, s.run_dir
     ckpt = load_checkpoint(s.init() / "best.ckpt")
     base = replace(GBertConfig.from_json(ckpt["config"]), adapter=None)
@@ -217,7 +219,7 @@ def finetune(s: StageInputs) -> StageResult:
     if adapter is not None:
         model.encoder.add_adapters(adapter)
     config = model.encoder.config
-    ddi_adj, ddi_source = ddi_graph(s.ddi_path, vocabs)
+    ddi_adj, ddi_source = ddi_graph(s.data_dir, s.ddi_path, vocabs)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     result = run_finetuning(
         model,
@@ -236,7 +238,7 @@ def finetune(s: StageInputs) -> StageResult:
         dist=s.dist,
     )
     model.load_state_dict(load_checkpoint(run_dir / "best.ckpt")["model"])
-    test = multi_visit(enc["test"])
+    test = enc["test"]
     y_true, y_prob = predict(model, test, batch_size=cfg.batch_size, num_meds=len(vocabs.med))
     figures = recommendation_figures(y_true, y_prob, threshold=cfg.threshold, ddi_adj=ddi_adj)
     boot = bootstrap_metrics(
@@ -251,6 +253,7 @@ def finetune(s: StageInputs) -> StageResult:
             "ddi_source": ddi_source,
             "trainable_params": trainable,
             "test_patients": len(test),
+            "test_visits": sum(len(p) for p in test),
             "threshold": cfg.threshold,
         },
     )

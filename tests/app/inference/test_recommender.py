@@ -80,3 +80,18 @@ def test_last_visit_medications_are_ignored_with_a_warning(tmp_path: Path) -> No
     b = rec.recommend([PAST, LAST], threshold=0.0)
     assert [m.probability for m in a.medications] == [m.probability for m in b.medications]
     assert any("last visit are ignored" in w for w in a.warnings)
+
+
+def test_past_medications_are_fed_as_med_ids_and_med_mask_by_role(tmp_path: Path) -> None:
+    from app.contract.manifest import recommender_specs
+
+    manifest = write_recommender_artifact(tmp_path / "a")
+    roles = ["diag_ids", "diag_mask", "med_ids", "med_mask", "visit_mask"]
+    inputs, _ = recommender_specs(roles, len(MEDS))  # type: ignore[arg-type]
+    rec = Recommender(manifest.model_copy(update={"inputs": inputs}), None)  # type: ignore[arg-type]
+    past = RawVisit(PAST.diagnoses, [], [MEDS[2], MEDS[0], MEDS[2]])  # client order, a repeat
+    feeds = rec._base_feeds(rec.encode([past, RawVisit(PAST.diagnoses), LAST]))
+    assert sorted(feeds) == sorted(roles)
+    np.testing.assert_array_equal(feeds["med_ids"], [[[0, 2], [0, 0], [0, 0]]])
+    np.testing.assert_array_equal(feeds["med_mask"], [[[1, 1], [0, 0], [0, 0]]])
+    assert feeds["med_ids"].dtype == np.int64 and feeds["med_mask"].dtype == np.float32

@@ -8,6 +8,7 @@ from training.gbert.batches import (
     contract_feeds,
     encode_patient,
     mask_tokens,
+    med_tokens,
     pad_tokens,
     recommend_batch,
 )
@@ -38,9 +39,19 @@ def test_encode_and_batches():
         map(len, enc)
     )
     assert batch["targets"].shape == (6, v, len(vocabs.med))
-    feeds = contract_feeds(enc, len(vocabs.med))
-    last = [len(p) - 1 for p in enc]
-    assert all(feeds["med_history"][i, last[i]].sum() == 0 for i in range(6))
+    feeds = contract_feeds(enc)
+    for i, p in enumerate(enc):  # each past visit's medications as ids, the last visit's empty
+        for j, visit in enumerate(p):
+            ids = feeds["med_ids"][i, j][feeds["med_mask"][i, j] > 0].tolist()
+            assert ids == (list(visit.rx) if j < len(p) - 1 else [])
+
+
+def test_med_tokens_of_a_multi_hot_history():
+    history = torch.tensor([[[0.0, 1, 0, 1], [0, 0, 0, 0]], [[1, 1, 1, 0], [0, 0, 1, 0]]])
+    feeds = med_tokens(history)
+    assert feeds["med_ids"].tolist() == [[[1, 3, 0], [0, 0, 0]], [[0, 1, 2], [2, 0, 0]]]
+    assert feeds["med_mask"].tolist() == [[[1, 1, 0], [0, 0, 0]], [[1, 1, 1], [1, 0, 0]]]
+    assert med_tokens(torch.zeros(1, 2, 4))["med_ids"].shape == (1, 2, 1)
 
 
 def test_unknown_codes_are_left_out():

@@ -39,7 +39,7 @@ def test_serving_wrapper_matches_training_path():
     with torch.no_grad():
         batch = recommend_batch(patients, 5)
         probs = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
-        served = GBertServing(model)(**contract_feeds(patients, 5))
+        served = GBertServing(model)(**contract_feeds(patients))
     expected = torch.stack([probs[i, len(p) - 1] for i, p in enumerate(patients)])
     torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-4)
 

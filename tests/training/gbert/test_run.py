@@ -6,44 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.gbert.factories import tiny_patients
-from training.data.dataset import write_dataset
-from training.gbert.config import TrainConfig
+from tests.training.gbert.conftest import DDI, TINY, tiny_config
+from training.data.dataset import Dataset
 from training.gbert.run import train
 from training.gbert.runs import load_model
-
-TINY = {"hidden": 16, "heads": 4, "head_dim": 4, "intermediate": 16, "batch_size": 16, "epochs": 1}
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gbert") / "data"
-    write_dataset(tiny_patients(60), path, source_format="synthetic")
-    return path
-
-
-@pytest.fixture(scope="module")
-def runs(dataset):
-    """pretrain → dha (50%) → finetune (MoR), in one temporary folder."""
-    root = dataset.parent
-    out = {"pre": train(dataset, root / "pre", _cfg())}
-    out["dha"] = train(
-        dataset,
-        root / "dha",
-        _cfg(stage="dha", kv_budget=0.5, fusion_epochs=1),
-        init_dir=root / "pre",
-    )
-    out["ft"] = train(
-        dataset,
-        root / "ft",
-        _cfg(stage="finetune", adapter="mor", rank=2, experts=2),
-        init_dir=root / "dha",
-    )
-    return root, out
-
-
-def _cfg(**kw):
-    return TrainConfig(**{**TINY, **kw})
 
 
 @pytest.mark.slow
@@ -62,6 +28,7 @@ def test_stages_chain_through_run_dirs(runs):
 
     ft = out["ft"]
     assert set(ft["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
+    assert ft["ddi_source"]["fingerprint"] == DDI.fingerprint  # the dataset's own ddi.csv
     assert 0.0 <= ft["test"]["jaccard"] <= 1.0
     model, run = load_model(tmp_path / "ft")
     assert run["lineage"] == ["pretrain", "dha", "finetune"]
@@ -70,7 +37,7 @@ def test_stages_chain_through_run_dirs(runs):
 
 def test_finetune_needs_init(dataset, tmp_path):
     with pytest.raises(ValueError, match="--init"):
-        train(dataset, tmp_path / "ft", _cfg(stage="finetune"))
+        train(dataset, tmp_path / "ft", tiny_config(stage="finetune"))
 
 
 @pytest.mark.slow
@@ -82,7 +49,7 @@ def test_export_run_writes_a_gbert_artifact(runs):
     error = manifest.training["parity_max_abs_error"]
     assert error < 1e-4 and manifest.name == "gbert" and manifest.threshold == 0.3
     roles = [i.role for i in manifest.inputs]
-    assert roles == ["diag_ids", "diag_mask", "med_history", "visit_mask"]
+    assert roles == ["diag_ids", "diag_mask", "med_ids", "med_mask", "visit_mask"]
     assert manifest.synthetic and (root / "artifact" / "model.onnx").is_file()
     assert set(manifest.metrics["test"]) >= {"jaccard", "prauc", "f1", "ddi_rate"}
     assert set(manifest.baselines) == {"frequency", "nearest", "logistic_regression"}
@@ -121,6 +88,12 @@ def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
     # Occlusion of the current visit's codes moves G-BERT's scores: evidence names those codes.
     cited = {(e.system, e.code) for med in result.medications for e in med.evidence}
     assert cited and cited <= set(known[2:])
+    # the past medications reach the rx encoder through med_ids / med_mask
+    other = [RawVisit(diagnoses=known[:2], medications=m.vocab["med"][2:5]), RawVisit(known[2:])]
+    moved = loaded.recommender.recommend(other, threshold=0.0).medications
+    assert {x.atc3: x.probability for x in moved} != {
+        x.atc3: x.probability for x in result.medications
+    }
 
 
 @pytest.mark.slow
@@ -131,7 +104,7 @@ def test_torchrun_two_ranks_pretrain_like_one_process(dataset, tmp_path):
     from seed 0's, and must stay within 10%.
     """
     options = {**TINY, "epochs": 2}
-    single = train(dataset, tmp_path / "single", _cfg(epochs=2))
+    single = train(dataset, tmp_path / "single", tiny_config(epochs=2))
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
@@ -143,3 +116,18 @@ def test_torchrun_two_ranks_pretrain_like_one_process(dataset, tmp_path):
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
     assert abs(ddp["best_val_loss"] - single["best_val_loss"]) <= 0.1 * single["best_val_loss"]
+
+
+@pytest.mark.slow
+def test_finetuning_scores_every_test_patient_and_visit_on_the_literature_split(dataset, runs):
+    """One footing with GAMENet: the literature split, all test patients, first visits too."""
+    root, out = runs
+    run = json.loads((root / "ft" / "run.json").read_text())
+    assert run["run_config"]["split"] == "literature" and run["split"]["method"] == "literature"
+    patients = Dataset(dataset).load()
+    n_test = run["split"]["counts"]["test"]
+    test = patients[int(len(patients) * 2 / 3) :][:n_test]  # literature: test follows train
+    assert any(len(p.visits) == 1 for p in test)  # single-visit patients are in, not dropped
+    assert out["ft"]["test_patients"] == n_test == len(test)
+    assert out["ft"]["test_visits"] == sum(len(p.visits) for p in test)
+    assert out["pre"]["pretraining_visits"] == run["split"]["visits"]["train"]
