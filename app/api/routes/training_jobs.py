@@ -25,6 +25,7 @@ from app.schemas.training_jobs import (
     TrainingJobPublic,
     TrainingJobsPublic,
     TrainingParams,
+    params_not_taken,
 )
 
 router = APIRouter(
@@ -72,6 +73,23 @@ def _params(**fields: Any) -> TrainingParams:
         ) from None
 
 
+def _check_model_params(model: str, params: TrainingParams, loc: tuple[str, ...]) -> None:
+    """Refuse, at each field, a parameter that ``model`` does not take (a 422)."""
+    refused = params_not_taken(model, params)
+    if refused:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": (*loc, name),
+                    "msg": f"{name} is not a parameter of {model} training jobs",
+                    "input": None,
+                }
+                for name in refused
+            ]
+        )
+
+
 def _public(row: TrainingJob) -> TrainingJobPublic:
     return TrainingJobPublic.model_validate(row)
 
@@ -84,7 +102,16 @@ def create_training_job(
     file: Annotated[UploadFile, File(description="A zip of the export, or one file.")],
     format: Annotated[JobFormat, Form()],
     model: Annotated[JobModel, Form()] = "gamenet",
-    epochs: Annotated[int, Form(ge=1, le=500)] = 10,
+    epochs: Annotated[
+        int, Form(ge=1, le=500, description="GAMENet: training; G-BERT: fine-tuning epochs.")
+    ] = 10,
+    pretrain_epochs: Annotated[
+        int | None, Form(ge=1, le=500, description="G-BERT only: pre-training epochs.")
+    ] = None,
+    dha_epochs: Annotated[
+        int | None,
+        Form(ge=1, le=500, description="G-BERT only: continued pre-training after DHA."),
+    ] = None,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
@@ -95,8 +122,20 @@ def create_training_job(
         list[UploadFile], File(description="Mapping files a reader option may name.")
     ] = [],  # noqa: B006
 ) -> TrainingJobPublic:
-    """Upload an export (zip or one file) and queue a training job."""
-    params = _params(epochs=epochs, seed=seed, split=split, reader=_reader_options(reader))
+    """Upload an export (zip or one file) and queue a training job.
+
+    ``model``: ``gamenet``, or ``gbert`` (pre-training, the DHA conversion and fine-tuning as one
+    job; progress counts the epochs of all three stages).
+    """
+    params = _params(
+        epochs=epochs,
+        pretrain_epochs=pretrain_epochs,
+        dha_epochs=dha_epochs,
+        seed=seed,
+        split=split,
+        reader=_reader_options(reader),
+    )
+    _check_model_params(model, params, ("body",))
     row = submit_job(
         session=session,
         settings=settings,
@@ -119,6 +158,7 @@ def import_training_job(
     body: TrainingJobImport, session: SessionDep, settings: SettingsDep, key: AdminKey
 ) -> TrainingJobPublic:
     """Queue a training job on an export already on the server, under the import directory."""
+    _check_model_params(body.model, body.params, ("body", "params"))
     try:
         source = resolve_import(body.source_path, settings.import_dir)
     except UploadRefused as exc:
