@@ -8,6 +8,7 @@ from pathlib import Path
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILES = ("report.md", "curves.png")  # optional, copied from the run
+REPORT_FILE = "report.html"
 
 
 def sha256_file(path: Path) -> str:

@@ -80,7 +80,7 @@ def _check_model_params(model: str, params: TrainingParams, loc: tuple[str, ...]
         raise RequestValidationError(
             [
                 {
-                    "type": "extra_forbidden",
+                    "type": "value_error",
                     "loc": (*loc, name),
                     "msg": f"{name} is not a parameter of {model} training jobs",
                     "input": None,
