@@ -213,3 +213,27 @@ def test_held_out_refuses_a_split_that_is_not_the_candidates(
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RuntimeError, match="differs from the candidate's"):
         Toolkit().held_out(dataset, other, _ddi(dataset))
+
+
+@pytest.mark.slow
+def test_a_gamenet_candidate_s_held_out_split_is_the_one_gamenet_tests_on(
+    export: Path, tmp_path: Path
+) -> None:
+    """The model-agnostic held-out split is, for GAMENet, exactly its own prepared test split."""
+    from training.data.splits import SplitConfig
+    from training.gamenet.data import prepare_data
+    from training.gamenet.steps import targets_of
+
+    toolkit = Toolkit()
+    toolkit.ingest("mimic3", export, tmp_path / "dataset", {})
+    params = {"epochs": 1, "split": "random", "seed": 4}
+    ddi = export / "ddi.csv"
+    toolkit.train("gamenet", tmp_path / "dataset", tmp_path / "run", params, ddi, lambda *a: None)
+    toolkit.export(tmp_path / "run", tmp_path / "artifact", 1)
+    held = toolkit.held_out(tmp_path / "dataset", tmp_path / "artifact", ddi)
+    data = prepare_data(tmp_path / "dataset", SplitConfig("random", 4), ddi)
+    assert held.meds == list(data.vocabs.med.tokens) and (held.seed, held.threshold) == (4, 0.5)
+    assert [len(p) for p in held.patients] == [len(p.visits) for p in data.split.test]
+    expected = targets_of(data.test, len(held.meds))
+    assert all((a == b).all() for a, b in zip(held.y_true, expected, strict=True))
+    assert (held.ddi_adj == data.ddi_adj).all()
