@@ -39,11 +39,14 @@ class TrainingParams(Strict):
     ``reader`` keys are the format reader's options (e.g. ``atc_mapping``, ``min_visits``), as
     ``medrec ingest`` takes them. A path option names an uploaded mapping file, or a file inside
     the uploaded export. ``epochs`` are GAMENet's training epochs, or G-BERT's fine-tuning
-    epochs; the parameters in :data:`MODEL_PARAMS` are taken by their models only.
+    epochs; a parameter of one model only (``mode``, ``pretrain_epochs``, ``dha_epochs``) is
+    ignored by the others: the schema cannot tie a parameter to the job's model.
     """
 
     epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] = 10
-    mode: Literal["batched", "reference"] | None = Field(None, description="GAMENet only.")
+    mode: Literal["batched", "reference"] | None = Field(
+        None, description="GAMENet only (other models ignore it)."
+    )
     pretrain_epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = Field(
         None, description="G-BERT only: pre-training epochs (default: the trainer's)."
     )
@@ -57,23 +60,6 @@ class TrainingParams(Strict):
     batch_size: Annotated[int, Field(ge=1, le=4096), *JSON_INT] | None = None
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     reader: dict[str, ReaderValue] = Field(default_factory=dict, max_length=32)
-
-
-MODEL_PARAMS: dict[str, tuple[str, ...]] = {
-    "mode": ("gamenet",),
-    "pretrain_epochs": ("gbert",),
-    "dha_epochs": ("gbert",),
-}
-"""The training parameters only some models take: parameter -> those models."""
-
-
-def params_not_taken(model: str, params: TrainingParams) -> list[str]:
-    """The parameters set in ``params`` that ``model`` does not take."""
-    return [
-        name
-        for name, models in MODEL_PARAMS.items()
-        if getattr(params, name) is not None and model not in models
-    ]
 
 
 class ModelVersionRef(BaseModel):

@@ -25,7 +25,6 @@ from app.schemas.training_jobs import (
     TrainingJobPublic,
     TrainingJobsPublic,
     TrainingParams,
-    params_not_taken,
 )
 
 router = APIRouter(
@@ -73,23 +72,6 @@ def _params(**fields: Any) -> TrainingParams:
         ) from None
 
 
-def _check_model_params(model: str, params: TrainingParams, loc: tuple[str, ...]) -> None:
-    """Refuse, at each field, a parameter that ``model`` does not take (a 422)."""
-    refused = params_not_taken(model, params)
-    if refused:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": (*loc, name),
-                    "msg": f"{name} is not a parameter of {model} training jobs",
-                    "input": None,
-                }
-                for name in refused
-            ]
-        )
-
-
 def _public(row: TrainingJob) -> TrainingJobPublic:
     return TrainingJobPublic.model_validate(row)
 
@@ -106,12 +88,12 @@ def create_training_job(
         int, Form(ge=1, le=500, description="GAMENet: training; G-BERT: fine-tuning epochs.")
     ] = 10,
     pretrain_epochs: Annotated[
-        int | None, Form(ge=1, le=500, description="G-BERT only: pre-training epochs.")
-    ] = None,
+        int, Form(ge=0, le=500, description="G-BERT: pre-training epochs (0: the trainer's).")
+    ] = 0,
     dha_epochs: Annotated[
-        int | None,
-        Form(ge=1, le=500, description="G-BERT only: continued pre-training after DHA."),
-    ] = None,
+        int,
+        Form(ge=0, le=500, description="G-BERT: pre-training epochs after DHA (0: the trainer's)."),
+    ] = 0,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
@@ -129,13 +111,12 @@ def create_training_job(
     """
     params = _params(
         epochs=epochs,
-        pretrain_epochs=pretrain_epochs,
-        dha_epochs=dha_epochs,
+        pretrain_epochs=pretrain_epochs or None,
+        dha_epochs=dha_epochs or None,
         seed=seed,
         split=split,
         reader=_reader_options(reader),
     )
-    _check_model_params(model, params, ("body",))
     row = submit_job(
         session=session,
         settings=settings,
@@ -158,7 +139,6 @@ def import_training_job(
     body: TrainingJobImport, session: SessionDep, settings: SettingsDep, key: AdminKey
 ) -> TrainingJobPublic:
     """Queue a training job on an export already on the server, under the import directory."""
-    _check_model_params(body.model, body.params, ("body", "params"))
     try:
         source = resolve_import(body.source_path, settings.import_dir)
     except UploadRefused as exc:

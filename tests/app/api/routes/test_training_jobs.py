@@ -129,17 +129,6 @@ def test_an_ensemble_job_is_refused_at_model_until_it_has_a_trainer(
     assert jobs.get(URL, headers=admin).json()["count"] == 0
 
 
-def test_a_parameter_of_another_model_is_422_at_its_field(
-    jobs: TestClient, admin: dict[str, str]
-) -> None:
-    [(loc, msg)] = _errors(_submit(jobs, admin, pretrain_epochs="3"))  # model gamenet
-    assert loc == ("body", "pretrain_epochs") and "not a parameter of gamenet" in msg
-    body = {"source_path": "x", "format": "mimic3", "model": "gbert", "params": {"mode": "batched"}}
-    [(loc, msg)] = _errors(jobs.post(f"{URL}/import", headers=admin, json=body))
-    assert loc == ("body", "params", "mode") and "not a parameter of gbert" in msg
-    assert jobs.get(URL, headers=admin).json()["count"] == 0
-
-
 def test_a_job_id_that_is_not_a_uuid_is_not_a_route(
     jobs: TestClient, admin: dict[str, str]
 ) -> None:
