@@ -1,4 +1,4 @@
-"""The artifact directory's layout and its hash: ``model.onnx`` + ``manifest.json``."""
+"""The artifact directory's layout and its hash: ``model.onnx`` + ``manifest.json`` (+ reports)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILES = ("report.md", "curves.png")  # optional, copied from the run
+# The version's evaluation report (the run beside the baselines on its held-out split): one
+# self-contained HTML page, written by the export for recommenders.
 REPORT_FILE = "report.html"
 
 
