@@ -189,7 +189,8 @@ def test_a_gbert_candidate_is_scored_on_its_own_test_split(
     split = json.loads((artifact / "manifest.json").read_text())["dataset"]["split"]
     assert len(held.patients) == split["counts"]["test"]
     assert sum(len(p) for p in held.patients) == split["visits"]["test"]  # first visits too
-    assert held.threshold == 0.3 and held.ddi_adj.any()
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert held.threshold == manifest["threshold"] and held.ddi_adj.any()
     assert [y.shape for y in held.y_true] == [(len(p), len(held.meds)) for p in held.patients]
     scored = toolkit.metrics(
         held, score_patients(load_recommender(artifact), held.patients, held.meds)
@@ -220,6 +221,8 @@ def test_a_gamenet_candidate_s_held_out_split_is_the_one_gamenet_tests_on(
     export: Path, tmp_path: Path
 ) -> None:
     """The model-agnostic held-out split is, for GAMENet, exactly its own prepared test split."""
+    import json
+
     from training.data.splits import SplitConfig
     from training.gamenet.data import prepare_data
     from training.gamenet.steps import targets_of
@@ -232,7 +235,9 @@ def test_a_gamenet_candidate_s_held_out_split_is_the_one_gamenet_tests_on(
     toolkit.export(tmp_path / "run", tmp_path / "artifact", 1)
     held = toolkit.held_out(tmp_path / "dataset", tmp_path / "artifact", ddi)
     data = prepare_data(tmp_path / "dataset", SplitConfig("random", 4), ddi)
-    assert held.meds == list(data.vocabs.med.tokens) and (held.seed, held.threshold) == (4, 0.5)
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    assert held.meds == list(data.vocabs.med.tokens)
+    assert (held.seed, held.threshold) == (4, manifest["threshold"])  # the candidate's own
     assert [len(p) for p in held.patients] == [len(p.visits) for p in data.split.test]
     expected = targets_of(data.test, len(held.meds))
     assert all((a == b).all() for a, b in zip(held.y_true, expected, strict=True))
