@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from app.contract.visits import RawVisit
+
+JobModel = Literal["gamenet", "gbert"]
+"""The models a training job trains: each has a trainer in ``training.jobs.TRAINERS``.
+
+An ``ensemble`` job is refused by name until its trainer exists: add ``"ensemble"`` here and its
+trainer to ``training.jobs.TRAINERS`` (a test keeps the two the same).
+"""
+JOB_MODELS: tuple[JobModel, ...] = get_args(JobModel)
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 """``on_epoch(epoch, epochs, val_metrics)``: called after each epoch's validation."""
@@ -41,19 +49,28 @@ class Toolkit(Protocol):
 
     def train(
         self,
+        model: str,
         dataset_dir: Path,
         run_dir: Path,
         params: dict[str, Any],
         ddi_path: Path | None,
         on_epoch: EpochCallback,
     ) -> dict[str, Any]:
-        """Train into ``run_dir``; call ``on_epoch(epoch, epochs, val_metrics)``."""
+        """Train ``model`` into ``run_dir`` (exportable); report progress through ``on_epoch``.
+
+        ``on_epoch(epoch, epochs, val_metrics)`` counts the epochs of the whole job: a model
+        trained in stages counts each stage's epochs after those of the stages before it.
+        """
 
     def export(self, run_dir: Path, artifact_dir: Path, version: int) -> None:
         """Export the run as an artifact of ``version``."""
 
-    def held_out(self, dataset_dir: Path, params: dict[str, Any], ddi_path: Path | None) -> HeldOut:
-        """The test split the candidate was evaluated on."""
+    def held_out(self, dataset_dir: Path, artifact_dir: Path, ddi_path: Path | None) -> HeldOut:
+        """The test split of the candidate in ``artifact_dir``, whatever its model.
+
+        The split is rebuilt from the candidate manifest's split record (and checked against its
+        patient digest); columns follow the candidate's medication vocabulary, at its threshold.
+        """
 
     def metrics(self, held: HeldOut, y_prob: list[np.ndarray]) -> dict[str, Any]:
         """``{"point": {...}, "bootstrap": {key: {"mean", "std"}}}`` on ``held``."""

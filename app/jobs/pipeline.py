@@ -67,7 +67,7 @@ def run_attempt(ctx: JobContext, toolkit: Toolkit) -> None:
         ctx.report(5.0 + 80.0 * epoch / max(total, 1), epoch=epoch, epochs=total, val_metrics=val)
 
     ctx.report(5.0, epochs=epochs)
-    toolkit.train(work / "dataset", work / "run", params, ddi_path, on_epoch)
+    toolkit.train(ctx.job.model, work / "dataset", work / "run", params, ddi_path, on_epoch)
     version = _next_version(ctx, ctx.job.model)
     candidate = work / "artifact"
     toolkit.export(work / "run", candidate, version)
@@ -129,8 +129,12 @@ def _summary(boot: dict[str, Any], point: dict[str, float]) -> dict[str, Any]:
 def compare(
     ctx: JobContext, toolkit: Toolkit, work: Path, candidate: Path, ddi_path: Path | None
 ) -> dict[str, Any]:
-    """Score the candidate and the active version on the candidate's test split, side by side."""
-    held = toolkit.held_out(work / "dataset", ctx.job.params, ddi_path)
+    """Score the candidate and the active version on the candidate's test split, side by side.
+
+    Both are scored by the same ONNX code (any recommender: the inputs are roles), and the
+    active version compared is the one of the candidate manifest's model name.
+    """
+    held = toolkit.held_out(work / "dataset", candidate, ddi_path)
     rec = load_recommender(candidate)
     scored = toolkit.metrics(held, score_patients(rec, held.patients, held.meds))
     report: dict[str, Any] = {
@@ -143,7 +147,7 @@ def compare(
         "active": None,
     }
     with ctx.sessions() as session:
-        active = _active_row(session, ctx.job.model)
+        active = _active_row(session, rec.manifest.name)
     active_point = None
     if active is not None:
         rec = load_recommender(Path(active.path), active.sha256)  # verified like activation

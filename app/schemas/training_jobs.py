@@ -6,13 +6,28 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from app.contract.jobs import JOB_MODELS
+from app.contract.jobs import JobModel as TrainableModel
 from app.contract.names import InputFormat
 from app.schemas.common import JSON_INT, Strict
 
 JobFormat = InputFormat
-JobModel = Literal["gamenet"]
+# Models named here have no job trainer yet: a job for one is refused with this reason.
+NOT_YET_TRAINABLE = {
+    "ensemble": "no ensemble trainer in this build yet",
+}
+
+
+def _trainable(value: object) -> object:
+    if isinstance(value, str) and value in NOT_YET_TRAINABLE:
+        allowed = ", ".join(repr(m) for m in JOB_MODELS)
+        raise ValueError(f"{NOT_YET_TRAINABLE[value]}; train one of {allowed}")
+    return value
+
+
+JobModel = Annotated[TrainableModel, BeforeValidator(_trainable)]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Scalar = str | int | float | bool | None
 ReaderValue = Scalar | list[str] | dict[str, Scalar]
@@ -23,11 +38,22 @@ class TrainingParams(Strict):
 
     ``reader`` keys are the format reader's options (e.g. ``atc_mapping``, ``min_visits``), as
     ``medrec ingest`` takes them. A path option names an uploaded mapping file, or a file inside
-    the uploaded export.
+    the uploaded export. ``epochs`` are GAMENet's training epochs, or G-BERT's fine-tuning
+    epochs; a parameter of one model only (``mode``, ``pretrain_epochs``, ``dha_epochs``) is
+    ignored by the others: the schema cannot tie a parameter to the job's model.
     """
 
     epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] = 10
-    mode: Literal["batched", "reference"] | None = None
+    mode: Literal["batched", "reference"] | None = Field(
+        None, description="GAMENet only (other models ignore it)."
+    )
+    pretrain_epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = Field(
+        None, description="G-BERT only: pre-training epochs (default: the trainer's)."
+    )
+    dha_epochs: Annotated[int, Field(ge=1, le=500), *JSON_INT] | None = Field(
+        None,
+        description="G-BERT only: continued pre-training epochs after the DHA conversion.",
+    )
     split: Literal["literature", "random"] | None = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1), *JSON_INT] | None = None
     lr: float | None = Field(None, gt=0.0, le=1.0)

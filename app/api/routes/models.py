@@ -1,4 +1,7 @@
-"""The model registry (admin): list, register, activate (rollback = activate an older version)."""
+"""The model registry (admin): list, register, activate (rollback = activate an older version).
+
+And each version's evaluation report, as a page beside the active version.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
 
 from app.api.deps import RegistryDep, SessionDep, SettingsDep, require_admin
 from app.crud import model_versions as crud
@@ -14,6 +18,7 @@ from app.db.models import ModelVersion
 from app.inference.registry import ModelRegistry
 from app.schemas.models import ModelVersionCreate, ModelVersionPublic, ModelVersionsPublic
 from app.services.models import activate_version, register_artifact
+from app.services.version_report import REPORT_CSP, version_report_page
 
 router = APIRouter(
     prefix="/models",
@@ -78,3 +83,26 @@ def activate_model(
     """Verify, warm up and serve this version; the previous one serves until the swap."""
     row = activate_version(session=session, registry=registry, name=name, version=version)
     return _public(row, registry)
+
+
+REPORT_HEADERS = {
+    "Content-Security-Policy": REPORT_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@router.get(
+    "/{name}/versions/{version}/report",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The report page"},
+        404: {"description": "Not registered, or the version has no report"},
+        422: {"description": "The report is too large"},
+    },
+)
+def get_model_report(name: NameParam, version: VersionParam, session: SessionDep) -> HTMLResponse:
+    """The version's evaluation report (tables, curves) with the active version beside it."""
+    page = version_report_page(session=session, name=name, version=version)
+    return HTMLResponse(page, headers=REPORT_HEADERS)

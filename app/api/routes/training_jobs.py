@@ -84,7 +84,16 @@ def create_training_job(
     file: Annotated[UploadFile, File(description="A zip of the export, or one file.")],
     format: Annotated[JobFormat, Form()],
     model: Annotated[JobModel, Form()] = "gamenet",
-    epochs: Annotated[int, Form(ge=1, le=500)] = 10,
+    epochs: Annotated[
+        int, Form(ge=1, le=500, description="GAMENet: training; G-BERT: fine-tuning epochs.")
+    ] = 10,
+    pretrain_epochs: Annotated[
+        int, Form(ge=0, le=500, description="G-BERT: pre-training epochs (0: the trainer's).")
+    ] = 0,
+    dha_epochs: Annotated[
+        int,
+        Form(ge=0, le=500, description="G-BERT: pre-training epochs after DHA (0: the trainer's)."),
+    ] = 0,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     split: Annotated[Literal["literature", "random"], Form()] = "literature",
     reader: Annotated[
@@ -95,8 +104,19 @@ def create_training_job(
         list[UploadFile], File(description="Mapping files a reader option may name.")
     ] = [],  # noqa: B006
 ) -> TrainingJobPublic:
-    """Upload an export (zip or one file) and queue a training job."""
-    params = _params(epochs=epochs, seed=seed, split=split, reader=_reader_options(reader))
+    """Upload an export (zip or one file) and queue a training job.
+
+    ``model``: ``gamenet``, or ``gbert`` (pre-training, the DHA conversion and fine-tuning as one
+    job; progress counts the epochs of all three stages).
+    """
+    params = _params(
+        epochs=epochs,
+        pretrain_epochs=pretrain_epochs or None,
+        dha_epochs=dha_epochs or None,
+        seed=seed,
+        split=split,
+        reader=_reader_options(reader),
+    )
     row = submit_job(
         session=session,
         settings=settings,

@@ -2,8 +2,9 @@
 
 ``FakeToolkit`` trains nothing: ``export`` writes the factories' tiny recommender with the
 ``seed``/``bias`` found in the job params (``bias=-10`` predicts nothing: a deliberately worse
-candidate), and the held-out truth is what the artifact at ``params["truth"]`` predicts, so that
-artifact scores a perfect Jaccard. ``SlowToolkit`` also sleeps per epoch, for the crash test.
+candidate), and the held-out truth is what the artifact at ``params["truth"]`` predicts (its path
+travels with the candidate), so that artifact scores a perfect Jaccard. ``SlowToolkit`` also
+sleeps per epoch, for the crash test.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.app.factories import DIAG, MEDS, PROC, write_recommender_artifact
 from training.metrics import bootstrap_metrics, recommendation_metrics
 
 THRESHOLD = 0.3
+TRUTH_FILE = "truth.txt"  # the candidate's held-out truth: the artifact params["truth"] names
 
 
 def held_out_patients() -> list[list[RawVisit]]:
@@ -56,6 +58,7 @@ class FakeToolkit:
 
     def train(
         self,
+        model: str,
         dataset_dir: Path,
         run_dir: Path,
         params: dict[str, Any],
@@ -63,7 +66,7 @@ class FakeToolkit:
         on_epoch: EpochCallback,
     ) -> dict[str, Any]:
         run_dir.mkdir(parents=True)
-        (run_dir / "fake.json").write_text(json.dumps(params.get("fake", {})))
+        (run_dir / "fake.json").write_text(json.dumps({**params.get("fake", {}), **_truth(params)}))
         epochs = int(params.get("epochs", 1))
         for epoch in range(1, epochs + 1):
             time.sleep(self.epoch_seconds)
@@ -75,10 +78,11 @@ class FakeToolkit:
         write_recommender_artifact(
             artifact_dir, version=version, seed=fake.get("seed", 0), bias=fake.get("bias", 0.0)
         )
+        (artifact_dir / TRUTH_FILE).write_text(fake.get("truth", ""))
 
-    def held_out(self, dataset_dir: Path, params: dict[str, Any], ddi_path: Path | None) -> HeldOut:
+    def held_out(self, dataset_dir: Path, artifact_dir: Path, ddi_path: Path | None) -> HeldOut:
         patients = held_out_patients()
-        truth = load_recommender(Path(params["truth"]))
+        truth = load_recommender(Path((artifact_dir / TRUTH_FILE).read_text()))
         y_true = [p >= THRESHOLD for p in score_patients(truth, patients, MEDS)]
         return HeldOut(patients, MEDS, y_true, np.zeros((5, 5), np.float32), THRESHOLD, 0)
 
@@ -94,6 +98,10 @@ class SlowToolkit(FakeToolkit):
     """One second per epoch: slow enough to kill the worker mid-job."""
 
     epoch_seconds = 1.0
+
+
+def _truth(params: dict[str, Any]) -> dict[str, Any]:
+    return {"truth": params["truth"]} if "truth" in params else {}
 
 
 def _params_of(run_dir: Path) -> dict[str, Any]:

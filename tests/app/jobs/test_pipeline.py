@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crud.job_queue import claim_next
 from app.crud.model_versions import get_model_version, set_active
+from app.crud.training_jobs import create_training_job
 from app.db.models import AuditEvent, ModelVersion, TrainingJob
 from app.inference.onnx import read_manifest
 from app.jobs.child import run_child
@@ -20,6 +23,7 @@ from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
 from tests.app.job_fixtures import queue_job
 from tests.app.jobs.fake_toolkit import FakeToolkit
+from training.jobs import Toolkit
 
 
 def _run(settings: Settings, db: Session, owner: str = "w1") -> TrainingJob:
@@ -149,3 +153,61 @@ def test_a_version_number_taken_meanwhile_moves_to_the_next(
     result = db.get(ModelVersion, job.result_model_version_id)
     assert result is not None and result.version == 3
     assert read_manifest(Path(result.path)).version == 3
+
+
+GBERT_TINY = {
+    "pretrain_epochs": 1,
+    "dha_epochs": 1,
+    "fusion_epochs": 1,
+    "epochs": 1,
+    "hidden": 16,
+    "heads": 4,
+    "head_dim": 4,
+    "intermediate": 16,
+    "batch_size": 16,
+    "calibration_visits": 32,
+    "split": "random",
+    "seed": 2,
+}
+
+
+@pytest.mark.slow
+def test_gbert_jobs_train_every_stage_and_are_gated_against_the_active_gbert(
+    job_settings: Settings, db: Session
+) -> None:
+    """Two G-BERT jobs, real toolkit: the first goes live, the second is compared with it."""
+    from training.data.synth import SynthConfig, write_mimic3_export
+
+    results = []
+    for _ in range(2):
+        job_id = uuid.uuid4()
+        job_dir = job_settings.jobs_dir / job_id.hex
+        write_mimic3_export(SynthConfig(patients=80, seed=7), job_dir / "input")
+        create_training_job(
+            session=db,
+            job_id=job_id,
+            format="mimic3",
+            model="gbert",
+            params=GBERT_TINY,
+            input_path=str(job_dir / "input"),
+            job_dir=str(job_dir),
+        )
+        lease = claim_next(session=db, owner="w", lease_seconds=60, max_attempts=1)
+        assert lease is not None
+        run_child(job_settings, lease.job_id, "w", lease.attempt, Toolkit, run_attempt)
+        job = db.get(TrainingJob, lease.job_id, populate_existing=True)
+        assert job is not None and job.state == "succeeded", (job.error, job.log_tail[-1500:])
+        results.append(job)
+    first, second = results
+    # pretrain 1 + DHA (1 fusion + 1 continued pre-training) + fine-tune 1 epochs, one count.
+    assert (first.progress, first.epoch, first.epochs) == (100.0, 4, 4)
+    assert first.comparison is not None and first.comparison["active"] is None
+    assert second.comparison is not None
+    report = second.comparison
+    assert (report["active"]["name"], report["active"]["version"]) == ("gbert", 1)
+    assert report["patients"] == first.comparison["patients"]  # the same held-out patients
+    assert {"jaccard", "prauc", "ddi_rate"} <= set(report["candidate"]) & set(report["active"])
+    db.expire_all()
+    versions = {r.version: r.status for r in db.scalars(select(ModelVersion))}
+    assert versions[1] in ("active", "inactive") and set(versions) == {1, 2}
+    assert (versions[2] == "active") is report["gate"]["activate"]

@@ -7,6 +7,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -87,6 +88,44 @@ def test_bad_reader_options_are_422_at_the_field(jobs: TestClient, admin: dict[s
         refused = _submit(jobs, admin, reader=reader)  # type: ignore[arg-type]
         assert refused.status_code == 422, (reader, refused.text)
         assert {tuple(e["loc"][:2]) for e in refused.json()["errors"]} == {("body", "reader")}
+    assert jobs.get(URL, headers=admin).json()["count"] == 0
+
+
+def test_a_gbert_job_takes_the_epochs_of_its_stages(
+    jobs: TestClient, admin: dict[str, str]
+) -> None:
+    created = _submit(jobs, admin, model="gbert", epochs="3", pretrain_epochs="4", dha_epochs="2")
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert job["model"] == "gbert"
+    assert {k: job["params"][k] for k in ("epochs", "pretrain_epochs", "dha_epochs")} == {
+        "epochs": 3,
+        "pretrain_epochs": 4,
+        "dha_epochs": 2,
+    }
+
+
+def _errors(answer: Any) -> list[tuple[tuple[str, ...], str]]:
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    return [(tuple(e["loc"]), e["msg"]) for e in answer.json()["errors"]]
+
+
+def test_an_ensemble_job_is_refused_at_model_until_it_has_a_trainer(
+    jobs: TestClient, admin: dict[str, str]
+) -> None:
+    for answer in (
+        _submit(jobs, admin, model="ensemble"),
+        jobs.post(
+            f"{URL}/import",
+            headers=admin,
+            json={"source_path": "x", "format": "mimic3", "model": "ensemble"},
+        ),
+    ):
+        [(loc, msg)] = _errors(answer)
+        assert loc == ("body", "model")
+        assert "no ensemble trainer in this build yet" in msg and "'gbert'" in msg
+    assert _errors(_submit(jobs, admin, model="genn"))[0][0] == ("body", "model")
     assert jobs.get(URL, headers=admin).json()["count"] == 0
 
 
