@@ -91,7 +91,8 @@ class EnsembleInference(nn.Module):
         spec: the fitted mix (calibration, bucket edge, weights).
 
     Shapes:
-        inputs: the six roles of ``app.contract.manifest``; output: probabilities ``[B, M]``.
+        inputs: GAMENet's six roles (``app.contract.manifest``); a member that takes
+        ``med_ids`` + ``med_mask`` gets them from ``med_history``; output: probabilities ``[B, M]``.
     """
 
     scale: Tensor
@@ -104,6 +105,7 @@ class EnsembleInference(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.roles = [tuple(r) for r in roles]
+        self.needs_med_tokens = any("med_ids" in r for r in self.roles)
         self.code_median = float(spec.code_median)
         self.register_buffer("scale", torch.tensor([c.scale for c in spec.calibration]))  # [K]
         self.register_buffer("shift", torch.tensor([c.shift for c in spec.calibration]))  # [K]
@@ -126,6 +128,12 @@ class EnsembleInference(nn.Module):
                 strict=True,
             )
         )
+        if self.needs_med_tokens:
+            # A token member (G-BERT) reads past medications as ids + mask: every column, masked
+            # by the multi-hot history (the same output as the own-tokens form, tested there).
+            columns = torch.arange(med_history.size(-1), device=med_history.device)
+            feeds["med_ids"] = columns.expand(med_history.shape)  # [B, V, M]
+            feeds["med_mask"] = med_history
         probs = torch.stack(
             [
                 m(*(feeds[r] for r in roles))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from app.contract.visits import RawVisit
 from app.inference.onnx import OrtOptions, open_session, read_manifest
@@ -14,8 +15,11 @@ from app.inference.recommender import Recommender
 from tests.training.ensemble.conftest import EnsembleRun, make_ensemble_run
 from training.data.records import Patient
 from training.data.splits import SplitConfig
+from training.ensemble.calibration import Platt
+from training.ensemble.export import EnsembleInference
+from training.ensemble.patterns import NUM_BUCKETS
 from training.ensemble.predict import load_predictor
-from training.ensemble.predictor import EnsemblePredictor
+from training.ensemble.predictor import EnsemblePredictor, EnsembleSpec
 from training.export.runner import export_run
 from training.gamenet.data import prepare_data
 
@@ -101,3 +105,54 @@ def test_a_member_changed_since_the_fit_is_refused(exported, tmp_path: Path) -> 
     with pytest.raises(ValueError, match="changed since the ensemble was fitted"):
         export_run(ensemble, tmp_path / "artifact")
     assert not (tmp_path / "artifact").exists()
+
+
+class _HistoryMember(torch.nn.Module):
+    """A member reading past medications as the multi-hot ``med_history``."""
+
+    def forward(self, med_history: torch.Tensor, visit_mask: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(med_history.sum(1) - 1.0)  # [B, M]
+
+
+class _TokenMember(torch.nn.Module):
+    """The same member reading them as ``med_ids`` + ``med_mask`` tokens (G-BERT's roles)."""
+
+    def __init__(self, num_meds: int) -> None:
+        super().__init__()
+        self.num_meds = num_meds
+
+    def forward(
+        self, med_ids: torch.Tensor, med_mask: torch.Tensor, visit_mask: torch.Tensor
+    ) -> torch.Tensor:
+        hot = torch.zeros(*med_ids.shape[:2], self.num_meds).scatter_add(
+            -1, med_ids, (med_mask > 0).float()
+        )  # [B, V, M]
+        return torch.sigmoid(hot.sum(1) - 1.0)
+
+
+def test_a_token_member_gets_the_past_medications_from_med_history() -> None:
+    b, v, c, m = 3, 4, 2, 6
+    gen = torch.Generator().manual_seed(0)
+    history = (torch.rand(b, v, m, generator=gen) > 0.5).float()
+    ids = torch.zeros(b, v, c, dtype=torch.long)
+    mask = torch.ones(b, v, c)
+    spec = EnsembleSpec(
+        members=("history", "tokens"),
+        calibration=(Platt(), Platt()),
+        code_median=1.0,
+        weights=np.tile([[0.0, 1.0]], (NUM_BUCKETS, 1)),
+        threshold=0.5,
+    )
+    roles = [("med_history", "visit_mask"), ("med_ids", "med_mask", "visit_mask")]
+    tokens = EnsembleInference([_HistoryMember(), _TokenMember(m)], roles, spec)
+    spec_history = EnsembleSpec(
+        members=spec.members,
+        calibration=spec.calibration,
+        code_median=1.0,
+        weights=np.tile([[1.0, 0.0]], (NUM_BUCKETS, 1)),
+        threshold=0.5,
+    )
+    history_only = EnsembleInference([_HistoryMember(), _TokenMember(m)], roles, spec_history)
+    visit_mask = torch.ones(b, v)
+    feeds = (ids, mask, ids, mask, history, visit_mask)
+    assert torch.allclose(tokens(*feeds), history_only(*feeds), atol=1e-6)
