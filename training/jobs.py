@@ -185,8 +185,44 @@ def train_gbert(
     return metrics
 
 
-TRAINERS: dict[str, Trainer] = {"gamenet": train_gamenet, "gbert": train_gbert}
-"""One trainer per ``app.contract.jobs.JOB_MODELS``; the ensemble's trainer plugs in here."""
+def train_ensemble(
+    dataset_dir: Path,
+    run_dir: Path,
+    params: dict[str, Any],
+    ddi_path: Path | None,
+    on_epoch: EpochCallback,
+) -> dict[str, Any]:
+    """Train GAMENet, then fit its calibrated, pattern-weighted mix with the logistic regression.
+
+    The GAMENet member is a run of its own under ``run_dir/members/gamenet`` (``params`` are its
+    training parameters; ``seed`` seeds the mix too); ``run_dir`` is the ensemble run. Progress
+    counts GAMENet's epochs, then one step for the fit.
+    """
+    from training.ensemble.config import TrainConfig as EnsembleConfig
+    from training.ensemble.run import train
+    from training.gamenet.config import TrainConfig as GamenetConfig
+
+    member = run_dir / "members" / "gamenet"
+    progress = StagedEpochs(on_epoch, [_config(GamenetConfig, params).epochs, 1])
+    train_gamenet(dataset_dir, member, params, ddi_path, progress.stage(0))
+    logger.info("ensemble: fitting the mix of GAMENet and the logistic regression")
+    try:
+        metrics: dict[str, Any] = train(
+            dataset_dir, [member], run_dir, EnsembleConfig(seed=int(params.get("seed", 0)))
+        )
+    except ValueError as exc:
+        raise _input_error(exc, dataset_dir) from None
+    val = metrics["rows"]["per-pattern weights"]["val_point"]
+    progress.stage(1)(1, 1, {k: float(v) for k, v in val.items()})
+    return metrics
+
+
+TRAINERS: dict[str, Trainer] = {
+    "gamenet": train_gamenet,
+    "gbert": train_gbert,
+    "ensemble": train_ensemble,
+}
+"""One trainer per ``app.contract.jobs.JOB_MODELS``."""
 
 
 def _split_config(record: dict[str, Any]) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 
 from app.contract.visits import RawVisit
 
-JobModel = Literal["gamenet", "gbert"]
+JobModel = Literal["gamenet", "gbert", "ensemble"]
 """The models a training job trains: each has a trainer in ``training.jobs.TRAINERS``.
 
 An ``ensemble`` job is refused by name until its trainer exists: add ``"ensemble"`` here and its

@@ -6,28 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.contract.jobs import JOB_MODELS
 from app.contract.jobs import JobModel as TrainableModel
 from app.contract.names import InputFormat
 from app.schemas.common import JSON_INT, Strict
 
 JobFormat = InputFormat
-# Models named here have no job trainer yet: a job for one is refused with this reason.
-NOT_YET_TRAINABLE = {
-    "ensemble": "no ensemble trainer in this build yet",
-}
-
-
-def _trainable(value: object) -> object:
-    if isinstance(value, str) and value in NOT_YET_TRAINABLE:
-        allowed = ", ".join(repr(m) for m in JOB_MODELS)
-        raise ValueError(f"{NOT_YET_TRAINABLE[value]}; train one of {allowed}")
-    return value
-
-
-JobModel = Annotated[TrainableModel, BeforeValidator(_trainable)]
+JobModel = TrainableModel
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Scalar = str | int | float | bool | None
 ReaderValue = Scalar | list[str] | dict[str, Scalar]

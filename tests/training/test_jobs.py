@@ -242,3 +242,33 @@ def test_a_gamenet_candidate_s_held_out_split_is_the_one_gamenet_tests_on(
     expected = targets_of(data.test, len(held.meds))
     assert all((a == b).all() for a, b in zip(held.y_true, expected, strict=True))
     assert (held.ddi_adj == data.ddi_adj).all()
+
+
+@pytest.mark.slow
+def test_an_ensemble_job_trains_gamenet_then_the_mix_and_exports_one_artifact(
+    export: Path, tmp_path: Path
+) -> None:
+    import json
+
+    toolkit = Toolkit()
+    toolkit.ingest("mimic3", export, tmp_path / "dataset", {})
+    calls: list[tuple[int, int]] = []
+    params = {"epochs": 2, "split": "random", "seed": 5}
+    toolkit.train(
+        "ensemble",
+        tmp_path / "dataset",
+        tmp_path / "run",
+        params,
+        export / "ddi.csv",
+        lambda epoch, epochs, val: calls.append((epoch, epochs)),
+    )
+    # GAMENet's two epochs, then the fit: one count of three.
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert (tmp_path / "run" / "members" / "gamenet" / "best.ckpt").is_file()
+    toolkit.export(tmp_path / "run", tmp_path / "artifact", 1)
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    assert manifest["name"] == "ensemble"
+    members = [m["name"] for m in manifest["training"]["members"]]
+    assert len(members) == 2 and "lr" in members
+    held = toolkit.held_out(tmp_path / "dataset", tmp_path / "artifact", export / "ddi.csv")
+    assert held.threshold == manifest["threshold"] and held.patients

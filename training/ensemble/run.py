@@ -39,7 +39,7 @@ from training.ensemble.patterns import NUM_BUCKETS, bucket_names, code_median, v
 from training.ensemble.predictor import EnsembleSpec
 from training.ensemble.report import write_report
 from training.evaluate.predictor import Predictor
-from training.evaluate.runs import load_run_predictor, read_run
+from training.evaluate.runs import load_run_predictor, read_run, run_data
 from training.gamenet.data import PreparedData, prepare_data
 from training.metrics import bootstrap_metrics, recommendation_metrics, tune_threshold
 from training.provenance import git_sha, versions
@@ -76,7 +76,10 @@ def train(
     ]
     if nested:
         raise ValueError(f"train ensemble: {nested[0]} is an ensemble; give its members instead")
-    data = prepare_data(Path(data_dir), _split_of(member_runs[0], runs[0]))
+    # The members' DDI table: the dataset's own ddi.csv, else the --ddi file a member recorded.
+    recorded = [run_data(run).ddi_path for run in runs]
+    ddi_path = next((p for p in recorded if p is not None), None)
+    data = prepare_data(Path(data_dir), _split_of(member_runs[0], runs[0]), ddi_path)
     for run_dir, run in zip(member_runs, runs, strict=True):
         _check_member(Path(run_dir), run, data)
     members: list[Predictor] = [load_run_predictor(Path(r)) for r in member_runs]
@@ -97,7 +100,7 @@ def train(
     for source, name in zip(sources, names, strict=True):
         source["name"] = name
     spec, metrics = fit_and_score(members, names, data, config)
-    _write_run(out_dir, Path(data_dir), data, config, sources, spec, metrics)
+    _write_run(out_dir, Path(data_dir), ddi_path, data, config, sources, spec, metrics)
     return metrics
 
 
@@ -263,6 +266,7 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 def _write_run(
     out_dir: Path,
     data_dir: Path,
+    ddi_path: Path | None,
     data: PreparedData,
     config: TrainConfig,
     sources: list[dict[str, Any]],
@@ -277,6 +281,7 @@ def _write_run(
         "git_sha": git_sha(),
         "versions": versions(),
         "data_dir": str(data_dir),
+        "ddi_path": None if ddi_path is None else str(ddi_path),
         "dataset": data.dataset,
         "synthetic": data.synthetic,
         "ddi_source": data.ddi_source(),

@@ -135,8 +135,11 @@ def build(run_dir: Path) -> ExportBundle:
         "inputs": [s.model_dump() for s in inputs],
         "outputs": [s.model_dump() for s in outputs],
         "vocab": run["vocab"],
-        "threshold": THRESHOLD,
-        "metrics": {"test": _summary(metrics.get("test_bootstrap", {}))},
+        "threshold": metrics.get("tuned_threshold", THRESHOLD),
+        "metrics": {
+            "test": _summary(metrics.get("test_bootstrap", {})),
+            **({"test_tuned": _summary(metrics["test_tuned"])} if "test_tuned" in metrics else {}),
+        },
         "baselines": {k: _summary(v) for k, v in metrics.get("baselines", {}).items()},
         "dataset": {
             "fingerprint": data["fingerprint"],

@@ -26,7 +26,7 @@ from training.gbert.data import Encoded, ddi_graph, pretraining_visits, validati
 from training.gbert.finetune import predict, recommendation_figures, run_finetuning
 from training.gbert.pretrain import mean_loss, pretrain_loss, run_pretraining, visit_batches
 from training.gbert.runs import build_model, load_checkpoint
-from training.metrics import bootstrap_metrics
+from training.metrics import bootstrap_metrics, tune_threshold
 
 StageResult = tuple[GBertConfig, FitResult, dict[str, Any]]
 
@@ -238,12 +238,16 @@ def finetune(s: StageInputs) -> StageResult:
         dist=s.dist,
     )
     model.load_state_dict(load_checkpoint(run_dir / "best.ckpt")["model"])
+    num_meds = len(vocabs.med)
+    val_true, val_prob = predict(model, enc["val"], batch_size=cfg.batch_size, num_meds=num_meds)
+    tuned = tune_threshold(val_true, val_prob)  # chosen on validation, served by the export
     test = enc["test"]
-    y_true, y_prob = predict(model, test, batch_size=cfg.batch_size, num_meds=len(vocabs.med))
+    y_true, y_prob = predict(model, test, batch_size=cfg.batch_size, num_meds=num_meds)
     figures = recommendation_figures(y_true, y_prob, threshold=cfg.threshold, ddi_adj=ddi_adj)
     boot = bootstrap_metrics(
         y_true, y_prob, threshold=cfg.threshold, ddi_adj=ddi_adj, seed=cfg.seed
     )
+    boot_tuned = bootstrap_metrics(y_true, y_prob, threshold=tuned, ddi_adj=ddi_adj, seed=cfg.seed)
     return (
         config,
         result,
@@ -255,6 +259,8 @@ def finetune(s: StageInputs) -> StageResult:
             "test_patients": len(test),
             "test_visits": sum(len(p) for p in test),
             "threshold": cfg.threshold,
+            "tuned_threshold": tuned,
+            "test_tuned": boot_tuned,
         },
     )
 

@@ -10,6 +10,7 @@ from tests.training.gbert.conftest import DDI, TINY, tiny_config
 from training.data.dataset import Dataset
 from training.gbert.run import train
 from training.gbert.runs import load_model
+from training.metrics import THRESHOLD_GRID
 
 
 @pytest.mark.slow
@@ -44,10 +45,14 @@ def test_finetune_needs_init(dataset, tmp_path):
 def test_export_run_writes_a_gbert_artifact(runs):
     from training.export.runner import export_run
 
-    root, _ = runs
+    root, out = runs
     manifest = export_run(root / "ft", root / "artifact")
     error = manifest.training["parity_max_abs_error"]
-    assert error < 1e-4 and manifest.name == "gbert" and manifest.threshold == 0.3
+    assert error < 1e-4 and manifest.name == "gbert"
+    # the threshold served is the one fine-tuning chose on validation, from tune_threshold's grid
+    tuned = out["ft"]["tuned_threshold"]
+    assert manifest.threshold == tuned and tuned in THRESHOLD_GRID
+    assert set(manifest.metrics["test_tuned"]) >= {"jaccard", "prauc"}
     roles = [i.role for i in manifest.inputs]
     assert roles == ["diag_ids", "diag_mask", "med_ids", "med_mask", "visit_mask"]
     assert manifest.synthetic and (root / "artifact" / "model.onnx").is_file()
