@@ -29,6 +29,9 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an install
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benches
+
+from gbert import export_legacy  # noqa: E402
 
 from app.contract.manifest import recommender_specs
 from models.gamenet import GAMENet, GAMENetConfig
@@ -39,7 +42,6 @@ from training.export.artifact import export_onnx
 from training.gamenet.export import ROLES, GAMENetInference, random_feeds
 from training.gamenet.steps import load_model
 from training.gbert.batches import med_tokens
-from training.gbert.export import ROLES as GBERT_ROLES
 from training.gbert.export import GBertServing
 from training.gbert.ontology import diagnosis_hierarchy, medication_hierarchy
 from training.gbert.runs import code_graph
@@ -61,21 +63,6 @@ def _random_gbert(nd: int, m: int) -> GBertServing:
     dx = code_graph(diagnosis_hierarchy(diag))
     rx = code_graph(medication_hierarchy(meds))
     return GBertServing(GBertRecommender(GBertConfig(num_diag_codes=nd, num_meds=m), dx, rx))
-
-
-def _export_gbert(wrapper: GBertServing, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = recommender_specs(GBERT_ROLES, wrapper.model.encoder.config.num_meds)
-    axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
-    torch.onnx.export(
-        wrapper,
-        tuple(feeds[s.name] for s in inputs),
-        str(path),
-        input_names=[s.name for s in inputs],
-        output_names=["probabilities"],
-        dynamic_axes={**axes, "probabilities": {0: "batch"}},
-        opset_version=18,
-        dynamo=False,  # as bench/gbert.py: the same function, 15x faster to export
-    )
 
 
 def _gbert_feeds(feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -158,7 +145,7 @@ def main() -> None:
         path = Path(tmp) / "gbert.onnx"
         example_g = _gbert_feeds(example)
         with torch.no_grad():
-            _export_gbert(gbert, example_g, path)
+            export_legacy(gbert, example_g, path)
         gbert_session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     rows = []
     for batch, visits, codes in BATCHES:
