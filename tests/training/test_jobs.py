@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.contract.errors import JobInputError
+from tests.training.gbert.factories import GBERT_JOB_TINY
 from training.data import ingest
 from training.data.synth import SynthConfig, write_mimic3_export
 from training.jobs import Toolkit
@@ -115,20 +116,7 @@ def test_staged_epochs_count_every_stage_after_the_ones_before() -> None:
     assert calls == [(1, 6), (2, 6), (3, 6), (6, 6)]
 
 
-GBERT_TINY = {
-    "pretrain_epochs": 1,
-    "dha_epochs": 1,
-    "epochs": 2,
-    "fusion_epochs": 1,
-    "hidden": 16,
-    "heads": 4,
-    "head_dim": 4,
-    "intermediate": 16,
-    "batch_size": 16,
-    "calibration_visits": 32,
-    "split": "random",
-    "seed": 3,
-}
+GBERT_TINY = {**GBERT_JOB_TINY, "epochs": 2, "seed": 3}
 
 
 @pytest.fixture(scope="module")

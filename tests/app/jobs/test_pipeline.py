@@ -23,6 +23,7 @@ from app.settings import Settings
 from tests.app.factories import write_recommender_artifact
 from tests.app.job_fixtures import queue_job
 from tests.app.jobs.fake_toolkit import FakeToolkit
+from tests.training.gbert.factories import GBERT_JOB_TINY
 from training.jobs import Toolkit
 
 
@@ -155,20 +156,7 @@ def test_a_version_number_taken_meanwhile_moves_to_the_next(
     assert read_manifest(Path(result.path)).version == 3
 
 
-GBERT_TINY = {
-    "pretrain_epochs": 1,
-    "dha_epochs": 1,
-    "fusion_epochs": 1,
-    "epochs": 1,
-    "hidden": 16,
-    "heads": 4,
-    "head_dim": 4,
-    "intermediate": 16,
-    "batch_size": 16,
-    "calibration_visits": 32,
-    "split": "random",
-    "seed": 2,
-}
+GBERT_TINY = {**GBERT_JOB_TINY, "epochs": 1, "seed": 2}
 
 
 @pytest.mark.slow

@@ -6,6 +6,21 @@ import random
 
 from training.data.records import Code, Patient, Visit
 
+# The smallest G-BERT a training job can run (job params), shared by the job tests.
+GBERT_JOB_TINY: dict[str, object] = {
+    "pretrain_epochs": 1,
+    "dha_epochs": 1,
+    "fusion_epochs": 1,
+    "epochs": 1,
+    "hidden": 16,
+    "heads": 4,
+    "head_dim": 4,
+    "intermediate": 16,
+    "batch_size": 16,
+    "calibration_visits": 32,
+    "split": "random",
+}
+
 DX = ["4019", "25000", "4280", "42731", "5849", "V4581", "E8782", "0389", "2724", "51881"]
 MEDS = ["N02B", "C07A", "A02B", "B01A", "C03C", "A12C", "N05B"]
 
