@@ -151,11 +151,8 @@ def train_gbert(
     The earlier stages' runs are kept under ``run_dir/stages/``; each stage starts from the one
     before it. Progress counts the epochs of all three stages.
     """
-    from training.gamenet.data import DATASET_DDI_FILE
     from training.gbert.run import train
 
-    own = dataset_dir / DATASET_DDI_FILE
-    ddi = own if own.is_file() else ddi_path  # G-BERT reports a DDI rate of 0 without a table
     stages = gbert_stages(params)
     progress = StagedEpochs(on_epoch, [_stage_epochs(c) for c in stages])
     init: Path | None = None
@@ -176,7 +173,7 @@ def train_gbert(
                 config,
                 on_epoch=progress.stage(index),
                 init_dir=init,
-                ddi_path=ddi,
+                ddi_path=ddi_path,  # the dataset's own ddi.csv first, as every trainer reads it
                 show_progress=False,
             )
         except ValueError as exc:
