@@ -69,8 +69,13 @@ def mapping(model: str, layers: int) -> list[tuple[str, str, str]]:
 
 def load_mapped(
     model: Any, official: dict[str, np.ndarray], rows: list[tuple[str, str, str]]
-) -> None:
-    """Load the official weights into ``model`` through ``rows``; every official key is used."""
+) -> list[str]:
+    """Load the official weights into ``model`` through ``rows``; every official key is used.
+
+    Returns MedRec's parameters without an official twin (left at their init): the masked-code
+    heads of ``GBertPretrain``, and whatever optional part a later MedRec adds (if a diag-only
+    forward used it, the stages would differ and say so).
+    """
     import torch
 
     state = model.state_dict()
@@ -82,15 +87,11 @@ def load_mapped(
             )
         state[mk] = value
     unused = set(official) - {ok for _, ok, _ in rows}
-    buffers = {k for k, _ in model.named_buffers()}
-    medrec_only = ("dx_mlm.", "rx_mlm.")  # GBertPretrain's masked-code heads: no official twin
-    unmapped = {k for k in state if k not in {mk for mk, _, _ in rows} and k not in buffers}
-    unmapped = {k for k in unmapped if not k.startswith(medrec_only)}
-    if unused or unmapped:
-        raise SystemExit(
-            f"mapping incomplete: official {sorted(unused)}, MedRec {sorted(unmapped)}"
-        )
+    if unused:
+        raise SystemExit(f"mapping incomplete: official {sorted(unused)} unused")
     model.load_state_dict(state)
+    buffers = {k for k, _ in model.named_buffers()}
+    return sorted(k for k in state if k not in {mk for mk, _, _ in rows} and k not in buffers)
 
 
 def official_graph(tree: dict[str, Any]) -> Any:
@@ -124,8 +125,9 @@ def _capture(encoder: Any) -> tuple[dict[str, list[np.ndarray]], list[Any]]:
     return rec, handles
 
 
-def _leak(rec: Any, enc: list[Any], num_meds: int) -> float:
-    """Max change of visit t's logits when visit t's own medications change (must be 0)."""
+def _leak(rec: Any, enc: list[Any], num_meds: int) -> dict[str, float]:
+    """Max change of visit t's logits when visit t's own ("own") or later ("future") visits'
+    medications change (both must be 0)."""
     from dataclasses import replace
 
     from training.gbert.batches import recommend_batch
@@ -135,12 +137,19 @@ def _leak(rec: Any, enc: list[Any], num_meds: int) -> float:
         keys = ("dx_tokens", "rx_tokens", "visit_mask")
         return rec(**{k: b[k] for k in keys})[0, t].numpy()  # type: ignore[no-any-return]
 
-    leak = 0.0
+    def other(v: Any) -> Any:
+        return replace(v, rx=(next(i for i in range(num_meds) if i not in v.rx),))
+
+    leak = {"own": 0.0, "future": 0.0}
     for visits in enc:
         for t in range(1, len(visits)):
-            other = next(i for i in range(num_meds) if i not in visits[t].rx)
-            changed = [replace(v, rx=(other,)) if j == t else v for j, v in enumerate(visits)]
-            leak = max(leak, float(np.abs(logits(changed, t) - logits(visits, t)).max()))
+            base = logits(visits, t)
+            for kind in leak:
+                hit = [j == t if kind == "own" else j > t for j in range(len(visits))]
+                if any(hit):
+                    changed = [other(v) if h else v for v, h in zip(visits, hit, strict=True)]
+                    change = float(np.abs(logits(changed, t) - base).max())
+                    leak[kind] = max(leak[kind], change)
     return leak
 
 
@@ -172,14 +181,16 @@ def run_medrec(
     )
     graphs = {"dx_graph": official_graph(meta["dx"]), "rx_graph": official_graph(meta["rx"])}
     rec, pre = GBertRecommender(config, **graphs), GBertPretrain(config, **graphs)
+    unmapped: dict[str, list[str]] = {}
     for model, name in ((rec, "recommender"), (pre, "pretrain")):
         file = weights / ("predict.npz" if name == "recommender" else "pretrain.npz")
         with np.load(file, allow_pickle=False) as z:
-            load_mapped(model, {k: z[k] for k in z.files}, mapping(name, config.layers))
+            official = {k: z[k] for k in z.files}
+            unmapped[name] = load_mapped(model, official, mapping(name, config.layers))
         model.eval()
     enc = [encode_patient(p, vocabs) for p in cohort]
     batch = recommend_batch(enc, config.num_meds)
-    out: dict[str, Any] = {"enc": enc, "batch": batch}
+    out: dict[str, Any] = {"enc": enc, "batch": batch, "unmapped": unmapped}
     with torch.no_grad():
         out["onto_dx"], out["onto_rx"] = (
             rec.encoder.dx_onto().numpy(),

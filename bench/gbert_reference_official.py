@@ -156,16 +156,23 @@ with torch.no_grad():
     out.update({"pt_ids": ids.numpy(), "pt_ydx": ydx.numpy(), "pt_yrx": yrx.numpy(),
                 "pt_loss": float(loss)})
 
-    # leak probe: does the prediction of visit t move when visit t's own medications change?
-    leak, rx_codes = 0.0, list(tok.rx_voc.word2idx)
+    # leak probe: does the prediction of visit t move when the medications of visit t itself
+    # ("own") or of the visits after it ("future") change? A recommender must see neither.
+    leak, rx_codes = {"own": 0.0, "future": 0.0}, list(tok.rx_voc.word2idx)
     for i, p in enumerate(IN["patients"]):
         for t in range(1, len(p)):
-            other = next(c for c in rx_codes if c not in p[t]["rx"])
-            ft.records = {0: [[v["dx"], [other] if j == t else v["rx"]] for j, v in enumerate(p)]}
-            input_ids, _, rx_labels = ft[0]
-            changed = predict(input_ids, rx_labels=rx_labels)[1].numpy()
-            leak = max(leak, float(np.abs(changed[t - 1] - out["ft_logits"][i][t - 1]).max()))
-    out["ft_leak"] = leak
+            for kind in ("own", "future"):
+                hit = (lambda j: j == t) if kind == "own" else (lambda j: j > t)
+                if not any(hit(j) for j in range(len(p))):
+                    continue
+                other = lambda v: [next(c for c in rx_codes if c not in v["rx"])]
+                ft.records = {0: [[v["dx"], other(v) if hit(j) else v["rx"]]
+                                  for j, v in enumerate(p)]}
+                input_ids, _, rx_labels = ft[0]
+                changed = predict(input_ids, rx_labels=rx_labels)[1].numpy()
+                change = float(np.abs(changed[t - 1] - out["ft_logits"][i][t - 1]).max())
+                leak[kind] = max(leak[kind], change)
+    out["ft_leak_own"], out["ft_leak_future"] = leak["own"], leak["future"]
 
 flat = {}
 for k, v in out.items():
