@@ -20,7 +20,9 @@ Published baseline figures are therefore comparable only roughly with ours.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,7 @@ from training.metrics import bootstrap_metrics
 logger = logging.getLogger(__name__)
 
 LR_C = 0.90909  # the reference's grid-searched inverse regularisation (train_LR.py)
+LR_CACHE_SIZE = 2  # fitted models kept per process (see fit_logistic)
 
 
 def _med_row(visit: Visit, med_vocab: Vocabulary[str]) -> np.ndarray:
@@ -174,6 +177,17 @@ class LogisticModel:
         return prob
 
 
+_FITTED: OrderedDict[str, LogisticModel] = OrderedDict()
+
+
+def _fit_key(x: sparse.csr_matrix, y: np.ndarray, seed: int, c: float) -> str:
+    """A digest of everything a fit depends on: the features, the targets and the options."""
+    digest = hashlib.sha256(f"{x.shape}|{y.shape}|{y.dtype}|{seed}|{c!r}".encode())
+    for part in (x.indptr, x.indices, x.data, y):
+        digest.update(b"|" + np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
+
+
 def fit_logistic(
     train: Sequence[Patient], vocabs: Vocabularies, *, seed: int = 0, c: float = LR_C
 ) -> LogisticModel:
@@ -183,15 +197,28 @@ def fit_logistic(
     ``OneVsRestClassifier(LogisticRegression(C=0.90909))`` (liblinear was sklearn's default
     solver then). A med present in every training visit, or in none, gets that constant share
     as its score instead of a fitted model.
+
+    The fit is deterministic, so the last :data:`LR_CACHE_SIZE` models are kept by a digest of
+    their features, targets, ``seed`` and ``c``: the same fit asked for again in one process
+    (a training job's baselines, then its export's report) is returned, not refitted. The
+    returned model is shared; do not modify it.
     """
     x_train = visit_features(train, vocabs)
     y_train = np.concatenate([_targets(p, vocabs.med) for p in train])
+    key = _fit_key(x_train, y_train, seed, c)
+    if key in _FITTED:
+        _FITTED.move_to_end(key)
+        return _FITTED[key]
     models = {}
     for med in np.flatnonzero(y_train.any(axis=0) & ~y_train.all(axis=0)):
         model = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=1000)
         model.fit(x_train, y_train[:, med])
         models[int(med)] = model
-    return LogisticModel(prior=y_train.mean(axis=0), models=models)
+    fitted = LogisticModel(prior=y_train.mean(axis=0), models=models)
+    _FITTED[key] = fitted
+    while len(_FITTED) > LR_CACHE_SIZE:
+        _FITTED.popitem(last=False)
+    return fitted
 
 
 def per_patient(rows: np.ndarray, patients: Sequence[Patient]) -> list[np.ndarray]:

@@ -226,16 +226,27 @@ def patient_stats(
     y_true = [np.asarray(t) for t in y_true]
     y_prob = [np.asarray(p, dtype=np.float64) for p in y_prob]
     _check(y_true, y_prob, ddi_adj.shape[0])
-    sym = _symmetric(ddi_adj)
-    rows = []
-    for true, prob in zip(y_true, y_prob, strict=True):
-        true = true.astype(bool)
-        scores = _visit_scores(true, prob, threshold).mean(axis=0)
-        interacting, pairs = _pair_counts(prob >= threshold, sym)
-        meds = (prob >= threshold).sum()
-        rows.append([*scores, interacting.sum(), pairs.sum(), meds, len(true)])
-    cols = np.asarray(rows, dtype=np.float64).T
-    return PatientStats(*cols)
+    # every visit of every patient scored at once; each patient's mean is then taken over its
+    # own rows (the same ``mean`` of the same array as scoring it alone, so the same bits), and
+    # its counts summed (integers, exact)
+    visits = np.array([len(t) for t in y_true])
+    ends = np.cumsum(visits)
+    starts = ends - visits
+    true, prob = np.concatenate(y_true).astype(bool), np.concatenate(y_prob)
+    pred = prob >= threshold
+    scores = _visit_scores(true, prob, threshold)
+    means = np.array([scores[a:b].mean(axis=0) for a, b in zip(starts, ends, strict=True)])
+    jaccard, prauc, f1 = means.T
+    interacting, pairs = _pair_counts(pred, _symmetric(ddi_adj))
+    return PatientStats(
+        jaccard,
+        prauc,
+        f1,
+        np.add.reduceat(interacting, starts),
+        np.add.reduceat(pairs, starts),
+        np.add.reduceat(pred.sum(axis=1), starts).astype(np.float64),
+        visits.astype(np.float64),
+    )
 
 
 def recommendation_metrics(

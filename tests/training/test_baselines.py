@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from tests.factories import make_visit, random_patients
+from training import baselines
 from training.baselines import (
     baseline_table,
+    fit_logistic,
     frequency_baseline,
     logistic_baseline,
     med_targets,
@@ -110,3 +114,27 @@ def test_baseline_table_on_random_patients() -> None:
     y_true = med_targets(test, vocabs.med)
     y_prob = frequency_baseline(train, test, vocabs)
     assert recommendation_metrics(y_true, y_prob, threshold=0.5, ddi_adj=ddi)["avg_meds"] > 0
+
+
+def test_the_same_logistic_fit_is_reused_and_equals_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(baselines, "_FITTED", OrderedDict())
+    train = random_patients(40, seed=5)
+    vocabs = Vocabularies.fit(train)
+    first = fit_logistic(train, vocabs, seed=0)
+    with monkeypatch.context() as m:  # nothing is fitted for the same data and options
+        m.setattr(LogisticRegression, "fit", lambda *a, **k: pytest.fail("refitted"))
+        assert fit_logistic(train, vocabs, seed=0) is first
+    for other in (
+        fit_logistic(train, vocabs, seed=1),
+        fit_logistic(train, vocabs, seed=0, c=0.5),
+        fit_logistic(train[:-1], vocabs, seed=0),
+    ):
+        assert other is not first
+    assert len(baselines._FITTED) == baselines.LR_CACHE_SIZE  # the oldest were let go
+    monkeypatch.setattr(baselines, "_FITTED", OrderedDict())
+    refit = fit_logistic(train, vocabs, seed=0)
+    x = visit_features(random_patients(6, seed=6), vocabs)
+    assert refit is not first
+    np.testing.assert_array_equal(refit.predict_proba(x), first.predict_proba(x))

@@ -16,6 +16,7 @@ from training.metrics import (
     bootstrap_metrics,
     ddi_rate,
     ddi_rate_per_visit,
+    patient_stats,
     recommendation_metrics,
     tune_threshold,
     visit_jaccard,
@@ -254,3 +255,23 @@ def test_tune_threshold_ties_go_to_the_first_grid_point_and_bad_grids_are_refuse
         tune_threshold([true], [prob], grid=())
     with pytest.raises(ValueError, match="grid"):
         tune_threshold([true], [prob], grid=(0.0, 0.5))
+
+
+def test_patient_stats_of_many_patients_are_each_patients_own_to_the_bit() -> None:
+    rng = np.random.default_rng(4)
+    m = 12
+    upper = np.triu(rng.random((m, m)) < 0.3, 1)
+    adj = (upper | upper.T).astype(np.float64)
+    # up to 30 visits: numpy's mean sums 8 or more rows pairwise, not one after another
+    y_prob = [rng.random((int(rng.integers(1, 30)), m)) for _ in range(40)]
+    y_true = [rng.random(p.shape) < 0.3 for p in y_prob]
+    stats = patient_stats(y_true, y_prob, threshold=0.4, ddi_adj=adj)
+    for i, (true, prob) in enumerate(zip(y_true, y_prob, strict=True)):
+        own = patient_stats([true], [prob], threshold=0.4, ddi_adj=adj)
+        for field in own.__dataclass_fields__:
+            assert getattr(stats, field)[i] == getattr(own, field)[0], field
+        # a patient's mean is numpy's mean of its [V, 3] visit scores, as scored alone
+        rows = np.stack([visit_jaccard(true, prob, 0.4), average_precision(true, prob)], axis=1)
+        alone = np.concatenate([rows, np.zeros((len(rows), 1))], axis=1).mean(axis=0)
+        assert (stats.jaccard[i], stats.prauc[i]) == (alone[0], alone[1])
+    assert stats.visits.tolist() == [len(p) for p in y_prob]

@@ -10,12 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import build_cli
+from tests.training.evaluate.test_ddi_curve import assert_sets_match_the_rule
 from tests.training.gamenet.test_cli_end_to_end import write_literature_fixture
 from training.data.dataset import Dataset
 from training.data.splits import SplitConfig, split_patients
-from training.evaluate.footing import load_footing, visits_digest
+from training.evaluate.ddi_curve import limited_sets
+from training.evaluate.footing import align, load_footing, visits_digest
 from training.evaluate.plots import FIGURES
 from training.evaluate.report import build_report
+from training.evaluate.runs import load_run_predictor
 from training.metrics import THRESHOLD_GRID
 
 
@@ -116,3 +119,18 @@ def test_a_run_trained_on_another_split_is_flagged(evaluated) -> None:
     report = build_report(footing, [run], [], bootstrap_rounds=1)
     assert len(report["warnings"]) == 1 and "trained on another split" in report["warnings"][0]
     assert report["rows"][0]["test_patients"] == len(footing.split.test)
+
+
+def test_the_curves_sets_are_the_rules_on_a_real_runs_test_visits(evaluated) -> None:
+    data, _, report = evaluated
+    row = report["rows"][0]
+    footing = load_footing(data, SplitConfig("literature"))
+    predictor = load_run_predictor(Path(row["source"]))
+    y_prob = align(predictor.predict(footing.split.test), predictor.med_vocab, footing.med_vocab)
+    interacts = footing.interacts()
+    # the tuned threshold, and a low one whose larger sets need many drops
+    for threshold in (row["thresholds"]["tuned"], 0.1):
+        assert_sets_match_the_rule(y_prob, threshold, interacts, report["ddi_curve_targets"])
+    # the low threshold's sets do get shrunk, so the comparison covers real drops
+    shrunk, whole = (limited_sets(y_prob, 0.1, interacts, t) for t in (0.0, 1.0))
+    assert sum(s.sum() for s in shrunk) < sum(w.sum() for w in whole)
