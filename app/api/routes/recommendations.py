@@ -38,13 +38,6 @@ router = APIRouter(
 )
 
 
-_FHIR_DDI_LIMIT = {
-    "loc": ("body", "max_ddi_rate"),
-    "msg": "max_ddi_rate is not offered with FHIR output (Accept: application/fhir+json) yet",
-    "type": "not_supported_with_fhir_output",
-}
-
-
 @router.post(
     "",
     response_model=RecommendationPublic,
@@ -86,11 +79,10 @@ async def create_recommendation(
     metrics: Metrics = request.state.metrics
     with metrics.inference.labels(loaded.name).time():
         if accepts_fhir(request):
-            if body.max_ddi_rate is not None:
-                raise RequestValidationError([_FHIR_DDI_LIMIT])
             return fhir_response(recommendation_bundle(
-                ddi=ddi, vocab=vocab, loaded=loaded, pair_model=pair_model,
-                request=body, patient=patient, warnings=extra,
+                ddi=ddi, vocab=vocab, loaded=loaded, pair_model=pair_model, request=body,
+                patient=patient, max_medications=settings.max_recommended_medications,
+                warnings=extra,
             ))  # fmt: skip
         limits = RecommendationLimits(
             max_medications=settings.max_recommended_medications,
