@@ -1,7 +1,8 @@
 """Dependency providers (``get_*``) and their ``Annotated`` aliases.
 
-Every route depends on exactly one of :func:`audited` (through the role dependencies) or
-:func:`public`; ``tests/app/api/test_deps.py`` walks ``app.routes`` to enforce it.
+Every route depends on exactly one of an :func:`audited` authentication (the API key's, through
+the role dependencies, or the CDS client's JWT) or :func:`public`; ``tests/app/api/test_deps.py``
+walks ``app.routes`` to enforce it.
 """
 
 from __future__ import annotations
@@ -11,22 +12,19 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import route_template
 from app.crud import api_keys as keys_crud
 from app.crud.audit import AuditRecord
 from app.db.session import begin_write
-from app.errors import AuditUnavailable, MedRecError
 from app.inference.registry import ModelRegistry
 from app.metrics import Metrics
 from app.services.audit_queue import AuditQueue
@@ -172,25 +170,20 @@ async def public() -> None:
     """Marks a route as deliberately unauthenticated and unaudited."""
 
 
-async def audited(request: Request, audit: AuditQueueDep) -> AsyncIterator[None]:
-    """Queue one audit event per request (fail-closed: a full queue answers 503 instead).
+F = TypeVar("F", bound=Callable[..., Any])
 
-    Holds no PHI: the route template (not the URL), the key id, the status and the duration.
-    The event is queued before the response is sent and written within the queue's flush
-    interval (see :mod:`app.services.audit_queue`); no I/O happens on the request path.
+
+def audited(dependency: F) -> F:
+    """Mark ``dependency`` (a route's authentication) as audited.
+
+    :mod:`app.api.gate` queues one audit event for every request of a route that depends on
+    it, when its answer starts (fail-closed: a full queue answers 503 instead). The event
+    holds no PHI: the route template (not the URL), the key id, the status and the duration.
+    It is written within the queue's flush interval (see :mod:`app.services.audit_queue`); no
+    I/O happens on the request path.
     """
-    start = time.perf_counter()
-    status = getattr(request.scope.get("route"), "status_code", None) or 200
-    request.state.audited = True  # app.api.gate audits the requests that never get here
-    try:
-        yield
-    except Exception as exc:
-        try:
-            audit.put(_event(request, _status_of(exc), start))
-        except AuditUnavailable:  # the failure is answered anyway; say it went unaudited
-            logger.error("audit queue full: request %s not audited", request.state.request_id)
-        raise
-    audit.put(_event(request, status, start))
+    dependency.is_audited = True  # type: ignore[attr-defined]  # read by app.api.gate
+    return dependency
 
 
 def _event(request: Request, status: int, start: float) -> AuditRecord:
@@ -205,7 +198,7 @@ def _event(request: Request, status: int, start: float) -> AuditRecord:
 
 
 def record_audit(request: Request, audit: AuditQueue, status: int, start: float) -> None:
-    """Audit a request answered before its route's dependencies ran (fail-closed).
+    """Queue the audit event of a request answered with ``status`` (fail-closed).
 
     Raises:
         AuditUnavailable: the queue is full; the answer must not be sent.
@@ -213,21 +206,9 @@ def record_audit(request: Request, audit: AuditQueue, status: int, start: float)
     audit.put(_event(request, status, start))
 
 
-def _status_of(exc: Exception) -> int:
-    if isinstance(exc, StarletteHTTPException):
-        return exc.status_code
-    if isinstance(exc, RequestValidationError):
-        return 422
-    if isinstance(exc, MedRecError):
-        return exc.status
-    return 500
-
-
+@audited
 async def get_current_key(
-    request: Request,
-    settings: SettingsDep,
-    key: Annotated[str | None, Security(api_key_scheme)],
-    _audit: Annotated[None, Depends(audited, scope="function")],
+    request: Request, key: Annotated[str | None, Security(api_key_scheme)]
 ) -> KeyIdentity:
     """The caller's API key from the ``X-API-Key`` header; 401 when missing or unknown.
 
@@ -239,6 +220,7 @@ async def get_current_key(
     cache: ApiKeyCache = request.state.key_cache
     identity: KeyIdentity | None = getattr(request.state, "identity", None)
     if identity is None:
+        settings: Settings = request.state.settings
         identity = await identify(key, request=request, settings=settings, cache=cache)
     if identity is None:
         raise HTTPException(
