@@ -7,13 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.api.deps import (
-    DdiViewDep,
-    RegistryDep,
-    SettingsDep,
-    VocabViewDep,
-    require_clinician,
-)
+from app.api.deps import ServingDep, require_clinician
 from app.api.fhir import FHIR_JSON, accepts_fhir, fhir_response
 from app.api.responses import OrjsonResponse
 from app.metrics import Metrics
@@ -47,10 +41,7 @@ router = APIRouter(
 async def create_recommendation(
     request: Request,
     body: RecommendationCreate,
-    ddi: DdiViewDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    vocab: VocabViewDep,
+    serving: ServingDep,
     pairs: Annotated[
         Literal["relevant", "all"],
         Query(description="`relevant`: known or high-risk pairs, the rest counted; `all`"),
@@ -60,6 +51,8 @@ async def create_recommendation(
 
     Takes MedRec's JSON or a FHIR Bundle; answers JSON, or a FHIR Bundle when asked for one.
     """
+    settings, registry, ddi, vocab = (serving.settings, serving.registry, serving.ddi,
+                                      serving.vocab)  # fmt: skip
     loaded = resolve_model(registry, body.model, settings.default_model)
     assert loaded.recommender is not None
     extra: list[str] = []
