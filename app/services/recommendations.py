@@ -180,8 +180,13 @@ def recommend(
         model=_model_info(loaded, result),
         pair_model=found.pair_model,
         medications=[
-            # vars(): the fields as they are (orjson writes the evidence dataclasses itself)
-            {**vars(m), "display": vocab.display(m.atc3)}
+            # orjson writes the evidence dataclasses itself
+            {
+                "atc3": m.atc3,
+                "probability": m.probability,
+                "evidence": m.evidence,
+                "display": vocab.display(m.atc3),
+            }
             for m in result.medications
         ],
         ddi=DdiSummary(
