@@ -1,7 +1,7 @@
 """The CDS Hooks trust dependency: the client's JWT (``Authorization: Bearer``), every call.
 
 Verification is :mod:`app.services.cds_trust`; the token's ``jti`` is then recorded, so a
-replay (on any worker) is refused. Like the API-key dependency it depends on
+replay (on any worker) is refused. Like the API-key dependency it is
 :func:`app.api.deps.audited`, so every call writes one audit event.
 """
 
@@ -28,13 +28,13 @@ async def get_cds_trust(request: Request) -> CdsTrust:
     return trust
 
 
+@audited
 async def get_cds_client(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     trust: Annotated[CdsTrust, Depends(get_cds_trust)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
-    _audit: Annotated[None, Depends(audited, scope="function")],
 ) -> VerifiedToken:
     """The verified client token; 401 (with the reason, never the token) otherwise.
 

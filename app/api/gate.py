@@ -1,18 +1,22 @@
-"""Authentication before the body: a refused request never has its body read.
+"""Authentication before the body, and the audit event of every audited request.
 
 FastAPI reads and parses a request's body before it solves the route's dependencies, so the
 key check of :mod:`app.api.deps` alone let anyone upload up to the body limit (2 GiB for a
 training job) before hearing 401. This middleware checks the key and the route's role from the
 headers first. A request it refuses is passed on *without its body* (no ``Content-Type``, no
-``Content-Length``, an empty body): the route's own dependencies still answer 401 or 403 and
-write the audit row, and the client's bytes are never read.
+``Content-Length``, an empty body): the route's own dependencies still answer 401 or 403, and
+the client's bytes are never read.
 
-A request the route's dependencies never see (malformed JSON, an unparsable form, a body over
-the limit or too slow) still gets its one audit event: queued here, before the answer is sent.
+Every request of an audited route (one whose authentication is marked
+:func:`app.api.deps.audited`) gets its one audit event here, queued when its answer starts,
+with the answer's status; a request that fails before answering is queued as a 500. When the
+queue is full the answer is replaced by a 503 problem (fail-closed). Queuing it here, not in a
+generator dependency, costs a recommendation no dependency node and no exit stack.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -30,8 +34,11 @@ from app.api.deps import (
     identify,
     record_audit,
 )
+from app.api.problems import domain_problem
+from app.errors import AuditUnavailable
 from app.services.audit_queue import AuditQueue
 
+logger = logging.getLogger(__name__)
 _BODY_HEADERS = {b"content-type", b"content-length", b"transfer-encoding"}
 
 
@@ -39,7 +46,7 @@ _BODY_HEADERS = {b"content-type", b"content-length", b"transfer-encoding"}
 class _GatedRoute:
     path_regex: re.Pattern[str]
     methods: frozenset[str]
-    role: str
+    role: str | None  # None: authenticated by its own dependency (the CDS client's JWT)
 
 
 def _required_role(dependant: Dependant) -> str | None:
@@ -50,15 +57,22 @@ def _required_role(dependant: Dependant) -> str | None:
     return None
 
 
+def is_audited(dependant: Dependant) -> bool:
+    """Whether the route of ``dependant`` depends on an :func:`app.api.deps.audited` one."""
+    return any(
+        getattr(d.call, "is_audited", False) or is_audited(d) for d in dependant.dependencies
+    )
+
+
 def gated_routes(app: Any) -> list[_GatedRoute]:
-    """The routes that need a role, with their path regex and methods (once per app)."""
+    """The audited routes, with their path regex, methods and role (once per app)."""
     routes: list[_GatedRoute] | None = getattr(app.state, "gated_routes", None)
     if routes is None:
         routes = []
         for ctx in iter_route_contexts(app.routes):
             dependant = getattr(ctx, "dependant", None)
-            role = _required_role(dependant) if dependant is not None else None
-            if role is not None:
+            if dependant is not None and is_audited(dependant):
+                role = _required_role(dependant)
                 routes.append(_GatedRoute(ctx.path_regex, frozenset(ctx.methods or ()), role))
         app.state.gated_routes = routes
     return routes
@@ -72,35 +86,54 @@ def request_audit(request: Request) -> AuditQueue:
 
 
 class AuthGate:
-    """Check the API key and role from the headers before anything reads the body."""
+    """Check the API key and role from the headers before anything reads the body; audit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
-        role = self._role(scope) if scope["type"] == "http" else None
-        if role is None:
+        route = self._route(scope) if scope["type"] == "http" else None
+        if route is None:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
         start = time.perf_counter()
-        if not await self._admits(request, role):
+        if route.role is not None and not await self._admits(request, route.role):
             # In place, not a copy: the routing's ``route`` must reach the metrics' scope.
             scope["headers"] = [h for h in scope["headers"] if h[0] not in _BODY_HEADERS]
             receive = _empty_body(receive)
+        audit = request_audit(request)
+        queued = replaced = False
 
         async def send_audited(message: Message) -> None:
-            if message["type"] == "http.response.start" and not scope["state"].get("audited"):
-                record_audit(request, request_audit(request), message["status"], start)
+            nonlocal queued, replaced
+            if replaced:
+                return  # the route's answer, replaced by the 503 below
+            if message["type"] == "http.response.start" and not queued:
+                queued = True
+                try:
+                    record_audit(request, audit, message["status"], start)
+                except AuditUnavailable as exc:
+                    replaced = True
+                    await (await domain_problem(request, exc))(scope, receive, send)
+                    return
             await send(message)
 
-        await self.app(scope, receive, send_audited)
+        try:
+            await self.app(scope, receive, send_audited)
+        except Exception:
+            if not queued:  # answered 500 by app.api.middleware, outside this one
+                try:
+                    record_audit(request, audit, 500, start)
+                except AuditUnavailable:  # the failure is answered anyway; say so
+                    logger.error("audit queue full: %s not audited", request.state.request_id)
+            raise
 
-    def _role(self, scope: Scope) -> str | None:
+    def _route(self, scope: Scope) -> _GatedRoute | None:
         for route in gated_routes(scope["app"]):
             if scope["method"] in route.methods and route.path_regex.match(scope["path"]):
-                return route.role
+                return route
         return None
 
     async def _admits(self, request: Request, role: str) -> bool:

@@ -90,6 +90,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers)
 
 
+domain_problem = negotiated(_domain_error)  # also app.api.gate's 503 for a full audit queue
+
+
 def add_problem_handlers(app: FastAPI) -> None:
     """Map HTTP, validation and domain errors to problem+json.
 
@@ -98,4 +101,4 @@ def add_problem_handlers(app: FastAPI) -> None:
     """
     app.add_exception_handler(HTTPException, negotiated(_http_error))
     app.add_exception_handler(RequestValidationError, negotiated(_validation_error))
-    app.add_exception_handler(MedRecError, negotiated(_domain_error))
+    app.add_exception_handler(MedRecError, domain_problem)

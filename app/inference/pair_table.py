@@ -13,6 +13,7 @@ Memory per worker: ``D² × (8 + 6k)`` bytes for ``k`` top types (3 by default):
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,8 +56,20 @@ class PairRiskTable:
         index = self.index
         rows = np.array([index.get(a, -1) for a, _ in pairs], dtype=np.int64)
         cols = np.array([index.get(b, -1) for _, b in pairs], dtype=np.int64)
+        return self._lookup(rows, cols)
+
+    def risks_among(self, drugs: Sequence[str]) -> np.ndarray:
+        """The :meth:`risks` of every pair of ``drugs`` in ``itertools.combinations`` order.
+
+        One index lookup per drug, not two per pair: a recommendation's 13 medications make 78.
+        """
+        ids = np.array([self.index.get(d, -1) for d in drugs], dtype=np.int64)
+        first, second = _upper_triangle(len(drugs))
+        return self._lookup(ids[first], ids[second])
+
+    def _lookup(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         known = (rows >= 0) & (cols >= 0)
-        out = np.full(len(pairs), np.nan)
+        out = np.full(len(rows), np.nan)
         out[known] = self.risk[rows[known], cols[known]]
         return out
 
@@ -77,6 +90,14 @@ class PairRiskTable:
             if t >= 0
         )
         return PairRisk(a, b, risk, types)
+
+
+@functools.lru_cache(maxsize=64)
+def _upper_triangle(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(i, j)``, ``i < j``, of ``n`` items in ``combinations(range(n), 2)`` order."""
+    first, second = np.triu_indices(n, 1)
+    first.flags.writeable = second.flags.writeable = False  # shared between requests
+    return first, second
 
 
 def tabulate(predictor: PairRiskPredictor, drugs: Sequence[str]) -> PairRiskTable:

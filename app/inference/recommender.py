@@ -48,7 +48,10 @@ class UnknownCode:
     reason: str
 
 
-@dataclass(frozen=True)
+# Evidence and ScoredMedication are made per request (some 50 an answer), so they are slotted
+# and not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__,
+# 4x the cost, and these cost more than the model call's input encoding. Nothing hashes them.
+@dataclass(slots=True)
 class Evidence:
     """A current-visit code and how much removing it lowers the medication's probability."""
 
@@ -58,7 +61,7 @@ class Evidence:
     contribution: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ScoredMedication:
     """One recommended ATC3 class."""
 
@@ -112,6 +115,14 @@ class Recommender:
         self.occlusion_budget = occlusion_budget
         self.diag_index = {(s, c): i for i, (s, c) in enumerate(manifest.vocab.get("diag", []))}
         self.proc_index = {(s, c): i for i, (s, c) in enumerate(manifest.vocab.get("proc", []))}
+        # (system, code as sent) -> (column, code) for codes in the vocabulary, as first met:
+        # normalising every code anew cost more than the model call. Bounded, and filled
+        # only with spellings of vocabulary codes.
+        self._spellings: dict[CodeField, dict[tuple[str, str], tuple[int, str]]] = {
+            "diagnoses": {},
+            "procedures": {},
+        }
+        self._max_spellings = 4 * (len(self.diag_index) + len(self.proc_index)) + 1024
         self.meds: list[str] = list(manifest.vocab.get("med", []))
         self.med_index = {m: i for i, m in enumerate(self.meds)}
         self.roles = {t.role: t.name for t in manifest.inputs}
@@ -148,17 +159,18 @@ class Recommender:
             drops = full[order] - probs[1:, order]  # [T, n]
             best = np.argsort(-drops, axis=0, kind="stable")[:k]  # [k, n]
             best_drops = np.take_along_axis(drops, best, axis=0)  # [k, n]
-            targets = enc.targets
+            labels = [(fld, system, code) for fld, _, system, code in enc.targets]
             evidence = [
                 # Contributions are reported to 6 decimals: a smaller drop is rounding noise
-                # (it was listed as evidence with a contribution of 0.0).
-                tuple(
-                    Evidence(targets[j][0], targets[j][2], targets[j][3], c)
-                    for j, c in zip(rows, (round(d, 6) for d in values), strict=True)
+                # (it was listed as evidence with a contribution of 0.0). Lists, not
+                # generators, inside: a generator per medication cost a third of this step.
+                tuple([
+                    Evidence(labels[j][0], labels[j][1], labels[j][2], c)
+                    for j, c in zip(rows, [round(d, 6) for d in values], strict=True)
                     if c > 0
-                )
+                ])
                 for rows, values in zip(best.T.tolist(), best_drops.T.tolist(), strict=True)
-            ]
+            ]  # fmt: skip
         meds = [
             ScoredMedication(self.meds[m], round(p, 6), ev)
             for m, p, ev in zip(order.tolist(), full[order].tolist(), evidence, strict=True)
@@ -186,8 +198,14 @@ class Recommender:
     ) -> list[int]:
         index = self.diag_index if fld == "diagnoses" else self.proc_index
         used = fld == "diagnoses" or "proc_ids" in self.roles
+        spellings = self._spellings[fld]
         known: dict[int, tuple[str, str]] = {}
-        for j, (system, raw) in enumerate(codes):
+        for j, sent in enumerate(codes):
+            hit = spellings.get(sent)
+            if hit is not None:
+                known.setdefault(hit[0], (sent[0], hit[1]))
+                continue
+            system, raw = sent
             code = _or_none(normalize_code, raw)
             reason = None
             if code is None:
@@ -202,7 +220,10 @@ class Recommender:
                 enc.unknown.append(UnknownCode(v, fld, j, code or raw.strip(), system, reason))
                 continue
             assert code is not None
-            known.setdefault(index[(system, code)], (system, code))
+            column = index[(system, code)]
+            known.setdefault(column, (system, code))
+            if len(spellings) < self._max_spellings:
+                spellings[(system, raw)] = (column, code)
         # In vocabulary order, not the client's: the same codes give the same feeds, so the
         # same floating-point sums and the same answer (a shuffle changed the 6th decimal).
         ids = sorted(known)

@@ -27,9 +27,8 @@ from app.schemas.recommendations import RecommendationCreate
 from app.services import fhir_output
 from app.services.cds_cards import pair_detail
 from app.services.ddi_snapshot import DdiTableView
-from app.services.medication_codes import prepare_visits, restore_origins
 from app.services.pair_checks import check_pairs
-from app.services.recommendations import SYNTHETIC_WARNING
+from app.services.recommendations import SYNTHETIC_WARNING, DdiLimit, score
 from app.services.vocab_snapshot import VocabView
 
 
@@ -41,15 +40,17 @@ def recommendation_bundle(
     pair_model: LoadedModel | None,
     request: RecommendationCreate,
     patient: str | None,
+    max_medications: int,
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Score ``request`` with ``loaded``; the proposals, issues and notes as a Bundle."""
-    assert loaded.recommender is not None
-    prepared = prepare_visits(request.visits, vocab)
-    result = loaded.recommender.recommend(
-        prepared.visits, threshold=request.threshold, top_k=request.top_k
+    """Score ``request`` with ``loaded``; the proposals, issues and notes as a Bundle.
+
+    The proposals are the JSON answer's medications (:func:`app.services.recommendations.score`:
+    at most ``max_medications``, ``max_ddi_rate`` applied); what the DDI limit dropped is noted.
+    """
+    result, limit = score(
+        view=ddi, vocab=vocab, loaded=loaded, request=request, max_medications=max_medications
     )
-    result = restore_origins(result, prepared)
     model = f"{loaded.name} v{loaded.version}"
     entries = [
         (fhir_output.urn(), fhir_output.proposal(m.atc3, vocab.display(m.atc3), patient,
@@ -71,6 +72,8 @@ def recommendation_bundle(
     notes = [*([SYNTHETIC_WARNING] if loaded.manifest.synthetic else []), *warnings,
              *result.warnings]  # fmt: skip
     notes += [f"visit {u.visit} {u.field}[{u.index}]: {u.reason}" for u in result.unknown_codes]
+    if limit is not None:
+        notes += _limit_notes(limit)
     if notes:
         entries.append((fhir_output.urn(), _information(notes)))
     return fhir_output.collection(entries)
@@ -81,6 +84,20 @@ def _note(m: ScoredMedication, model: str) -> str:
     return f"MedRec {model}: probability {m.probability:.2f}" + (
         f"; evidence: {evidence}" if evidence else ""
     )
+
+
+def _limit_notes(limit: DdiLimit) -> list[str]:
+    """What ``max_ddi_rate`` did, as the JSON answer's ``ddi_limit`` block says it."""
+    notes = [
+        f"max_ddi_rate {limit.max_ddi_rate:g}: known-DDI rate {limit.rate_before:.3f} before, "
+        f"{limit.rate_after:.3f} after; {len(limit.dropped)} dropped"
+    ]
+    notes += [
+        f"dropped {d.atc3} (probability {d.probability:.2f}; known to interact with "
+        f"{', '.join(d.partners)}): rate {d.rate_before:.3f} -> {d.rate_after:.3f}"
+        for d in limit.dropped
+    ]
+    return notes
 
 
 def _information(notes: Sequence[str]) -> dict[str, Any]:

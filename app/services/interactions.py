@@ -84,20 +84,23 @@ def assess_pairs(
     table = pair_model.pair_risk if pair_model is not None else None
     ref = None if pair_model is None or table is None else _ref(pair_model)
     note = None if table is not None else NO_PAIR_MODEL
-    pairs = pairs_of(drugs)
+    names = sorted(set(drugs))
+    pairs = pairs_of(names)  # in the order of risks_among(names)
     if not pairs:
         return PairAssessment([], 0, 0, None, None, ref, note)
-    known = [pair in view.pairs for pair in pairs]
-    risks = table.risks(pairs) if table is not None else np.full(len(pairs), np.nan)
-    with np.errstate(invalid="ignore"):
-        above = risks >= risk_threshold if risk_threshold is not None else np.ones(len(pairs))
+    known_pairs = view.pairs
+    known = [pair in known_pairs for pair in pairs]
+    # NaN (unscored, or no pair model) compares False: such a pair is not "above".
+    risks = table.risks_among(names) if table is not None else np.full(len(pairs), np.nan)
+    above = risks >= risk_threshold if risk_threshold is not None else np.ones(len(pairs))
     listed = [
         _answer(view, pair, table, ref)
         for pair, is_known, is_above in zip(pairs, known, above.tolist(), strict=True)
         if is_known or is_above
     ]
     n_known = sum(known)
-    max_risk = None if np.isnan(risks).all() else float(np.nanmax(risks))
+    scored = risks[~np.isnan(risks)]
+    max_risk = float(scored.max()) if len(scored) else None
     return PairAssessment(listed, len(pairs), n_known, n_known / len(pairs), max_risk, ref, note)
 
 

@@ -163,14 +163,10 @@ def recommend(
     CPU only (no I/O), so the route runs it on the event loop: a thread hop for the route and
     another for FastAPI's check of a sync route's answer cost as much as the model.
     """
-    assert loaded.recommender is not None
-    prepared = prepare_visits(request.visits, vocab)
-    top_k = min(request.top_k or limits.max_medications, limits.max_medications)
-    result = loaded.recommender.recommend(prepared.visits, threshold=request.threshold, top_k=top_k)
-    result = restore_origins(result, prepared)
-    limit = None
-    if request.max_ddi_rate is not None:
-        result, limit = limit_known_ddi(result, view, loaded, request.max_ddi_rate)
+    result, limit = score(
+        view=view, vocab=vocab, loaded=loaded, request=request,
+        max_medications=limits.max_medications,
+    )  # fmt: skip
     found = assess_pairs(
         view=view,
         drugs=[m.atc3 for m in result.medications],
@@ -184,8 +180,13 @@ def recommend(
         model=_model_info(loaded, result),
         pair_model=found.pair_model,
         medications=[
-            # vars(): the fields as they are (orjson writes the evidence dataclasses itself)
-            {**vars(m), "display": vocab.display(m.atc3)}
+            # orjson writes the evidence dataclasses itself
+            {
+                "atc3": m.atc3,
+                "probability": m.probability,
+                "evidence": m.evidence,
+                "display": vocab.display(m.atc3),
+            }
             for m in result.medications
         ],
         ddi=DdiSummary(
@@ -203,6 +204,29 @@ def recommend(
         unknown_codes=result.unknown_codes,
         warnings=warnings,
     )
+
+
+def score(
+    *,
+    view: DdiTableView,
+    vocab: VocabView,
+    loaded: LoadedModel,
+    request: RecommendationCreate,
+    max_medications: int,
+) -> tuple[Recommendation, DdiLimit | None]:
+    """The recommended set of ``request`` as the JSON and FHIR answers both give it.
+
+    At most ``max_medications`` (a request's ``top_k`` can only lower it), the medication codes
+    as the caller sent them, and shrunk to the request's ``max_ddi_rate`` when it sets one.
+    """
+    assert loaded.recommender is not None
+    prepared = prepare_visits(request.visits, vocab)
+    top_k = min(request.top_k or max_medications, max_medications)
+    result = loaded.recommender.recommend(prepared.visits, threshold=request.threshold, top_k=top_k)
+    result = restore_origins(result, prepared)
+    if request.max_ddi_rate is None:
+        return result, None
+    return limit_known_ddi(result, view, loaded, request.max_ddi_rate)
 
 
 def limit_known_ddi(

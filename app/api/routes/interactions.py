@@ -10,11 +10,9 @@ from pydantic import ValidationError
 
 from app.api.deps import (
     DdiDep,
-    DdiViewDep,
-    RegistryDep,
+    Serving,
+    ServingDep,
     SessionDep,
-    SettingsDep,
-    VocabViewDep,
     require_admin,
     require_clinician,
     writes,
@@ -22,6 +20,7 @@ from app.api.deps import (
 from app.api.responses import OrjsonResponse
 from app.contract.codes import ATC_PATTERN
 from app.crud.ddi import count_interactions, load_interactions
+from app.inference.registry import LoadedModel
 from app.schemas.interactions import (
     DdiTableCreate,
     DdiTablePublic,
@@ -36,18 +35,20 @@ _ATC = ATC_PATTERN.strip("^$")
 _DRUG_LIST = f"^{_ATC}(,{_ATC}){{1,49}}$"
 
 
+def _pair_model(serving: Serving) -> LoadedModel | None:
+    return serving.registry.find(serving.settings.pair_risk_model)
+
+
 # The two queries are lookups in memory (no I/O): they run on the event loop, no thread hop.
 @router.post("", dependencies=[Depends(require_clinician)], response_model=InteractionsPublic)
 async def post_interactions(
     body: InteractionQuery,
-    ddi: DdiViewDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    vocab: VocabViewDep,
+    serving: ServingDep,
 ) -> OrjsonResponse:
     """Every pair among the drugs: known interactions (source, types, severity), predicted risk."""
-    pair_model = registry.find(settings.pair_risk_model)
-    answer = check_interactions(view=ddi, vocab=vocab, drugs=body.drugs, pair_model=pair_model)
+    answer = check_interactions(
+        view=serving.ddi, vocab=serving.vocab, drugs=body.drugs, pair_model=_pair_model(serving)
+    )
     return OrjsonResponse(answer)
 
 
@@ -62,10 +63,7 @@ async def get_interactions(
             examples=["N02BE01,B01AC06"],
         ),
     ],
-    ddi: DdiViewDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    vocab: VocabViewDep,
+    serving: ServingDep,
 ) -> OrjsonResponse:
     """The same answer as ``POST``, for ``?drugs=A,B``."""
     try:
@@ -74,8 +72,9 @@ async def get_interactions(
         raise RequestValidationError(
             [{**e, "loc": ("query", "drugs", *e["loc"][1:])} for e in exc.errors()]
         ) from None
-    pair_model = registry.find(settings.pair_risk_model)
-    answer = check_interactions(view=ddi, vocab=vocab, drugs=query.drugs, pair_model=pair_model)
+    answer = check_interactions(
+        view=serving.ddi, vocab=serving.vocab, drugs=query.drugs, pair_model=_pair_model(serving)
+    )
     return OrjsonResponse(answer)
 
 

@@ -7,13 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.api.deps import (
-    DdiViewDep,
-    RegistryDep,
-    SettingsDep,
-    VocabViewDep,
-    require_clinician,
-)
+from app.api.deps import ServingDep, require_clinician
 from app.api.fhir import FHIR_JSON, accepts_fhir, fhir_response
 from app.api.responses import OrjsonResponse
 from app.metrics import Metrics
@@ -38,13 +32,6 @@ router = APIRouter(
 )
 
 
-_FHIR_DDI_LIMIT = {
-    "loc": ("body", "max_ddi_rate"),
-    "msg": "max_ddi_rate is not offered with FHIR output (Accept: application/fhir+json) yet",
-    "type": "not_supported_with_fhir_output",
-}
-
-
 @router.post(
     "",
     response_model=RecommendationPublic,
@@ -54,10 +41,7 @@ _FHIR_DDI_LIMIT = {
 async def create_recommendation(
     request: Request,
     body: RecommendationCreate,
-    ddi: DdiViewDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    vocab: VocabViewDep,
+    serving: ServingDep,
     pairs: Annotated[
         Literal["relevant", "all"],
         Query(description="`relevant`: known or high-risk pairs, the rest counted; `all`"),
@@ -67,6 +51,8 @@ async def create_recommendation(
 
     Takes MedRec's JSON or a FHIR Bundle; answers JSON, or a FHIR Bundle when asked for one.
     """
+    settings, registry, ddi, vocab = (serving.settings, serving.registry, serving.ddi,
+                                      serving.vocab)  # fmt: skip
     loaded = resolve_model(registry, body.model, settings.default_model)
     assert loaded.recommender is not None
     extra: list[str] = []
@@ -86,11 +72,10 @@ async def create_recommendation(
     metrics: Metrics = request.state.metrics
     with metrics.inference.labels(loaded.name).time():
         if accepts_fhir(request):
-            if body.max_ddi_rate is not None:
-                raise RequestValidationError([_FHIR_DDI_LIMIT])
             return fhir_response(recommendation_bundle(
-                ddi=ddi, vocab=vocab, loaded=loaded, pair_model=pair_model,
-                request=body, patient=patient, warnings=extra,
+                ddi=ddi, vocab=vocab, loaded=loaded, pair_model=pair_model, request=body,
+                patient=patient, max_medications=settings.max_recommended_medications,
+                warnings=extra,
             ))  # fmt: skip
         limits = RecommendationLimits(
             max_medications=settings.max_recommended_medications,

@@ -10,8 +10,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import audited, get_session, public
+from app.api.deps import get_audit_queue, get_registry, get_session, public
+from app.api.gate import is_audited
 from app.crud.audit import get_audit_events
+from app.services.audit_queue import AuditQueue
 from tests.app.factories import patient
 
 DOC_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
@@ -30,8 +32,8 @@ def test_every_route_is_audited_or_explicitly_public(app: FastAPI) -> None:
     for ctx in iter_route_contexts(app.routes):
         route = ctx.original_route
         if isinstance(route, APIRoute):
-            calls = _calls(route.dependant)
-            assert (audited in calls) != (public in calls), f"{ctx.path} must be audited xor public"
+            is_public = public in _calls(route.dependant)
+            assert is_audited(route.dependant) != is_public, f"{ctx.path}: audited xor public"
             seen.add(ctx.path)
         else:
             assert ctx.path in DOC_ROUTES, f"{ctx.path} is neither an API route nor docs"
@@ -95,6 +97,36 @@ def test_auth_and_audit_matrix(
     assert event.duration_ms >= 0
     stored = " ".join(str(getattr(event, c)) for c in ("route", "method", "outcome", "request_id"))
     assert "401.9" not in stored and "B01A" not in stored
+
+
+def test_a_request_that_fails_unanswered_is_audited_as_a_500(
+    app: FastAPI, client: TestClient, session: Session, clinician: dict[str, str]
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("registry gone")
+
+    app.dependency_overrides[get_registry] = broken
+    request_id = uuid.uuid4().hex
+    headers = {**clinician, "X-Request-ID": request_id}
+    r = client.post("/v1/recommendations", json=patient(), headers=headers)
+    assert r.status_code == 500
+    [event] = get_audit_events(session=session, request_id=request_id)
+    assert event.status_code == 500 and event.route == "/v1/recommendations"
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/fhir+json"])
+def test_a_full_queue_replaces_a_refusal_by_a_503_too(
+    app: FastAPI, client: TestClient, accept: str
+) -> None:
+    app.dependency_overrides[get_audit_queue] = lambda: AuditQueue(
+        lambda events: None, max_size=0, flush_seconds=1.0
+    )
+    r = client.post("/v1/recommendations", json=patient(), headers={"Accept": accept})
+    assert r.status_code == 503  # the 401 could not be audited: not sent
+    if accept == "application/json":
+        assert r.json()["title"] == "Audit log unavailable"
+    else:
+        assert r.json()["issue"][0]["code"] == "transient"
 
 
 def test_public_routes_are_not_audited(client: TestClient, session: Session) -> None:

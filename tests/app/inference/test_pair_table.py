@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,11 @@ def test_the_table_answers_as_the_model_does_by_lookup() -> None:
     risks = table.risks([("A02B", "B01A"), ("A02B", "C09A"), ("A02B", "A02B"), ("Z99Z", "A02B")])
     assert risks[0] == pytest.approx((ord("A") + ord("B")) / 1000)
     assert np.isnan(risks[1:]).all()
+    drugs = ["A02B", "B01A", "C09A", "Z99Z"]
+    among = table.risks_among(drugs)  # every pair, in combinations order
+    expected = table.risks(list(itertools.combinations(drugs, 2)))
+    np.testing.assert_array_equal(among, expected)
+    assert among[0] == risks[0] and np.isnan(among).sum() == 5
     [unknown, same, not_scored] = table.predict(
         [("Z99Z", "A02B"), ("B01A", "B01A"), ("A02B", "C09A")]
     )

@@ -95,3 +95,17 @@ def test_past_medications_are_fed_as_med_ids_and_med_mask_by_role(tmp_path: Path
     np.testing.assert_array_equal(feeds["med_ids"], [[[0, 2], [0, 0], [0, 0]]])
     np.testing.assert_array_equal(feeds["med_mask"], [[[1, 1], [0, 0], [0, 0]]])
     assert feeds["med_ids"].dtype == np.int64 and feeds["med_mask"].dtype == np.float32
+
+
+def test_a_remembered_spelling_encodes_as_the_first_time(tmp_path: Path) -> None:
+    rec = _recommender(tmp_path)
+    spelled = RawVisit([("icd9cm", " 428.0"), ("icd9cm", "250.00"), ("icd9cm", "x!")], [])
+    first, again = rec.encode([spelled]), rec.encode([spelled])
+    assert (first.diag, first.targets) == (again.diag, again.targets)
+    assert first.targets == [
+        ("diagnoses", 0, "icd9cm", "25000"),
+        ("diagnoses", 1, "icd9cm", "4280"),
+    ]
+    assert [u.reason for u in again.unknown] == ["malformed_code"]  # never remembered
+    other = RawVisit([], [("icd9cm", "428.0")])  # a diagnosis spelling is not a procedure's
+    assert [u.reason for u in rec.encode([other]).unknown] == ["system_not_in_model_vocabulary"]

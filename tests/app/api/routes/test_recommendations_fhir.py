@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.crud.ddi import DdiRow, load_interactions
 from app.crud.vocab import VocabRow, load_vocab
 from tests.app import cds_fixtures as fx
+from tests.app.factories import patient
 
 URL = "/v1/recommendations"
 FHIR = "application/fhir+json"
@@ -136,3 +137,32 @@ def test_errors_are_operation_outcomes_without_values(
 
 def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("target", [0.0, 0.2, 1.0])
+def test_max_ddi_rate_shrinks_the_bundle_as_it_does_the_json_answer(
+    client: TestClient, clinician: dict[str, str], session: Session, target: float
+) -> None:
+    pairs = [("B01A", "N02B"), ("A02B", "B01A"), ("B01A", "C07A"), ("C09A", "N02B")]
+    rows = [DdiRow(a, b, ("t",), "high", "kb") for a, b in pairs]
+    load_interactions(session=session, rows=rows, source_version="1", replace=False)
+    body = {**patient(3), "threshold": 0.0, "max_ddi_rate": target}  # 5 meds, 4 of 10 pairs known
+    as_json = _post(client, body, clinician).json()
+    r = _post(client, body, clinician, Accept=FHIR)
+    assert r.status_code == 200, r.text
+    bundle = r.json()
+    Bundle.model_validate(bundle)
+    resources = [e["resource"] for e in bundle["entry"]]
+    proposed = [p["medicationCodeableConcept"]["coding"][0]["code"] for p in resources
+                if p["resourceType"] == "MedicationRequest"]  # fmt: skip
+    assert proposed == [m["atc3"] for m in as_json["medications"]]
+    issues = [i for i in resources if i["resourceType"] == "DetectedIssue"]
+    assert len(issues) == sum(p["known"] for p in as_json["ddi"]["pairs"])
+    limit = as_json["ddi_limit"]
+    assert (limit["rate_before"], len(limit["dropped"]) > 0) == (0.4, target < 0.4)
+    [outcome] = [o for o in resources if o["resourceType"] == "OperationOutcome"]
+    notes = [i["diagnostics"] for i in outcome["issue"]]
+    assert f"max_ddi_rate {target:g}: known-DDI rate 0.400 before, " in "\n".join(notes)
+    dropped = [n for n in notes if n.startswith("dropped ")]
+    assert [n.split()[1] for n in dropped] == [d["atc3"] for d in limit["dropped"]]
+    assert not set(proposed) & {d["atc3"] for d in limit["dropped"]}
