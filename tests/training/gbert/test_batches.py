@@ -33,7 +33,7 @@ def test_encode_and_batches():
     patients = tiny_patients(6)
     vocabs = Vocabularies.fit(patients)
     enc = [encode_patient(p, vocabs) for p in patients]
-    batch = recommend_batch(enc, len(vocabs.med))
+    batch = recommend_batch(enc, len(vocabs.med), len(vocabs.diag))
     v = max(len(p) for p in enc)
     assert batch["dx_tokens"].shape[:2] == (6, v) and batch["visit_mask"].sum() == sum(
         map(len, enc)

@@ -37,7 +37,7 @@ def test_serving_wrapper_matches_training_path():
         [EncodedVisit((6,), ())],
     ]
     with torch.no_grad():
-        batch = recommend_batch(patients, 5)
+        batch = recommend_batch(patients, 5, 7)
         probs = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
         served = GBertServing(model)(**contract_feeds(patients))
     expected = torch.stack([probs[i, len(p) - 1] for i, p in enumerate(patients)])
