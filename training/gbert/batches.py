@@ -60,8 +60,7 @@ def encode_patient(
 
 
 def diag_side(visit: EncodedVisit, num_diag: int) -> tuple[int, ...]:
-    """Return the diagnosis-side set of ``visit``: its diagnoses, then ``num_diag + j`` per
-    procedure ``j``.
+    """Return the diagnosis-side set of ``visit``: diagnoses, then ``num_diag + j`` per procedure.
 
     >>> diag_side(EncodedVisit((0, 4), (1,), (2,)), num_diag=5)
     (0, 4, 7)
