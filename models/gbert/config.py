@@ -53,6 +53,11 @@ class GBertConfig:
         key_maps: per layer, d_K: the key-bank head each query head reads; ``None`` = MHA.
         value_maps: per layer, d_V, likewise for values.
         adapter: adapters wrapped around the projections, or ``None``.
+        use_procedures: procedure codes join the diagnosis side of each visit as context tokens
+            (their own ontology embedding and a third token type); ``False`` keeps the paper's
+            diagnosis-only input (and every checkpoint written before the option).
+        num_proc_codes: procedure vocabulary size (without special tokens); read only with
+            ``use_procedures``.
     """
 
     num_diag_codes: int
@@ -69,8 +74,12 @@ class GBertConfig:
     key_maps: tuple[tuple[int, ...], ...] | None = None
     value_maps: tuple[tuple[int, ...], ...] | None = None
     adapter: AdapterConfig | None = field(default=None)
+    use_procedures: bool = False
+    num_proc_codes: int = 0
 
     def __post_init__(self) -> None:
+        if self.use_procedures and self.num_proc_codes < 1:
+            raise ValueError("GBertConfig: use_procedures needs num_proc_codes >= 1")
         if self.hidden % self.graph_heads:
             raise ValueError("GBertConfig: hidden must be divisible by graph_heads")
         for name in ("key_maps", "value_maps"):
@@ -100,7 +109,10 @@ class GBertConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> GBertConfig:
-        """Build from :meth:`to_json` output; unknown keys raise ``TypeError``."""
+        """Build from :meth:`to_json` output; unknown keys raise ``TypeError``.
+
+        A config written before ``use_procedures`` existed loads as diagnosis-only.
+        """
         obj = dict(obj)
         for name in ("key_maps", "value_maps"):
             if obj.get(name) is not None:

@@ -8,6 +8,13 @@ K vocabulary size of one code kind, N graph nodes, E edges.
 
 Token ids of one encoder input: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` vocabulary
 token i. A visit is a set, so there are no positional embeddings.
+
+With ``GBertConfig.use_procedures`` the diagnosis side of a visit also holds its procedure codes
+(one [CLS] over both): procedure j is token ``3 + Kd + j`` of the diagnosis-side table
+``[special; diagnoses; procedures]``, embedded by its own ontology GAT over the ICD procedure
+hierarchy, and tagged with a third token type (0 diagnosis, 1 medication, 2 procedure) so the
+encoder can tell the two code kinds apart. Procedures are context only: the masked-code and set
+heads predict diagnoses and medications, so their sizes do not change.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from models.gbert.attention import DecoupledHeadAttention
 from models.gbert.config import AdapterConfig, GBertConfig
 
 PAD, CLS, MASK, SPECIAL = 0, 1, 2, 3
+PROCEDURE_TYPE = 2  # token type of procedure codes (0 diagnosis, 1 medication)
 _NEG = -1e9  # additive mask for padding keys, as G-BERT's masked_fill
 
 
@@ -129,26 +137,43 @@ class GBertEncoder(nn.Module):
     r"""Ontology embeddings + BERT encoder shared by diagnosis and medication sets.
 
     .. math::
-        h^{(0)}_c = \mathrm{Dropout}(e_c + t_{kind}), \qquad
+        h^{(0)}_c = \mathrm{Dropout}(e_c + t_{type(c)}), \qquad
         h^{(l)} = \mathrm{Block}_l(h^{(l-1)}), \qquad \mathrm{cls} = h^{(L)}_0
+
+    where :math:`type(c)` is the set's kind (0 diagnoses, 1 medications), or 2 for a procedure
+    token of a diagnosis-side set when ``config.use_procedures``.
 
     Args:
         config (GBertConfig): sizes, head maps and adapters.
         dx_graph (CodeGraph): diagnosis hierarchy.
         rx_graph (CodeGraph): medication hierarchy.
+        px_graph (CodeGraph, optional): procedure hierarchy; required with
+            ``config.use_procedures``, ignored without.
 
     Shapes:
-        - input: ``tokens`` [B, C] (position 0 is [CLS]), ``table`` [SPECIAL + K, D]
+        - input: ``tokens`` [B, C] (position 0 is [CLS]), ``table`` [SPECIAL + K, D] (K = Kd + Kp
+          on the diagnosis side with procedures)
         - output: [B, C, D]
     """
 
-    def __init__(self, config: GBertConfig, dx_graph: CodeGraph, rx_graph: CodeGraph) -> None:
+    def __init__(
+        self,
+        config: GBertConfig,
+        dx_graph: CodeGraph,
+        rx_graph: CodeGraph,
+        px_graph: CodeGraph | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.dx_onto = OntologyEmbedding(dx_graph, config.hidden, config.graph_heads)
         self.rx_onto = OntologyEmbedding(rx_graph, config.hidden, config.graph_heads)
+        self.px_onto: OntologyEmbedding | None = None
+        if config.use_procedures:
+            if px_graph is None:
+                raise ValueError("GBertEncoder: use_procedures needs px_graph")
+            self.px_onto = OntologyEmbedding(px_graph, config.hidden, config.graph_heads)
         self.special = nn.Parameter(torch.empty(SPECIAL, config.hidden))
-        self.type_embedding = nn.Embedding(2, config.hidden)
+        self.type_embedding = nn.Embedding(3 if config.use_procedures else 2, config.hidden)
         self.dropout = nn.Dropout(config.embedding_dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.layers))
         self.reset_parameters()
@@ -190,19 +215,30 @@ class GBertEncoder(nn.Module):
         return [block.attn for block in self.blocks]  # type: ignore[misc]
 
     def tables(self) -> tuple[Tensor, Tensor]:
-        """Return the diagnosis and medication token tables ``[SPECIAL + K, D]``."""
-        return (
-            torch.cat([self.special, self.dx_onto()]),
-            torch.cat([self.special, self.rx_onto()]),
-        )
+        """Return the diagnosis-side and medication token tables ``[SPECIAL + K, D]``.
+
+        The diagnosis side is ``[special; diagnoses]``, then the procedures with
+        ``use_procedures``.
+        """
+        dx = [self.special, self.dx_onto()]
+        if self.px_onto is not None:
+            dx.append(self.px_onto())
+        return torch.cat(dx), torch.cat([self.special, self.rx_onto()])
+
+    def token_types(self, tokens: Tensor, kind: int) -> Tensor:
+        """Return the ``[B, C, D]`` type embeddings of ``tokens`` of a set of ``kind``."""
+        if kind == 0 and self.config.use_procedures:
+            is_proc = tokens >= SPECIAL + self.config.num_diag_codes  # [B, C]
+            return self.type_embedding(is_proc.long() * PROCEDURE_TYPE)  # type: ignore[no-any-return]
+        return self.type_embedding.weight[kind]
 
     def forward(self, tokens: Tensor, table: Tensor, kind: int, cls_only: bool = False) -> Tensor:
-        """Encode token sets; ``kind`` is 0 for diagnoses and 1 for medications.
+        """Encode token sets; ``kind`` is 0 for the diagnosis side and 1 for medications.
 
         With ``cls_only`` the last layer computes the [CLS] position alone: [B, 1, D].
         """
         x = table.index_select(0, tokens.reshape(-1)).view(*tokens.shape, -1)  # [B, C, D]
-        x = self.dropout(x + self.type_embedding.weight[kind])
+        x = self.dropout(x + self.token_types(tokens, kind))
         bias = (tokens == PAD).to(x.dtype)[:, None, None, :] * _NEG  # [B, 1, 1, C]
         for i, block in enumerate(self.blocks):
             x = block(x, bias, cls_only and i == len(self.blocks) - 1)
@@ -224,18 +260,26 @@ class GBertPretrain(nn.Module):
         config (GBertConfig): sizes.
         dx_graph (CodeGraph): diagnosis hierarchy.
         rx_graph (CodeGraph): medication hierarchy.
+        px_graph (CodeGraph, optional): procedure hierarchy (with ``config.use_procedures``).
 
     Shapes:
-        - input: ``dx_tokens`` [B, Cd], ``rx_tokens`` [B, Cr]
+        - input: ``dx_tokens`` [B, Cd] (the diagnosis side, procedures included), ``rx_tokens``
+          [B, Cr]
         - output: encoder outputs [B, Cd, D] and [B, Cr, D] (apply ``dx_mlm`` / ``rx_mlm`` to the
           masked positions only: decoding every position costs more than the encoder); the four
           set logits [B, Kd] or [B, M] in the order dx→dx, rx→dx, dx→rx, rx→rx
     """
 
-    def __init__(self, config: GBertConfig, dx_graph: CodeGraph, rx_graph: CodeGraph) -> None:
+    def __init__(
+        self,
+        config: GBertConfig,
+        dx_graph: CodeGraph,
+        rx_graph: CodeGraph,
+        px_graph: CodeGraph | None = None,
+    ) -> None:
         super().__init__()
         d, kd, m = config.hidden, config.num_diag_codes, config.num_meds
-        self.encoder = GBertEncoder(config, dx_graph, rx_graph)
+        self.encoder = GBertEncoder(config, dx_graph, rx_graph, px_graph)
         self.dx_mlm = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, kd))
         self.rx_mlm = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, m))
         self.heads = nn.ModuleList(
@@ -268,16 +312,24 @@ class GBertRecommender(nn.Module):
         config (GBertConfig): sizes.
         dx_graph (CodeGraph): diagnosis hierarchy.
         rx_graph (CodeGraph): medication hierarchy.
+        px_graph (CodeGraph, optional): procedure hierarchy (with ``config.use_procedures``).
 
     Shapes:
-        - input: ``dx_tokens`` [B, V, Cd], ``rx_tokens`` [B, V, Cr], ``visit_mask`` [B, V]
+        - input: ``dx_tokens`` [B, V, Cd] (the diagnosis side, procedures included),
+          ``rx_tokens`` [B, V, Cr], ``visit_mask`` [B, V]
         - output: logits [B, V, M] for every visit
     """
 
-    def __init__(self, config: GBertConfig, dx_graph: CodeGraph, rx_graph: CodeGraph) -> None:
+    def __init__(
+        self,
+        config: GBertConfig,
+        dx_graph: CodeGraph,
+        rx_graph: CodeGraph,
+        px_graph: CodeGraph | None = None,
+    ) -> None:
         super().__init__()
         d = config.hidden
-        self.encoder = GBertEncoder(config, dx_graph, rx_graph)
+        self.encoder = GBertEncoder(config, dx_graph, rx_graph, px_graph)
         self.dx_map = nn.Sequential(nn.Linear(d, d), nn.ReLU())
         self.rx_map = nn.Sequential(nn.Linear(d, d), nn.ReLU())
         self.head = nn.Sequential(

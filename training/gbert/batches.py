@@ -2,16 +2,19 @@
 
 ``training/batching.py`` (the GAMENet branch) builds the serving contract's padded tensors; G-BERT
 trains on token sets instead, so this small builder lives here. :func:`contract_feeds` builds the
-serving contract (roles ``diag_ids``, ``diag_mask``, ``med_ids``, ``med_mask``, ``visit_mask``) for
-the export parity check and the bench.
+serving contract (roles ``diag_ids``, ``diag_mask``, ``med_ids``, ``med_mask``, ``visit_mask``,
+plus ``proc_ids`` and ``proc_mask`` for a model with procedures) for the export parity check and
+the bench.
 
-Token ids: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` for vocabulary index ``i``.
+Token ids: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` for vocabulary index ``i``. On the
+diagnosis side of a model with procedures, procedure ``j`` is ``3 + Kd + j``
+(:func:`diag_side`), after the Kd diagnoses.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,24 +28,44 @@ from training.data.vocab import Vocabularies
 
 @dataclass(frozen=True)
 class EncodedVisit:
-    """A visit as vocabulary indices; out-of-vocabulary codes are left out."""
+    """A visit as vocabulary indices; out-of-vocabulary codes are left out.
+
+    ``px`` (procedure indices) is empty unless the model reads procedures.
+    """
 
     dx: tuple[int, ...]
     rx: tuple[int, ...]
+    px: tuple[int, ...] = ()
 
 
-def encode_patient(patient: Patient, vocabs: Vocabularies) -> list[EncodedVisit]:
-    """Return the visits of ``patient`` as vocabulary indices, in time order."""
-    out = []
-    for visit in patient.visits:
-        dx = (vocabs.diag.get(c) for c in visit.diagnoses)
-        rx = (vocabs.med.get(m) for m in visit.medications)
-        out.append(
-            EncodedVisit(
-                tuple(i for i in dx if i is not None), tuple(i for i in rx if i is not None)
-            )
+def _known(ids: Iterable[int | None]) -> tuple[int, ...]:
+    return tuple(i for i in ids if i is not None)
+
+
+def encode_patient(
+    patient: Patient, vocabs: Vocabularies, use_procedures: bool = False
+) -> list[EncodedVisit]:
+    """Return the visits of ``patient`` as vocabulary indices, in time order.
+
+    Procedures are encoded only with ``use_procedures``.
+    """
+    return [
+        EncodedVisit(
+            _known(vocabs.diag.get(c) for c in visit.diagnoses),
+            _known(vocabs.med.get(m) for m in visit.medications),
+            _known(vocabs.proc.get(c) for c in visit.procedures) if use_procedures else (),
         )
-    return out
+        for visit in patient.visits
+    ]
+
+
+def diag_side(visit: EncodedVisit, num_diag: int) -> tuple[int, ...]:
+    """Return the diagnosis-side set of ``visit``: diagnoses, then ``num_diag + j`` per procedure.
+
+    >>> diag_side(EncodedVisit((0, 4), (1,), (2,)), num_diag=5)
+    (0, 4, 7)
+    """
+    return visit.dx + tuple(num_diag + j for j in visit.px)
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -84,13 +107,15 @@ def multi_hot(sets: Sequence[Sequence[int]], size: int) -> Tensor:
 def mask_tokens(
     tokens: Tensor, vocab_size: int, prob: float, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
-    """BERT masking of code positions (never [CLS] or [PAD]); returns (inputs, targets).
+    """BERT masking of the ``vocab_size`` codes' positions; returns (inputs, targets).
+
+    [CLS], [PAD] and tokens past the vocabulary (a diagnosis side's procedures) are never chosen.
 
     Each code is chosen with ``prob``; a chosen code becomes [MASK] 80% of the time, a random
     code 10%, and stays 10% (as G-BERT's ``random_word``). ``targets`` holds the vocabulary index
     at chosen positions and -100 elsewhere.
     """
-    is_code = tokens >= SPECIAL
+    is_code = (tokens >= SPECIAL) & (tokens < SPECIAL + vocab_size)  # procedures: context only
     chosen = (torch.rand(tokens.shape, generator=generator) < prob) & is_code
     targets = torch.where(chosen, tokens - SPECIAL, torch.full_like(tokens, -100))
     roll = torch.rand(tokens.shape, generator=generator)
@@ -108,7 +133,8 @@ def pretrain_batch(
     generator: torch.Generator,
 ) -> dict[str, Tensor]:
     """Return masked tokens, masked-code targets and the full sets as multi-hot targets."""
-    dx_in, dx_target = mask_tokens(pad_tokens([v.dx for v in visits]), num_diag, prob, generator)
+    dx_tokens = pad_tokens([diag_side(v, num_diag) for v in visits])
+    dx_in, dx_target = mask_tokens(dx_tokens, num_diag, prob, generator)
     rx_in, rx_target = mask_tokens(pad_tokens([v.rx for v in visits]), num_meds, prob, generator)
     return {
         "dx_tokens": dx_in,
@@ -120,11 +146,14 @@ def pretrain_batch(
     }
 
 
-def recommend_batch(patients: Sequence[Sequence[EncodedVisit]], num_meds: int) -> dict[str, Tensor]:
+def recommend_batch(
+    patients: Sequence[Sequence[EncodedVisit]], num_meds: int, num_diag: int
+) -> dict[str, Tensor]:
     """Return padded token sets, the visit mask and each visit's own medications.
 
-    Keys: ``dx_tokens`` [B, V, Cd], ``rx_tokens`` [B, V, Cr], ``visit_mask`` [B, V] and
-    ``targets`` [B, V, M]; short patients are padded with empty visits.
+    Keys: ``dx_tokens`` [B, V, Cd] (the diagnosis side, :func:`diag_side`), ``rx_tokens``
+    [B, V, Cr], ``visit_mask`` [B, V] and ``targets`` [B, V, M]; short patients are padded with
+    empty visits.
     """
     b, v = len(patients), max(len(p) for p in patients)
     empty = EncodedVisit((), ())
@@ -133,42 +162,46 @@ def recommend_batch(patients: Sequence[Sequence[EncodedVisit]], num_meds: int) -
     for row, p in enumerate(patients):
         visit_mask[row, : len(p)] = 1.0
     return {
-        "dx_tokens": pad_tokens([x.dx for x in flat]).view(b, v, -1),
+        "dx_tokens": pad_tokens([diag_side(x, num_diag) for x in flat]).view(b, v, -1),
         "rx_tokens": pad_tokens([x.rx for x in flat]).view(b, v, -1),
         "visit_mask": visit_mask,
         "targets": multi_hot([x.rx for x in flat], num_meds).view(b, v, num_meds),
     }
 
 
-def contract_feeds(patients: Sequence[Sequence[EncodedVisit]]) -> dict[str, Tensor]:
+def _padded(rows: Sequence[Sequence[Sequence[int]]], v: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``[B, V, C]`` ids and mask of per-patient, per-visit id lists (C at least 1)."""
+    c = max(1, max((len(x) for r in rows for x in r), default=0))
+    ids = np.zeros((len(rows), v, c), dtype=np.int64)
+    mask = np.zeros((len(rows), v, c), dtype=np.float32)
+    for i, r in enumerate(rows):
+        for j, x in enumerate(r):
+            ids[i, j, : len(x)] = x
+            mask[i, j, : len(x)] = 1.0
+    return ids, mask
+
+
+def contract_feeds(
+    patients: Sequence[Sequence[EncodedVisit]], use_procedures: bool = False
+) -> dict[str, Tensor]:
     """Return the serving contract's feeds for predicting each patient's last visit.
 
     ``med_ids`` / ``med_mask`` hold the medications of every visit but the last, whose row is
-    empty (as the service feeds them).
+    empty (as the service feeds them). ``proc_ids`` / ``proc_mask`` come with ``use_procedures``.
     """
-    b, v = len(patients), max(len(p) for p in patients)
-    cd = max(1, max(len(x.dx) for p in patients for x in p))
-    cm = max(1, max((len(x.rx) for p in patients for x in p[:-1]), default=0))
-    diag_ids = np.zeros((b, v, cd), dtype=np.int64)
-    diag_mask = np.zeros((b, v, cd), dtype=np.float32)
-    med_ids = np.zeros((b, v, cm), dtype=np.int64)
-    med_mask = np.zeros((b, v, cm), dtype=np.float32)
-    visit_mask = np.zeros((b, v), dtype=np.float32)
+    v = max(len(p) for p in patients)
+    roles = {"diag": [[x.dx for x in p] for p in patients]}
+    if use_procedures:
+        roles["proc"] = [[x.px for x in p] for p in patients]
+    roles["med"] = [[x.rx for x in p[:-1]] for p in patients]
+    visit_mask = np.zeros((len(patients), v), dtype=np.float32)
     for i, p in enumerate(patients):
         visit_mask[i, : len(p)] = 1.0
-        for j, x in enumerate(p):
-            diag_ids[i, j, : len(x.dx)] = x.dx
-            diag_mask[i, j, : len(x.dx)] = 1.0
-            if j < len(p) - 1:
-                med_ids[i, j, : len(x.rx)] = x.rx
-                med_mask[i, j, : len(x.rx)] = 1.0
-    return {
-        "diag_ids": torch.from_numpy(diag_ids),
-        "diag_mask": torch.from_numpy(diag_mask),
-        "med_ids": torch.from_numpy(med_ids),
-        "med_mask": torch.from_numpy(med_mask),
-        "visit_mask": torch.from_numpy(visit_mask),
-    }
+    feeds = {}
+    for role, rows in roles.items():
+        ids, mask = _padded(rows, v)
+        feeds[f"{role}_ids"], feeds[f"{role}_mask"] = torch.from_numpy(ids), torch.from_numpy(mask)
+    return {**feeds, "visit_mask": torch.from_numpy(visit_mask)}
 
 
 def med_tokens(med_history: Tensor) -> dict[str, Tensor]:

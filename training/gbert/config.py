@@ -8,6 +8,7 @@ from typing import Literal
 from models.gbert.config import AdapterConfig
 
 Stage = Literal["pretrain", "dha", "finetune"]
+Codes = Literal["diag", "diag+proc"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class TrainConfig:
         split: ``literature`` (file order, GAMENet's split and ``medrec train gamenet``'s default)
             or ``random``.
         calibration_visits: DHA search: visits of calibration activations.
+        codes: the visit codes the encoder reads (``pretrain`` only; later stages inherit the
+            ``--init`` run's): ``diag+proc``, diagnoses with the procedures as context tokens
+            (the inputs of LR and GAMENet), or ``diag``, the paper's diagnoses alone. A
+            dataset without procedure codes trains ``diag``; ``run.json`` records what ran.
     """
 
     stage: Stage = "pretrain"
@@ -65,6 +70,7 @@ class TrainConfig:
     threshold: float = 0.3
     split: Literal["literature", "random"] = "literature"
     calibration_visits: int = 256
+    codes: Codes = "diag+proc"
 
     def adapter_config(self) -> AdapterConfig | None:
         """Return the adapter of a fine-tuning run, or ``None`` for full fine-tuning."""

@@ -35,10 +35,10 @@ def split_run(patients: list[Patient], config: TrainConfig) -> Split:
     return split_patients(kept, SplitConfig(method=config.split, seed=config.seed))
 
 
-def encode_split(split: Split, vocabs: Vocabularies) -> Encoded:
-    """Encode every patient of each part."""
+def encode_split(split: Split, vocabs: Vocabularies, use_procedures: bool = False) -> Encoded:
+    """Encode every patient of each part (procedures too with ``use_procedures``)."""
     return {
-        name: [encode_patient(p, vocabs) for p in getattr(split, name)]
+        name: [encode_patient(p, vocabs, use_procedures) for p in getattr(split, name)]
         for name in ("train", "val", "test")
     }
 

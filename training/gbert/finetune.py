@@ -1,6 +1,7 @@
 """G-BERT fine-tuning for medication recommendation, on every patient and every visit.
 
-Visit t of each patient is predicted from its past visits' dx and rx [CLS] and its own dx [CLS];
+Visit t of each patient is predicted from its past visits' dx and rx [CLS] and its own dx [CLS]
+(the diagnosis side's [CLS], which also reads the visit's procedures in a model with them);
 a first visit has a zero past (as GAMENet's fact2 = fact1), so single-visit patients and first
 visits are trained on and scored like the others (official G-BERT drops them). The loss is BCE
 over every real visit. Metrics come from ``training.metrics`` with the literature averaging.
@@ -20,25 +21,31 @@ from torch import Tensor
 from models.gbert.model import GBertRecommender
 from training.distributed import Dist
 from training.fit import Callback, FitResult, Monitor
-from training.gbert.batches import EncodedVisit, bucketed_batches, recommend_batch
+from training.gbert.batches import EncodedVisit, bucketed_batches, diag_side, recommend_batch
 from training.gbert.steps import fit_stage
 
 Patients = Sequence[Sequence[EncodedVisit]]
 
 
 def patient_batches(
-    patients: Patients, *, batch_size: int, num_meds: int, seed: int, shuffle: bool
+    patients: Patients,
+    *,
+    batch_size: int,
+    num_meds: int,
+    num_diag: int,
+    seed: int,
+    shuffle: bool,
 ) -> list[dict[str, Tensor]]:
     """Return padded batches of whole patients (length-bucketed when ``shuffle``)."""
     if shuffle:
-        lengths = [len(p) * 100 + max(len(v.dx) for v in p) for p in patients]
+        lengths = [len(p) * 100 + max(len(diag_side(v, num_diag)) for v in p) for p in patients]
         groups = bucketed_batches(lengths, batch_size, seed)
     else:
         groups = [
             list(range(s, min(s + batch_size, len(patients))))
             for s in range(0, len(patients), batch_size)
         ]
-    return [recommend_batch([patients[i] for i in g], num_meds) for g in groups]
+    return [recommend_batch([patients[i] for i in g], num_meds, num_diag) for g in groups]
 
 
 def finetune_loss(model: GBertRecommender, batch: dict[str, Tensor]) -> Tensor:
@@ -62,8 +69,14 @@ def predict(
     model.eval()
     y_true: list[np.ndarray] = []
     y_prob: list[np.ndarray] = []
+    num_diag = model.encoder.config.num_diag_codes
     batches = patient_batches(
-        patients, batch_size=batch_size, num_meds=num_meds, seed=0, shuffle=False
+        patients,
+        batch_size=batch_size,
+        num_meds=num_meds,
+        num_diag=num_diag,
+        seed=0,
+        shuffle=False,
     )
     for batch in batches:
         prob = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
@@ -108,7 +121,7 @@ def run_finetuning(
 
     ``dist``: see :func:`~training.gbert.steps.fit_stage`.
     """
-    m = model.encoder.config.num_meds
+    m, num_diag = model.encoder.config.num_meds, model.encoder.config.num_diag_codes
 
     def evaluate() -> dict[str, float]:
         y_true, y_prob = predict(model, val, batch_size=batch_size, num_meds=m)
@@ -118,7 +131,12 @@ def run_finetuning(
         model,
         step=finetune_loss,
         batches=lambda epoch: patient_batches(
-            train, batch_size=batch_size, num_meds=m, seed=seed * 1000 + epoch, shuffle=True
+            train,
+            batch_size=batch_size,
+            num_meds=m,
+            num_diag=num_diag,
+            seed=seed * 1000 + epoch,
+            shuffle=True,
         ),
         evaluate=evaluate,
         monitor=Monitor("jaccard", "max"),

@@ -10,10 +10,11 @@ of contents). Each hierarchy is a tree under one root:
 - ICD-10-PCS: section (first character) → first 3 characters → full code;
 - ATC: level 1 (1 character) → level 2 (3) → level 3 (4), positional.
 
-G-BERT's GAT (Shang et al., 2019, https://arxiv.org/abs/1906.00346) runs two stages over it: each
-node first attends to its direct children (``up_edges``, child → parent), then every leaf attends
-to all its ancestors (``down_edges``, ancestor → leaf). Edges are ``[2, E]`` with row 0 the
-source and row 1 the target, torch-geometric's ``source_to_target`` convention.
+Diagnoses and procedures get one tree each (roots ``dx`` and ``px``), each embedded by its own
+GAT. G-BERT's GAT (Shang et al., 2019, https://arxiv.org/abs/1906.00346) runs two stages over a
+tree: each node first attends to its direct children (``up_edges``, child → parent), then every
+leaf attends to all its ancestors (``down_edges``, ancestor → leaf). Edges are ``[2, E]`` with
+row 0 the source and row 1 the target, torch-geometric's ``source_to_target`` convention.
 """
 
 from __future__ import annotations
@@ -170,6 +171,11 @@ def _edges(pairs: set[tuple[int, int]]) -> np.ndarray:
 def diagnosis_hierarchy(codes: Sequence[Code]) -> Hierarchy:
     """Return the hierarchy over diagnosis vocabulary ``codes`` (any mix of ICD systems)."""
     return build_hierarchy([["dx", *code_path(c)] for c in codes])
+
+
+def procedure_hierarchy(codes: Sequence[Code]) -> Hierarchy:
+    """Return the hierarchy over procedure vocabulary ``codes`` (ICD-9 procedures, ICD-10-PCS)."""
+    return build_hierarchy([["px", *code_path(c)] for c in codes])
 
 
 def medication_hierarchy(atc3_codes: Sequence[str]) -> Hierarchy:

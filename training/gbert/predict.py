@@ -2,7 +2,8 @@
 
 Every visit is scored, the first one with a zero past: row ``t`` uses the diagnoses of visits
 ``0..t`` and the medications of visits ``0..t-1`` (the model never reads visit ``t``'s own
-medications, see ``GBertRecommender.visit_logits``).
+medications, see ``GBertRecommender.visit_logits``), and the procedures of visits ``0..t`` when
+the run's encoder reads them.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class GBertPredictor:
     def predict(self, patients: Sequence[Patient]) -> list[np.ndarray]:
         """Return one ``[V_p, M]`` probability matrix per patient (``[0, M]`` without visits)."""
         m = len(self.vocabs.med)
-        encoded = [encode_patient(p, self.vocabs) for p in patients]
+        use_procedures = self.model.encoder.config.use_procedures
+        encoded = [encode_patient(p, self.vocabs, use_procedures) for p in patients]
         scored = [p for p in encoded if p]
         _, probs = predict(self.model, scored, batch_size=self.batch_size, num_meds=m)
         rows = iter(probs)

@@ -1,7 +1,8 @@
 """G-BERT pre-training on every visit of the training patients, single-visit ones included.
 
 Loss per batch of visits: cross-entropy of the masked codes (15%, dx and rx) plus the four BCE
-set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx), as G-BERT.
+set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx), as G-BERT. A model
+with procedures reads them on the diagnosis side but never masks or predicts them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import Tensor
 from models.gbert.model import GBertPretrain
 from training.distributed import Dist
 from training.fit import Callback, FitResult, Monitor
-from training.gbert.batches import EncodedVisit, bucketed_batches, pretrain_batch
+from training.gbert.batches import EncodedVisit, bucketed_batches, diag_side, pretrain_batch
 from training.gbert.steps import fit_stage
 
 
@@ -55,7 +56,7 @@ def visit_batches(
     Training batches (``shuffle``) are length-bucketed; evaluation batches keep file order.
     """
     if shuffle:
-        lengths = [max(len(v.dx), len(v.rx)) for v in visits]
+        lengths = [max(len(diag_side(v, num_diag)), len(v.rx)) for v in visits]
         groups = bucketed_batches(lengths, batch_size, seed)
     else:
         groups = [

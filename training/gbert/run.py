@@ -13,6 +13,7 @@ Examples (each command is one line)::
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,14 @@ from training.data.splits import Split
 from training.data.vocab import Vocabularies
 from training.distributed import Dist, session
 from training.fit import report_epoch, seed_everything
-from training.gbert.config import TrainConfig
+from training.gbert.config import Codes, TrainConfig
 from training.gbert.data import ddi_graph, encode_split, split_run
-from training.gbert.runs import read_run, write_run
+from training.gbert.runs import read_run, run_codes, write_run
 from training.gbert.stages import STAGES, StageInputs
 from training.metrics import bootstrap_metrics
 from training.provenance import git_sha, versions
+
+logger = logging.getLogger(__name__)
 
 
 def train(
@@ -90,6 +93,7 @@ def _train(
     if init is not None and init["data"]["fingerprint"] != dataset.manifest.fingerprint:
         raise ValueError(f"{init_dir}: was trained on another dataset (fingerprint differs)")
     vocabs = Vocabularies.from_json(init["vocab"]) if init else Vocabularies.fit(split.train)
+    codes = run_codes(init) if init else _pretrain_codes(config.codes, vocabs)
     run_dir = Path(out_dir)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,7 @@ def _train(
     inputs = StageInputs(
         config=config,
         vocabs=vocabs,
-        enc=encode_split(split, vocabs),
+        enc=encode_split(split, vocabs, codes == "diag+proc"),
         data_dir=Path(data_dir),
         init_dir=None if init_dir is None else Path(init_dir),
         ddi_path=ddi_path,
@@ -105,6 +109,7 @@ def _train(
         callbacks=() if on_epoch is None else (report_epoch(on_epoch),),
         show_progress=show_progress,
         dist=dist,
+        use_procedures=codes == "diag+proc",
     )
     model_config, result, metrics = STAGES[config.stage](inputs)
     if not dist.is_main:
@@ -116,6 +121,7 @@ def _train(
         "model": "gbert",
         "stage": config.stage,
         "run_config": asdict(config),
+        "codes": codes,
         "model_config": model_config.to_json(),
         "vocab": vocabs.to_json(),
         "seed": config.seed,
@@ -141,6 +147,14 @@ def _train(
     keys = [k for k in result.history[0] if k != "epoch"]
     plot_curves({"G-BERT": result.history}, [(k, k) for k in keys], run_dir / "curves.png")
     (run_dir / "report.md").write_text(_report(run, metrics))
+
+
+def _pretrain_codes(codes: Codes, vocabs: Vocabularies) -> Codes:
+    """The codes a pre-training reads: ``codes``, or ``diag`` when there are no procedures."""
+    if codes == "diag+proc" and not len(vocabs.proc):
+        logger.warning("no procedure codes in the training split: pre-training on diagnoses")
+        return "diag"
+    return codes
 
 
 def baselines(

@@ -2,15 +2,16 @@
 
 Stages chain through run directories: ``pretrain`` writes a run, ``dha`` and ``finetune`` start
 from one (``init``). Every run holds ``run.json`` (model ``"gbert"``, stage, configs, vocabulary,
-seed, git sha, versions, data fingerprint), ``best.ckpt``, ``last.ckpt``, ``metrics.json``,
-``curves.png`` and ``report.md``. Checkpoints hold state dicts and plain-JSON configs only.
+the ``codes`` its encoder reads, seed, git sha, versions, data fingerprint), ``best.ckpt``,
+``last.ckpt``, ``metrics.json``, ``curves.png`` and ``report.md``. Checkpoints hold state dicts
+and plain-JSON configs only.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import torch
 from torch import nn
@@ -18,7 +19,13 @@ from torch import nn
 from models.gbert.config import GBertConfig
 from models.gbert.model import CodeGraph, GBertPretrain, GBertRecommender
 from training.data.vocab import Vocabularies
-from training.gbert.ontology import Hierarchy, diagnosis_hierarchy, medication_hierarchy
+from training.gbert.config import Codes
+from training.gbert.ontology import (
+    Hierarchy,
+    diagnosis_hierarchy,
+    medication_hierarchy,
+    procedure_hierarchy,
+)
 
 RUN_FILE = "run.json"
 
@@ -41,9 +48,21 @@ def graphs(vocabs: Vocabularies) -> tuple[CodeGraph, CodeGraph]:
 
 
 def build_model(kind: str, config: GBertConfig, vocabs: Vocabularies) -> nn.Module:
-    """Return a fresh ``pretrain`` or ``recommend`` model for ``vocabs``."""
+    """Return a fresh ``pretrain`` or ``recommend`` model for ``vocabs``.
+
+    With ``config.use_procedures`` the model also gets the procedure graph of ``vocabs``.
+    """
     cls = GBertPretrain if kind == "pretrain" else GBertRecommender
-    return cls(config, *graphs(vocabs))
+    px = code_graph(procedure_hierarchy(vocabs.proc.tokens)) if config.use_procedures else None
+    return cls(config, *graphs(vocabs), px)
+
+
+def run_codes(run: dict[str, Any]) -> Codes:
+    """Return the codes a run's encoder reads (``codes`` in ``run.json``; absent: ``diag``)."""
+    codes = run.get("codes", "diag")
+    if codes not in get_args(Codes):
+        raise ValueError(f"run.json: unknown codes {codes!r}")
+    return cast(Codes, codes)
 
 
 def write_run(run_dir: Path, obj: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from training.data.vocab import Vocabularies
 from training.distributed import Dist
 from training.fit import Callback, FitResult
 from training.gbert import dha
-from training.gbert.batches import pad_tokens
+from training.gbert.batches import diag_side, pad_tokens
 from training.gbert.config import TrainConfig
 from training.gbert.data import Encoded, ddi_graph, pretraining_visits, validation_visits
 from training.gbert.finetune import predict, recommendation_figures, run_finetuning
@@ -46,6 +46,8 @@ class StageInputs:
         callbacks: called after each epoch (``training.fit``), on rank 0.
         show_progress: a tqdm bar per epoch on a terminal.
         dist: the ranks the stage trains on (:mod:`training.distributed`).
+        use_procedures: the encoder reads procedures (``pretrain`` builds it so; later stages
+            inherit the ``--init`` run's encoder, and ``enc`` is encoded to match).
     """
 
     config: TrainConfig
@@ -58,6 +60,7 @@ class StageInputs:
     callbacks: Sequence[Callback] = ()
     show_progress: bool = True
     dist: Dist = field(default_factory=Dist)
+    use_procedures: bool = False
 
     def init(self) -> Path:
         """The run directory the stage starts from.
@@ -85,6 +88,8 @@ def pretrain(s: StageInputs) -> StageResult:
         heads=cfg.heads,
         head_dim=cfg.head_dim,
         intermediate=cfg.intermediate,
+        use_procedures=s.use_procedures,
+        num_proc_codes=len(vocabs.proc) if s.use_procedures else 0,
     )
     model = build_model("pretrain", config, vocabs)
     assert isinstance(model, GBertPretrain)
@@ -160,7 +165,7 @@ def convert_dha(s: StageInputs) -> StageResult:
     else:
         calib = train[: cfg.calibration_visits]
         token_batches = [
-            (pad_tokens([v.dx for v in calib]), 0),
+            (pad_tokens([diag_side(v, len(vocabs.diag)) for v in calib]), 0),
             (pad_tokens([v.rx for v in calib]), 1),
         ]
         choices = dha.search(encoder, dha.calibration_inputs(encoder, token_batches), cfg.kv_budget)

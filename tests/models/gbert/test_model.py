@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from models.gbert.config import AdapterConfig, GBertConfig
 from models.gbert.model import CLS, PAD, GBertPretrain, GBertRecommender
+from tests.models.gbert.conftest import chain_graph
 
 
 def _tokens(b, c, k, seed=0):
@@ -94,3 +97,66 @@ def test_cls_only_equals_full_cls_row(tiny_config, graphs):
     table = model.encoder.tables()[0]
     full = model.encoder(tokens, table, 0)[:, :1]
     torch.testing.assert_close(model.encoder(tokens, table, 0, cls_only=True), full)
+
+
+def _proc_config(tiny_config):
+    return replace(tiny_config, use_procedures=True, num_proc_codes=4)
+
+
+def test_procedure_tokens_change_the_logits(tiny_config, graphs):
+    torch.manual_seed(0)
+    model = GBertRecommender(_proc_config(tiny_config), *graphs, chain_graph(4)).eval()
+    rx = _tokens(2, 3, 5).view(1, 2, 3)
+    mask = torch.ones(1, 2)
+    dx = torch.tensor([[[CLS, 3, 5, PAD], [CLS, 4, 6, PAD]]])
+    with_px = dx.clone()
+    with_px[0, 1, 3] = 3 + 7 + 2  # procedure 2 of the last visit, after the 7 diagnoses
+    other_px = dx.clone()
+    other_px[0, 1, 3] = 3 + 7 + 0
+    base, a, b = model(dx, rx, mask), model(with_px, rx, mask), model(other_px, rx, mask)
+    assert (a[0, 1] - base[0, 1]).abs().max() > 1e-6  # the procedure is read ...
+    assert (a[0, 1] - b[0, 1]).abs().max() > 1e-6  # ... and which one matters
+    torch.testing.assert_close(a[0, 0], base[0, 0])  # visit 0 has no procedure: unchanged
+
+
+def test_procedures_have_their_own_token_type(tiny_config, graphs):
+    model = GBertPretrain(_proc_config(tiny_config), *graphs, chain_graph(4)).eval()
+    assert model.encoder.type_embedding.num_embeddings == 3
+    assert model.encoder.px_onto is not None
+    tokens = torch.tensor([[CLS, 3, 3 + 7 + 1, PAD]])
+    types = model.encoder.token_types(tokens, 0)  # [1, 4, D]
+    weight = model.encoder.type_embedding.weight
+    torch.testing.assert_close(types[0, 1], weight[0])
+    torch.testing.assert_close(types[0, 2], weight[2])
+    # a medication set never reads the procedure type, whatever its ids
+    torch.testing.assert_close(model.encoder.token_types(tokens, 1), weight[1])
+    table = model.encoder.tables()[0]
+    assert table.shape == (3 + 7 + 4, 16)
+    # the masked-code and set heads keep the diagnosis and medication sizes
+    out = model(tokens, _tokens(1, 3, 5))
+    assert [o.shape[-1] for o in out[2:]] == [7, 7, 5, 5]
+    assert model.dx_mlm(out[0]).shape[-1] == 7
+
+
+def test_a_procedure_model_needs_its_graph(tiny_config, graphs):
+    with pytest.raises(ValueError, match="px_graph"):
+        GBertRecommender(_proc_config(tiny_config), *graphs)
+    with pytest.raises(ValueError, match="num_proc_codes"):
+        GBertConfig(3, 4, use_procedures=True)
+
+
+def test_diagnosis_only_keeps_the_papers_parameters(tiny_config, graphs):
+    torch.manual_seed(0)
+    model = GBertRecommender(tiny_config, *graphs)
+    names = set(model.state_dict())
+    assert not any("px_onto" in n for n in names)
+    assert model.encoder.type_embedding.num_embeddings == 2
+    # a config written before the option loads as diagnosis-only
+    old = {
+        k: v
+        for k, v in tiny_config.to_json().items()
+        if k not in ("use_procedures", "num_proc_codes")
+    }
+    assert GBertConfig.from_json(old) == tiny_config and not tiny_config.use_procedures
+    proc = GBertConfig.from_json(_proc_config(tiny_config).to_json())
+    assert proc.use_procedures and proc.num_proc_codes == 4

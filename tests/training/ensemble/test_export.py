@@ -156,3 +156,43 @@ def test_a_token_member_gets_the_past_medications_from_med_history() -> None:
     visit_mask = torch.ones(b, v)
     feeds = (ids, mask, ids, mask, history, visit_mask)
     assert torch.allclose(tokens(*feeds), history_only(*feeds), atol=1e-6)
+
+
+def test_a_gbert_member_with_procedures_gets_the_proc_roles() -> None:
+    from models.gbert.config import GBertConfig
+    from models.gbert.model import GBertRecommender
+    from tests.models.gbert.conftest import chain_graph
+    from training.gamenet.export import ROLES, random_feeds
+    from training.gbert.batches import med_tokens
+    from training.gbert.export import PROC_ROLES, serving_module
+
+    torch.manual_seed(0)
+    config = GBertConfig(
+        7, 5, hidden=16, head_dim=4, intermediate=16, use_procedures=True, num_proc_codes=4
+    )
+    member = serving_module(
+        GBertRecommender(config, chain_graph(7), chain_graph(5), chain_graph(4))
+    )
+    spec = EnsembleSpec(
+        members=("gbert",),
+        calibration=(Platt(),),
+        code_median=1.0,
+        weights=np.ones((NUM_BUCKETS, 1)),
+        threshold=0.5,
+    )
+    ensemble = EnsembleInference([member], [PROC_ROLES], spec).eval()
+    feeds = random_feeds(7, 4, 5, patients=4, max_visits=3, max_codes=3)
+    with torch.no_grad():
+        mixed = ensemble(*(feeds[r] for r in ROLES))
+        direct = member(
+            feeds["diag_ids"],
+            feeds["diag_mask"],
+            feeds["proc_ids"],
+            feeds["proc_mask"],
+            **med_tokens(feeds["med_history"]),
+            visit_mask=feeds["visit_mask"],
+        )
+        unread = {**feeds, "proc_mask": torch.zeros_like(feeds["proc_mask"])}
+        no_proc = ensemble(*(unread[r] for r in ROLES))
+    torch.testing.assert_close(mixed, direct, atol=1e-5, rtol=1e-4)  # one member, identity Platt
+    assert (mixed - no_proc).abs().max() > 1e-6  # the member reads the procedures

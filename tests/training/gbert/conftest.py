@@ -1,4 +1,8 @@
-"""A tiny dataset (with its own ddi.csv) and the pretrain → dha → finetune chain trained on it."""
+"""Tiny datasets (with their own ddi.csv) and the pretrain → dha → finetune chains trained on them.
+
+``dataset`` has no procedures (its runs read diagnoses, as the paper); ``proc_dataset`` has the
+same diagnoses plus procedures that bring medications of their own.
+"""
 
 from __future__ import annotations
 
@@ -46,5 +50,29 @@ def runs(dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
         root / "ft",
         tiny_config(stage="finetune", adapter="mor", rank=2, experts=2),
         init_dir=root / "dha",
+    )
+    return root, out
+
+
+@pytest.fixture(scope="session")
+def proc_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gbert-proc") / "data"
+    write_dataset(tiny_patients(60, procedures=True), path, source_format="synthetic", ddi=DDI)
+    return path
+
+
+@pytest.fixture(scope="session")
+def proc_runs(proc_dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """pretrain (``diag+proc``, the default) → dha (50%) → finetune on ``proc_dataset``."""
+    root = proc_dataset.parent
+    out = {"pre": train(proc_dataset, root / "pre", tiny_config())}
+    out["dha"] = train(
+        proc_dataset,
+        root / "dha",
+        tiny_config(stage="dha", kv_budget=0.5, fusion_epochs=1),
+        init_dir=root / "pre",
+    )
+    out["ft"] = train(
+        proc_dataset, root / "ft", tiny_config(stage="finetune"), init_dir=root / "dha"
     )
     return root, out

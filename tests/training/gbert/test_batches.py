@@ -33,7 +33,7 @@ def test_encode_and_batches():
     patients = tiny_patients(6)
     vocabs = Vocabularies.fit(patients)
     enc = [encode_patient(p, vocabs) for p in patients]
-    batch = recommend_batch(enc, len(vocabs.med))
+    batch = recommend_batch(enc, len(vocabs.med), len(vocabs.diag))
     v = max(len(p) for p in enc)
     assert batch["dx_tokens"].shape[:2] == (6, v) and batch["visit_mask"].sum() == sum(
         map(len, enc)
@@ -71,3 +71,32 @@ def test_bucketed_batches_cover_all_and_group_lengths():
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
     assert spread < 20
     assert batches == bucketed_batches(lengths, 10, seed=0)
+
+
+def test_procedures_join_the_diagnosis_side_after_the_diagnoses():
+    patients = tiny_patients(8, procedures=True)
+    vocabs = Vocabularies.fit(patients)
+    kd = len(vocabs.diag)
+    plain = [encode_patient(p, vocabs) for p in patients]
+    enc = [encode_patient(p, vocabs, use_procedures=True) for p in patients]
+    assert all(v.px == () for p in plain for v in p)  # diag mode never reads them
+    assert any(v.px for p in enc for v in p)
+    assert [[v.dx for v in p] for p in enc] == [[v.dx for v in p] for p in plain]
+    batch = recommend_batch(enc, len(vocabs.med), kd)
+    visit = next(v for v in enc[0] if v.px)
+    row = batch["dx_tokens"][0, enc[0].index(visit)]
+    expected = [3 + i for i in visit.dx] + [3 + kd + j for j in visit.px]
+    assert row[1 : 1 + len(expected)].tolist() == expected
+    feeds = contract_feeds(enc, use_procedures=True)
+    assert set(feeds) >= {"proc_ids", "proc_mask"} and "proc_ids" not in contract_feeds(enc)
+    for i, p in enumerate(enc):  # procedure vocabulary indices, as the service sends them
+        for j, v in enumerate(p):
+            assert feeds["proc_ids"][i, j][feeds["proc_mask"][i, j] > 0].tolist() == list(v.px)
+
+
+def test_mask_tokens_never_masks_procedures():
+    tokens = pad_tokens([tuple(range(10)) + tuple(10 + j for j in range(10))])  # 10 dx, 10 px
+    inputs, targets = mask_tokens(tokens, 10, 0.9, torch.Generator().manual_seed(0))
+    is_proc = tokens >= 3 + 10
+    assert (targets[is_proc] == -100).all() and (inputs[is_proc] == tokens[is_proc]).all()
+    assert (targets[~is_proc] >= 0).any() and (targets < 10).all()

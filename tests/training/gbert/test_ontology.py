@@ -60,3 +60,17 @@ def test_duplicate_leaf_raises():
 def test_mixed_systems_share_one_root():
     h = diagnosis_hierarchy([Code("icd9cm", "4019"), Code("icd10cm", "I10")])
     assert h.nodes[0] == "dx"
+
+
+def test_procedure_hierarchy_is_its_own_tree():
+    from training.gbert.ontology import procedure_hierarchy
+
+    h = procedure_hierarchy(
+        [Code("icd9proc", "3893"), Code("icd9proc", "3895"), Code("icd10pcs", "0DTJ4ZZ")]
+    )
+    assert h.nodes[0] == "px" and len(h.leaf_index) == 3
+    assert "icd9proc:cat:38" in h.nodes and "icd10pcs:sec:0" in h.nodes
+    # both 38.xx procedures share their category node
+    cat = h.nodes.index("icd9proc:cat:38")
+    children = {int(s) for s, t in h.up_edges.T if t == cat}
+    assert children == {int(h.leaf_index[0]), int(h.leaf_index[1])}
