@@ -114,13 +114,6 @@ FIXES: dict[str, dict[str, Any]] = {
         "kind": "deliberate (official quirk); MedRec is right",
         "patch": None,
     },
-    "cls_key": {
-        "what": "official attention masks keys with id <= 1: [PAD] *and* [CLS] "
-        "(bert_models.py BERT.forward, mask = (x > 1)); MedRec masks [PAD] only "
-        "(models/gbert/model.py GBertEncoder.forward, bias = tokens == PAD)",
-        "kind": "MedRec bug (its comment claims G-BERT's masking)",
-        "patch": ("bert_models.py", "mask = (x > 1)", "mask = (x > 0)"),
-    },
     "pool_order": {
         "what": "official fine-tuning interleaves the visits' rows (dx1, rx1, dx2, rx2, ...) but "
         "splits the pooled rows with view(2, -1, H) (first half as dx, second half as rx), so "
@@ -144,10 +137,6 @@ FIXES: dict[str, dict[str, Any]] = {
 # The stages each difference may change (name prefixes); anything else differing is unexpected.
 EFFECTS: dict[str, tuple[str, ...]] = {
     "tree_self_loops": ("ontology", "ft ", "pt "),
-    "cls_key": tuple(
-        f"{m} {s}" for m in ("ft", "pt") for s in ("dx block", "rx block", "dx cls", "rx cls")
-    )
-    + ("ft logits", "ft loss", "pt logits", "pt loss"),
     "pool_order": ("ft logits", "ft loss"),
     "pretrain_rx_type": ("pt rx ", "pt logits rx", "pt loss"),
 }

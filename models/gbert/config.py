@@ -47,7 +47,8 @@ class GBertConfig:
             narrow-MHA ablation uses fewer heads).
         intermediate: FFN inner size (G-BERT uses 300, not 4·D).
         graph_heads: GAT heads; ``hidden`` must divide by it.
-        embedding_dropout: dropout on the input embeddings.
+        embedding_dropout: dropout on the input embeddings (the official code has none there;
+            it drops 0.4 inside the blocks: ours are kept, not measured against those).
         dropout: dropout inside the blocks.
         attention_dropout: dropout on attention probabilities.
         key_maps: per layer, d_K: the key-bank head each query head reads; ``None`` = MHA.
@@ -58,6 +59,9 @@ class GBertConfig:
             diagnosis-only input (and every checkpoint written before the option).
         num_proc_codes: procedure vocabulary size (without special tokens); read only with
             ``use_procedures``.
+        mask_cls_key: attention hides the [CLS] key of a set that has codes, as G-BERT's
+            (``mask = x > 1``), so [CLS] reads the codes only; an empty set keeps it. Configs
+            written before the option load with ``False``, as they were trained.
     """
 
     num_diag_codes: int
@@ -76,6 +80,7 @@ class GBertConfig:
     adapter: AdapterConfig | None = field(default=None)
     use_procedures: bool = False
     num_proc_codes: int = 0
+    mask_cls_key: bool = True
 
     def __post_init__(self) -> None:
         if self.use_procedures and self.num_proc_codes < 1:
@@ -111,9 +116,10 @@ class GBertConfig:
     def from_json(cls, obj: dict[str, Any]) -> GBertConfig:
         """Build from :meth:`to_json` output; unknown keys raise ``TypeError``.
 
-        A config written before ``use_procedures`` existed loads as diagnosis-only.
+        A config written before ``use_procedures`` existed loads as diagnosis-only, and one
+        written before ``mask_cls_key`` keeps its [CLS] key visible.
         """
-        obj = dict(obj)
+        obj = {"mask_cls_key": False, **obj}
         for name in ("key_maps", "value_maps"):
             if obj.get(name) is not None:
                 obj[name] = tuple(tuple(int(i) for i in m) for m in obj[name])

@@ -32,7 +32,7 @@ from models.gbert.config import AdapterConfig, GBertConfig
 
 PAD, CLS, MASK, SPECIAL = 0, 1, 2, 3
 PROCEDURE_TYPE = 2  # token type of procedure codes (0 diagnosis, 1 medication)
-_NEG = -1e9  # additive mask for padding keys, as G-BERT's masked_fill
+_NEG = -1e9  # additive mask for hidden keys, as G-BERT's masked_fill
 
 
 class CodeGraph(NamedTuple):
@@ -239,7 +239,11 @@ class GBertEncoder(nn.Module):
         """
         x = table.index_select(0, tokens.reshape(-1)).view(*tokens.shape, -1)  # [B, C, D]
         x = self.dropout(x + self.token_types(tokens, kind))
-        bias = (tokens == PAD).to(x.dtype)[:, None, None, :] * _NEG  # [B, 1, 1, C]
+        hidden = tokens == PAD  # [B, C]
+        if self.config.mask_cls_key:
+            has_code = (tokens > CLS).any(-1, keepdim=True)  # [B, 1]: a code or [MASK]
+            hidden = hidden | ((tokens == CLS) & has_code)
+        bias = hidden.to(x.dtype)[:, None, None, :] * _NEG  # [B, 1, 1, C]
         for i, block in enumerate(self.blocks):
             x = block(x, bias, cls_only and i == len(self.blocks) - 1)
         return x  # type: ignore[no-any-return]

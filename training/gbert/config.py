@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from models.gbert.config import AdapterConfig
 
@@ -23,7 +23,7 @@ class TrainConfig:
             official code pre-trains on 64 visits a step but fine-tunes on one patient a step
             (``run_gbert.py --train_batch_size 1``): at the same lr and epochs, the default 64
             patients make 64x fewer fine-tuning steps.
-        lr: Adam learning rate (G-BERT: 5e-4 in both stages).
+        lr: Adam learning rate; ``None`` means the stage's default (:meth:`stage_lr`).
         seed: the one seed of the run.
         mask_prob: masked-code probability.
         hidden, layers, heads, head_dim, intermediate: encoder sizes (``pretrain`` only).
@@ -49,7 +49,7 @@ class TrainConfig:
     stage: Stage = "pretrain"
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 5e-4
+    lr: float | None = None
     seed: int = 0
     mask_prob: float = 0.15
     hidden: int = 300
@@ -71,6 +71,22 @@ class TrainConfig:
     split: Literal["literature", "random"] = "literature"
     calibration_visits: int = 256
     codes: Codes = "diag+proc"
+
+    pretrain_lr = 5e-4  # G-BERT's lr (pre-training and continued pre-training after DHA)
+    # Fine-tuning takes 64 patients a step where the official code takes one, so 64x fewer
+    # steps: at 2e-3 the MIMIC-size synthetic set's validation Jaccard rose from 0.4932 to 0.5249
+    # (diag+proc; 0.4789 to 0.5103 diag-only), same pre-training, 15 epochs. --lr overrides it.
+    finetune_lr = 2e-3
+
+    def stage_lr(self) -> float:
+        """Return the Adam learning rate this stage trains at."""
+        if self.lr is not None:
+            return self.lr
+        return self.finetune_lr if self.stage == "finetune" else self.pretrain_lr
+
+    def record(self) -> dict[str, Any]:
+        """Return the options as run (the learning rate resolved), for ``run.json``."""
+        return {**asdict(self), "lr": self.stage_lr()}
 
     def adapter_config(self) -> AdapterConfig | None:
         """Return the adapter of a fine-tuning run, or ``None`` for full fine-tuning."""

@@ -1,7 +1,8 @@
 """G-BERT pre-training on every visit of the training patients, single-visit ones included.
 
-Loss per batch of visits: cross-entropy of the masked codes (15%, dx and rx) plus the four BCE
-set-prediction losses from the [CLS] outputs (dx→dx, rx→dx, dx→rx, rx→rx), as G-BERT. A model
+Loss per batch of visits: the four BCE set-prediction losses from the [CLS] outputs (dx→dx,
+rx→dx, dx→rx, rx→rx) on 15%-masked inputs, as G-BERT, plus the cross-entropy of the masked codes
+(dx and rx), which the official code does not have (``bench/gbert_reference.py``). A model
 with procedures reads them on the diagnosis side but never masks or predicts them.
 """
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +119,7 @@ def _train(
     run = {
         "model": "gbert",
         "stage": config.stage,
-        "run_config": asdict(config),
+        "run_config": config.record(),
         "codes": codes,
         "model_config": model_config.to_json(),
         "vocab": vocabs.to_json(),

@@ -7,7 +7,7 @@ and its own figures for ``metrics.json``; :func:`training.gbert.run.train` write
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class StageInputs:
 
 
 def _extra(cfg: TrainConfig, config: GBertConfig) -> dict[str, Any]:
-    return {"config": config.to_json(), "run_config": asdict(cfg)}
+    return {"config": config.to_json(), "run_config": cfg.record()}
 
 
 def pretrain(s: StageInputs) -> StageResult:
@@ -120,7 +120,7 @@ def _train_kwargs(s: StageInputs) -> dict[str, Any]:
         "show_progress": s.show_progress,
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
-        "lr": cfg.lr,
+        "lr": cfg.stage_lr(),
         "mask_prob": cfg.mask_prob,
         "seed": cfg.seed,
         "dist": s.dist,
@@ -186,7 +186,7 @@ def convert_dha(s: StageInputs) -> StageResult:
             val,
             **{**_train_kwargs(s), "epochs": cfg.fusion_epochs},
             run_dir=fusion_dir,
-            extra={"run_config": asdict(cfg)},
+            extra={"run_config": cfg.record()},
             step_loss=fused_loss,
             after_step=lagrangian.ascend,
             lr_by_param=dict.fromkeys(omegas, cfg.fusion_lr),
@@ -232,7 +232,7 @@ def finetune(s: StageInputs) -> StageResult:
         enc["val"],
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
-        lr=cfg.lr,
+        lr=cfg.stage_lr(),
         seed=cfg.seed,
         threshold=cfg.threshold,
         ddi_adj=ddi_adj,

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from training.distributed import Dist
 from training.fit import Bar, Callback, CheckpointWriter, EpochEnd, FitResult, Monitor, fit
 
-GRAD_CLIP = 1.0  # G-BERT clips every stage's gradient norm to 1
+GRAD_CLIP = 1.0  # every stage clips its gradient norm to 1 (MedRec's; the official code does not)
 M = TypeVar("M", bound=nn.Module)
 
 

@@ -160,3 +160,25 @@ def test_diagnosis_only_keeps_the_papers_parameters(tiny_config, graphs):
     assert GBertConfig.from_json(old) == tiny_config and not tiny_config.use_procedures
     proc = GBertConfig.from_json(_proc_config(tiny_config).to_json())
     assert proc.use_procedures and proc.num_proc_codes == 4
+
+
+def test_cls_key_is_hidden_from_a_set_with_codes_but_not_from_an_empty_one(tiny_config, graphs):
+    torch.manual_seed(0)
+    hidden = GBertPretrain(tiny_config, *graphs).eval()
+    seen = GBertPretrain(replace(tiny_config, mask_cls_key=False), *graphs).eval()
+    seen.load_state_dict(hidden.state_dict())
+    tokens = _tokens(2, 4, 7)
+    tokens[1, 1:] = PAD  # [CLS] alone: an empty set keeps its own key
+    table = hidden.encoder.tables()[0]
+    a = hidden.encoder(tokens, table, 0)[:, 0]
+    b = seen.encoder(tokens, table, 0)[:, 0]
+    assert (a[0] - b[0]).abs().max() > 1e-4  # with codes, [CLS] reads the codes only
+    torch.testing.assert_close(a[1], b[1])
+
+
+def test_a_config_written_before_mask_cls_key_loads_as_it_was_trained():
+    config = GBertConfig(7, 5, hidden=16, head_dim=4, intermediate=8)
+    assert config.mask_cls_key
+    old = {k: v for k, v in config.to_json().items() if k != "mask_cls_key"}
+    assert GBertConfig.from_json(old).mask_cls_key is False
+    assert GBertConfig.from_json(config.to_json()) == config
