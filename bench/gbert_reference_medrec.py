@@ -125,7 +125,7 @@ def _capture(encoder: Any) -> tuple[dict[str, list[np.ndarray]], list[Any]]:
     return rec, handles
 
 
-def _leak(rec: Any, enc: list[Any], num_meds: int) -> dict[str, float]:
+def _leak(rec: Any, enc: list[Any], num_meds: int, num_diag: int) -> dict[str, float]:
     """Max change of visit t's logits when visit t's own ("own") or later ("future") visits'
     medications change (both must be 0)."""
     from dataclasses import replace
@@ -133,7 +133,7 @@ def _leak(rec: Any, enc: list[Any], num_meds: int) -> dict[str, float]:
     from training.gbert.batches import recommend_batch
 
     def logits(visits: list[Any], t: int) -> np.ndarray:
-        b = recommend_batch([visits], num_meds)
+        b = recommend_batch([visits], num_meds, num_diag)
         keys = ("dx_tokens", "rx_tokens", "visit_mask")
         return rec(**{k: b[k] for k in keys})[0, t].numpy()  # type: ignore[no-any-return]
 
@@ -189,7 +189,7 @@ def run_medrec(
             unmapped[name] = load_mapped(model, official, mapping(name, config.layers))
         model.eval()
     enc = [encode_patient(p, vocabs) for p in cohort]
-    batch = recommend_batch(enc, config.num_meds)
+    batch = recommend_batch(enc, config.num_meds, config.num_diag_codes)
     out: dict[str, Any] = {"enc": enc, "batch": batch, "unmapped": unmapped}
     with torch.no_grad():
         out["onto_dx"], out["onto_rx"] = (
@@ -240,7 +240,7 @@ def run_medrec(
             first[key][:] = -100
             first[key][:, 1] = torch.tensor([s[0] for s in sets])
         out["mlm_term"] = float(pretrain_loss(pre, {**pt_batch, **first})) - out["pt_loss"]
-        out["ft_leak"] = _leak(rec, enc, config.num_meds)
+        out["ft_leak"] = _leak(rec, enc, config.num_meds, config.num_diag_codes)
         targets = batch["targets"]
         out["ft_bce"] = [
             float(
