@@ -24,6 +24,8 @@ there) and once per difference with all the others neutralised (``aligned-withou
 stages a difference changes are exactly those that then differ, and :data:`EFFECTS` declares
 them (anything else is reported as ``unexpected``). The code hierarchies themselves are compared
 by structure (MedRec's ``training/gbert/ontology.py`` trees vs the official ``build_tree.py``).
+MedRec's models are built with ``mask_cls_key=True``, the official [CLS]-key masking; MedRec's
+default lets [CLS] read itself (``GBertConfig.mask_cls_key`` gives the measured reason).
 
 Shims (on a copy in the temp dir; the reference folder is never modified, none of it enters this
 repository):

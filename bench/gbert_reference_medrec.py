@@ -178,6 +178,7 @@ def run_medrec(
         head_dim=c["hidden_size"] // c["num_attention_heads"],
         intermediate=c["intermediate_size"],
         graph_heads=c["graph_heads"],
+        mask_cls_key=True,  # the official masking (MedRec's default lets [CLS] read itself)
     )
     graphs = {"dx_graph": official_graph(meta["dx"]), "rx_graph": official_graph(meta["rx"])}
     rec, pre = GBertRecommender(config, **graphs), GBertPretrain(config, **graphs)

@@ -59,9 +59,11 @@ class GBertConfig:
             diagnosis-only input (and every checkpoint written before the option).
         num_proc_codes: procedure vocabulary size (without special tokens); read only with
             ``use_procedures``.
-        mask_cls_key: attention hides the [CLS] key of a set that has codes, as G-BERT's
-            (``mask = x > 1``), so [CLS] reads the codes only; an empty set keeps it. Configs
-            written before the option load with ``False``, as they were trained.
+        mask_cls_key: attention hides the [CLS] key of a set that has codes, as the official
+            code's (``mask = x > 1``), so [CLS] reads the codes only; an empty set keeps it.
+            ``False`` (the default, and every config written before the option) lets [CLS]
+            read itself too: on the MIMIC-size synthetic set the official masking lowered the
+            fine-tuned validation Jaccard from 0.5249 to 0.5158 (one seed, same schedule).
     """
 
     num_diag_codes: int
@@ -80,7 +82,7 @@ class GBertConfig:
     adapter: AdapterConfig | None = field(default=None)
     use_procedures: bool = False
     num_proc_codes: int = 0
-    mask_cls_key: bool = True
+    mask_cls_key: bool = False
 
     def __post_init__(self) -> None:
         if self.use_procedures and self.num_proc_codes < 1:
@@ -116,10 +118,9 @@ class GBertConfig:
     def from_json(cls, obj: dict[str, Any]) -> GBertConfig:
         """Build from :meth:`to_json` output; unknown keys raise ``TypeError``.
 
-        A config written before ``use_procedures`` existed loads as diagnosis-only, and one
-        written before ``mask_cls_key`` keeps its [CLS] key visible.
+        A config written before ``use_procedures`` existed loads as diagnosis-only.
         """
-        obj = {"mask_cls_key": False, **obj}
+        obj = dict(obj)
         for name in ("key_maps", "value_maps"):
             if obj.get(name) is not None:
                 obj[name] = tuple(tuple(int(i) for i in m) for m in obj[name])

@@ -40,6 +40,8 @@ class TrainConfig:
         split: ``literature`` (file order, GAMENet's split and ``medrec train gamenet``'s default)
             or ``random``.
         calibration_visits: DHA search: visits of calibration activations.
+        mask_cls_key: hide the [CLS] key from a set's attention, as the official code
+            (``pretrain`` only; ``GBertConfig.mask_cls_key`` has the measured effect).
         codes: the visit codes the encoder reads (``pretrain`` only; later stages inherit the
             ``--init`` run's): ``diag+proc``, diagnoses with the procedures as context tokens
             (the inputs of LR and GAMENet), or ``diag``, the paper's diagnoses alone. A
@@ -71,6 +73,7 @@ class TrainConfig:
     split: Literal["literature", "random"] = "literature"
     calibration_visits: int = 256
     codes: Codes = "diag+proc"
+    mask_cls_key: bool = False
 
     pretrain_lr = 5e-4  # G-BERT's lr (pre-training and continued pre-training after DHA)
     # Fine-tuning takes 64 patients a step where the official code takes one, so 64x fewer

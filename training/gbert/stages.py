@@ -90,6 +90,7 @@ def pretrain(s: StageInputs) -> StageResult:
         intermediate=cfg.intermediate,
         use_procedures=s.use_procedures,
         num_proc_codes=len(vocabs.proc) if s.use_procedures else 0,
+        mask_cls_key=cfg.mask_cls_key,
     )
     model = build_model("pretrain", config, vocabs)
     assert isinstance(model, GBertPretrain)

@@ -164,8 +164,8 @@ def test_diagnosis_only_keeps_the_papers_parameters(tiny_config, graphs):
 
 def test_cls_key_is_hidden_from_a_set_with_codes_but_not_from_an_empty_one(tiny_config, graphs):
     torch.manual_seed(0)
-    hidden = GBertPretrain(tiny_config, *graphs).eval()
-    seen = GBertPretrain(replace(tiny_config, mask_cls_key=False), *graphs).eval()
+    hidden = GBertPretrain(replace(tiny_config, mask_cls_key=True), *graphs).eval()
+    seen = GBertPretrain(tiny_config, *graphs).eval()
     seen.load_state_dict(hidden.state_dict())
     tokens = _tokens(2, 4, 7)
     tokens[1, 1:] = PAD  # [CLS] alone: an empty set keeps its own key
@@ -177,8 +177,7 @@ def test_cls_key_is_hidden_from_a_set_with_codes_but_not_from_an_empty_one(tiny_
 
 
 def test_a_config_written_before_mask_cls_key_loads_as_it_was_trained():
-    config = GBertConfig(7, 5, hidden=16, head_dim=4, intermediate=8)
-    assert config.mask_cls_key
+    config = GBertConfig(7, 5, hidden=16, head_dim=4, intermediate=8, mask_cls_key=True)
     old = {k: v for k, v in config.to_json().items() if k != "mask_cls_key"}
     assert GBertConfig.from_json(old).mask_cls_key is False
     assert GBertConfig.from_json(config.to_json()) == config
