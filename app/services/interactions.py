@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,7 +106,13 @@ def assess_pairs(
 
 
 def _ref(model: LoadedModel) -> dict[str, Any]:
-    return ModelRef(name=model.name, version=model.version, sha256=model.sha256).model_dump()
+    return _version_ref(model.name, model.version, model.sha256)
+
+
+@functools.lru_cache(maxsize=64)
+def _version_ref(name: str, version: int, sha256: str) -> dict[str, Any]:
+    # Built and validated once per version and shared between responses, which only read it.
+    return ModelRef(name=name, version=version, sha256=sha256).model_dump()
 
 
 def _answer(
