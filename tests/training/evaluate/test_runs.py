@@ -24,16 +24,6 @@ def test_a_pair_model_run_is_not_a_recommender(tmp_path: Path) -> None:
         load_run_predictor(_run(tmp_path, {"model": "genn"}))
 
 
-def test_a_gbert_run_gets_a_clear_answer_until_its_predictor_exists(tmp_path: Path) -> None:
-    try:
-        import training.gbert.predict  # noqa: F401
-    except ModuleNotFoundError:
-        with pytest.raises(ValueError, match="gbert runs cannot be evaluated yet"):
-            load_run_predictor(_run(tmp_path, {"model": "gbert"}))
-    else:
-        pytest.skip("training.gbert.predict exists: G-BERT runs are evaluated")
-
-
 def test_run_data_reads_both_run_layouts() -> None:
     gamenet = {
         "data_dir": "ds",
