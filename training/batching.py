@@ -103,7 +103,11 @@ def encode_patients(
     return [encode_patient(p, vocabs, stats) for p in patients], stats
 
 
-def _pad_codes(rows: list[tuple[tuple[int, ...], ...]], v: int) -> tuple[Tensor, Tensor]:
+def pad_codes(rows: Sequence[Sequence[Sequence[int]]], v: int) -> tuple[Tensor, Tensor]:
+    """Return ``[B, V, C]`` int64 ids and float32 mask of per-patient, per-visit id lists.
+
+    C is the longest list (at least 1); missing visits and codes are 0 in both.
+    """
     width = max((len(c) for visits in rows for c in visits), default=0)
     width = max(width, 1)
     ids = np.zeros((len(rows), v, width), dtype=np.int64)
@@ -126,8 +130,8 @@ def collate(patients: Sequence[EncodedPatient], num_meds: int) -> Batch:
     if any(p.num_visits == 0 for p in patients):
         raise ValueError("collate: a patient has no visits")
     v = max(p.num_visits for p in patients)
-    diag_ids, diag_mask = _pad_codes([p.diag for p in patients], v)
-    proc_ids, proc_mask = _pad_codes([p.proc for p in patients], v)
+    diag_ids, diag_mask = pad_codes([p.diag for p in patients], v)
+    proc_ids, proc_mask = pad_codes([p.proc for p in patients], v)
     meds = np.zeros((len(patients), v, num_meds), dtype=np.float32)
     visit_mask = np.zeros((len(patients), v), dtype=np.float32)
     for b, p in enumerate(patients):

@@ -2,9 +2,9 @@
 
 ``training/batching.py`` (the GAMENet branch) builds the serving contract's padded tensors; G-BERT
 trains on token sets instead, so this small builder lives here. :func:`contract_feeds` builds the
-serving contract (roles ``diag_ids``, ``diag_mask``, ``med_ids``, ``med_mask``, ``visit_mask``,
-plus ``proc_ids`` and ``proc_mask`` for a model with procedures) for the export parity check and
-the bench.
+serving contract with that branch's :func:`~training.batching.pad_codes` (roles ``diag_ids``,
+``diag_mask``, ``med_ids``, ``med_mask``, ``visit_mask``, plus ``proc_ids`` and ``proc_mask`` for
+a model with procedures) for the export parity check and the bench.
 
 Token ids: 0 ``[PAD]``, 1 ``[CLS]``, 2 ``[MASK]``, ``3 + i`` for vocabulary index ``i``. On the
 diagnosis side of a model with procedures, procedure ``j`` is ``3 + Kd + j``
@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from models.gbert.model import CLS, MASK, PAD, SPECIAL
+from training.batching import pad_codes
 from training.data.records import Patient
 from training.data.vocab import Vocabularies
 
@@ -169,18 +170,6 @@ def recommend_batch(
     }
 
 
-def _padded(rows: Sequence[Sequence[Sequence[int]]], v: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``[B, V, C]`` ids and mask of per-patient, per-visit id lists (C at least 1)."""
-    c = max(1, max((len(x) for r in rows for x in r), default=0))
-    ids = np.zeros((len(rows), v, c), dtype=np.int64)
-    mask = np.zeros((len(rows), v, c), dtype=np.float32)
-    for i, r in enumerate(rows):
-        for j, x in enumerate(r):
-            ids[i, j, : len(x)] = x
-            mask[i, j, : len(x)] = 1.0
-    return ids, mask
-
-
 def contract_feeds(
     patients: Sequence[Sequence[EncodedVisit]], use_procedures: bool = False
 ) -> dict[str, Tensor]:
@@ -199,8 +188,7 @@ def contract_feeds(
         visit_mask[i, : len(p)] = 1.0
     feeds = {}
     for role, rows in roles.items():
-        ids, mask = _padded(rows, v)
-        feeds[f"{role}_ids"], feeds[f"{role}_mask"] = torch.from_numpy(ids), torch.from_numpy(mask)
+        feeds[f"{role}_ids"], feeds[f"{role}_mask"] = pad_codes(rows, v)
     return {**feeds, "visit_mask": torch.from_numpy(visit_mask)}
 
 

@@ -34,9 +34,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def runs(dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
-    """pretrain → dha (50%) → finetune (MoR), in one temporary folder."""
+def _pipeline(dataset: Path, finetune: TrainConfig) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """pretrain → dha (50%) → ``finetune``, in ``dataset``'s temporary folder."""
     root = dataset.parent
     out = {"pre": train(dataset, root / "pre", tiny_config())}
     out["dha"] = train(
@@ -45,13 +44,14 @@ def runs(dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
         tiny_config(stage="dha", kv_budget=0.5, fusion_epochs=1),
         init_dir=root / "pre",
     )
-    out["ft"] = train(
-        dataset,
-        root / "ft",
-        tiny_config(stage="finetune", adapter="mor", rank=2, experts=2),
-        init_dir=root / "dha",
-    )
+    out["ft"] = train(dataset, root / "ft", finetune, init_dir=root / "dha")
     return root, out
+
+
+@pytest.fixture(scope="session")
+def runs(dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """pretrain → dha (50%) → finetune (MoR), in one temporary folder."""
+    return _pipeline(dataset, tiny_config(stage="finetune", adapter="mor", rank=2, experts=2))
 
 
 @pytest.fixture(scope="session")
@@ -64,15 +64,4 @@ def proc_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def proc_runs(proc_dataset: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """pretrain (``diag+proc``, the default) → dha (50%) → finetune on ``proc_dataset``."""
-    root = proc_dataset.parent
-    out = {"pre": train(proc_dataset, root / "pre", tiny_config())}
-    out["dha"] = train(
-        proc_dataset,
-        root / "dha",
-        tiny_config(stage="dha", kv_budget=0.5, fusion_epochs=1),
-        init_dir=root / "pre",
-    )
-    out["ft"] = train(
-        proc_dataset, root / "ft", tiny_config(stage="finetune"), init_dir=root / "dha"
-    )
-    return root, out
+    return _pipeline(proc_dataset, tiny_config(stage="finetune"))
