@@ -50,7 +50,7 @@ from training.data.vocab import Vocabularies  # noqa: E402
 from training.gbert.batches import contract_feeds, encode_patient  # noqa: E402
 from training.gbert.config import TrainConfig  # noqa: E402
 from training.gbert.data import split_run  # noqa: E402
-from training.gbert.export import ROLES, GBertServing  # noqa: E402
+from training.gbert.export import GBertServing, roles  # noqa: E402
 from training.gbert.run import train  # noqa: E402
 from training.gbert.runs import graphs, load_model, read_run  # noqa: E402
 
@@ -139,7 +139,9 @@ def kv_params(model: GBertRecommender) -> int:
 
 
 def export_legacy(wrapper: torch.nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
-    inputs, _ = recommender_specs(ROLES, wrapper.model.encoder.config.num_meds)  # type: ignore[union-attr, arg-type]
+    model = wrapper.model
+    assert isinstance(model, GBertRecommender)
+    inputs, _ = recommender_specs(roles(model), model.encoder.config.num_meds)
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

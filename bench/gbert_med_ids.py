@@ -39,12 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benches
 
 from gbert import export_legacy  # noqa: E402
 
+from models.gbert.model import GBertRecommender  # noqa: E402
 from training.data.dataset import Dataset  # noqa: E402
 from training.data.vocab import Vocabularies  # noqa: E402
 from training.gbert.batches import EncodedVisit, contract_feeds, encode_patient  # noqa: E402
 from training.gbert.config import TrainConfig  # noqa: E402
 from training.gbert.data import ddi_graph, split_run  # noqa: E402
-from training.gbert.export import GBertServing, example_feeds  # noqa: E402
+from training.gbert.export import GBertServing, example_feeds, serving_module  # noqa: E402
 from training.gbert.runs import load_model  # noqa: E402
 from training.metrics import recommendation_metrics  # noqa: E402
 
@@ -61,9 +62,9 @@ def all_m(feeds: Feeds, num_meds: int) -> Feeds:
     return {**feeds, "med_ids": ids, "med_mask": history}
 
 
-def numpy_feeds(patients: Sequence[Sequence[EncodedVisit]]) -> Feeds:
+def numpy_feeds(patients: Sequence[Sequence[EncodedVisit]], procedures: bool = False) -> Feeds:
     """The contract feeds of ``patients`` (each predicted at its last visit) as numpy."""
-    return {k: t.numpy() for k, t in contract_feeds(patients).items()}
+    return {k: t.numpy() for k, t in contract_feeds(patients, procedures).items()}
 
 
 def session_of(wrapper: GBertServing, example: dict[str, torch.Tensor], path: Path) -> Any:
@@ -74,13 +75,15 @@ def session_of(wrapper: GBertServing, example: dict[str, torch.Tensor], path: Pa
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def scores(session: Any, patients: Sequence[Sequence[EncodedVisit]], m: int, full: bool) -> Any:
+def scores(
+    session: Any, patients: Sequence[Sequence[EncodedVisit]], m: int, full: bool, procedures: bool
+) -> Any:
     """Probabilities ``[V_p, M]`` of every visit of every patient (prefixes in batches of 64)."""
     prefixes = [(i, p[: t + 1]) for i, p in enumerate(patients) for t in range(len(p))]
     out: list[list[np.ndarray]] = [[] for _ in patients]
     for s in range(0, len(prefixes), 64):
         part = prefixes[s : s + 64]
-        feeds = numpy_feeds([p for _, p in part])
+        feeds = numpy_feeds([p for _, p in part], procedures)
         probs = session.run(None, all_m(feeds, m) if full else feeds)[0]
         for (i, _), row in zip(part, probs, strict=True):
             out[i].append(row)
@@ -132,24 +135,30 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     result: dict[str, Any] = {}
+    procedures = False
     if args.run_dir:
         model, run = load_model(args.run_dir)
-        wrapper = GBertServing(model).eval()  # type: ignore[arg-type]
+        assert isinstance(model, GBertRecommender), "--run-dir needs a fine-tuned run"
+        procedures = model.encoder.config.use_procedures
+        wrapper = serving_module(model)
         vocabs = Vocabularies.from_json(run["vocab"])
         split = split_run(Dataset(args.data).load(), TrainConfig(**run["run_config"]))
-        patients = [encode_patient(p, vocabs) for p in split.test]
+        patients = [encode_patient(p, vocabs, procedures) for p in split.test]
         m = len(vocabs.med)
     else:
         wrapper, patients, m = random_setup()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = wrapper.model.encoder.config
-        session = session_of(wrapper, example_feeds(cfg.num_diag_codes, m), Path(tmp) / "g.onnx")
+        example = example_feeds(
+            cfg.num_diag_codes, m, num_proc=cfg.num_proc_codes if procedures else 0
+        )
+        session = session_of(wrapper, example, Path(tmp) / "g.onnx")
         if args.run_dir:
             ddi_adj, _ = ddi_graph(args.data, None, vocabs)
             y_true = [np.stack([np.isin(np.arange(m), v.rx) for v in p]) for p in patients]
             threshold = float(run["run_config"]["threshold"])
             for name, full in (("own tokens", False), ("all M, masked", True)):
-                probs = scores(session, patients, m, full)
+                probs = scores(session, patients, m, full, procedures)
                 result[name] = recommendation_metrics(
                     y_true, probs, threshold=threshold, ddi_adj=ddi_adj
                 )
@@ -165,9 +174,10 @@ def main() -> None:
             result["max_abs_probability_difference"] = gap
             result["test_patients"] = len(patients)
             result["test_visits"] = sum(len(p) for p in patients)
-        b1 = [(numpy_feeds([p]), all_m(numpy_feeds([p]), m)) for p in patients[:50]]
-        f32 = numpy_feeds(patients[:32])
-        result["latency_b1"] = timed(session, b1, max(1, args.reps // 10))
+        b1 = [numpy_feeds([p], procedures) for p in patients[:50]]
+        b1_pairs = [(f, all_m(f, m)) for f in b1]
+        f32 = numpy_feeds(patients[:32], procedures)
+        result["latency_b1"] = timed(session, b1_pairs, max(1, args.reps // 10))
         result["latency_b32"] = timed(session, [(f32, all_m(f32, m))], args.reps)
     print(json.dumps(result, indent=2))
     if args.out:

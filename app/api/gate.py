@@ -146,7 +146,7 @@ class AuthGate:
         if identity is None or not has_role(identity, role):
             return False
         request.state.api_key_id = identity.id
-        request.state.identity = identity  # get_current_key takes it from here
+        request.state.identity = identity  # current_key takes it from here
         return True
 
 

@@ -27,8 +27,12 @@ from training.ensemble.calibration import EPS
 from training.ensemble.logistic import LogisticMember
 from training.ensemble.predictor import EnsembleSpec
 from training.gamenet.export import ROLES, random_feeds
+from training.gbert.batches import med_tokens
 
 LR_ROLES: tuple[InputRole, ...] = ("diag_ids", "diag_mask", "proc_ids", "proc_mask", "visit_mask")
+# With a token member (G-BERT): past medications also as their own tokens, which the service
+# builds from the same medications as ``med_history``.
+TOKEN_ROLES: tuple[InputRole, ...] = (*ROLES, "med_ids", "med_mask")
 _EXAMPLE_PATIENTS = 8  # no dynamic axis of size 0 or 1 (torch.export specialises those)
 _EXAMPLE_VISITS = 4
 _EXAMPLE_CODES = 5
@@ -91,8 +95,8 @@ class EnsembleInference(nn.Module):
         spec: the fitted mix (calibration, bucket edge, weights).
 
     Shapes:
-        inputs: GAMENet's six roles (``app.contract.manifest``); a member that takes
-        ``med_ids`` + ``med_mask`` gets them from ``med_history``; output: probabilities ``[B, M]``.
+        inputs: GAMENet's six roles (``app.contract.manifest``), then ``med_ids`` + ``med_mask``
+        when a member reads them (:attr:`input_roles`); output: probabilities ``[B, M]``.
     """
 
     scale: Tensor
@@ -105,7 +109,7 @@ class EnsembleInference(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.roles = [tuple(r) for r in roles]
-        self.needs_med_tokens = any("med_ids" in r for r in self.roles)
+        self.input_roles = TOKEN_ROLES if any("med_ids" in r for r in self.roles) else ROLES
         self.code_median = float(spec.code_median)
         self.register_buffer("scale", torch.tensor([c.scale for c in spec.calibration]))  # [K]
         self.register_buffer("shift", torch.tensor([c.shift for c in spec.calibration]))  # [K]
@@ -119,21 +123,21 @@ class EnsembleInference(nn.Module):
         proc_mask: Tensor,
         med_history: Tensor,
         visit_mask: Tensor,
+        med_ids: Tensor | None = None,
+        med_mask: Tensor | None = None,
     ) -> Tensor:
-        """Return ``[B, M]`` ensemble probabilities for each patient's last real visit."""
-        feeds = dict(
-            zip(
-                ROLES,
-                (diag_ids, diag_mask, proc_ids, proc_mask, med_history, visit_mask),
-                strict=True,
-            )
-        )
-        if self.needs_med_tokens:
-            # A token member (G-BERT) reads past medications as ids + mask: every column, masked
-            # by the multi-hot history (the same output as the own-tokens form, tested there).
-            columns = torch.arange(med_history.size(-1), device=med_history.device)
-            feeds["med_ids"] = columns.expand(med_history.shape)  # [B, V, M]
-            feeds["med_mask"] = med_history
+        """Return ``[B, M]`` ensemble probabilities for each patient's last real visit.
+
+        ``med_ids`` / ``med_mask`` are required when :attr:`input_roles` has them. (Fed as every
+        column under the multi-hot mask instead, G-BERT's rx attention ran over all M tokens:
+        about 8x the cost of the whole ensemble at batch 14.)
+        """
+        tensors = (diag_ids, diag_mask, proc_ids, proc_mask, med_history, visit_mask)
+        feeds = dict(zip(ROLES, tensors, strict=True))
+        if self.input_roles == TOKEN_ROLES:
+            if med_ids is None or med_mask is None:
+                raise ValueError("a token member needs the med_ids and med_mask feeds")
+            feeds["med_ids"], feeds["med_mask"] = med_ids, med_mask
         probs = torch.stack(
             [
                 m(*(feeds[r] for r in roles))
@@ -195,7 +199,7 @@ def build(
     spec = EnsembleSpec.from_json(json.loads((run_dir / run["spec_file"]).read_text()))
     built = [_member_module(run_dir, source, vocabs) for source in run["members"]]
     wrapper = EnsembleInference([m for m, _ in built], [r for _, r in built], spec).eval()
-    inputs, outputs = recommender_specs(ROLES, len(vocabs.med))
+    inputs, outputs = recommender_specs(wrapper.input_roles, len(vocabs.med))
     feeds = random_feeds(
         max(len(vocabs.diag), 1),
         max(len(vocabs.proc), 1),
@@ -204,6 +208,8 @@ def build(
         max_visits=_EXAMPLE_VISITS,
         max_codes=_EXAMPLE_CODES,
     )
+    if "med_ids" in wrapper.input_roles:
+        feeds.update(med_tokens(feeds["med_history"]))
     rows = metrics["rows"]
     fields = {
         "name": "ensemble",

@@ -224,21 +224,25 @@ def _bucket_table(
 
 
 def _split_of(run_dir: Path, run: dict[str, Any]) -> SplitConfig:
-    split = run.get("dataset", {}).get("split", {})
+    split = run_data(run).split
     if "method" not in split:
         raise ValueError(f"{run_dir / 'run.json'}: records no dataset split")
     return SplitConfig(method=split["method"], seed=split.get("seed") or 0)
 
 
 def _check_member(run_dir: Path, run: dict[str, Any], data: PreparedData) -> None:
+    """Refuse a member of another dataset, split or vocabulary (GAMENet's or G-BERT's layout)."""
     where = run_dir / "run.json"
-    dataset = run.get("dataset", {})
-    if dataset.get("fingerprint") != data.dataset["fingerprint"]:
+    trained = run_data(run)
+    if trained.fingerprint != data.dataset["fingerprint"]:
         raise ValueError(f"{where}: trained on another dataset (fingerprint differs)")
     ours = data.dataset["split"]["patient_ids_sha256"]
-    if dataset.get("split", {}).get("patient_ids_sha256") != ours:
+    if trained.split.get("patient_ids_sha256") != ours:
         raise ValueError(f"{where}: trained on another split of the dataset")
-    vocab = json.loads((run_dir / run.get("vocab_file", "vocab.json")).read_text())
+    # G-BERT keeps its vocabularies in run.json; GAMENet in a file beside it.
+    vocab = run.get("vocab") or json.loads(
+        (run_dir / run.get("vocab_file", "vocab.json")).read_text()
+    )
     if vocab != data.vocabs.to_json():
         raise ValueError(f"{where}: its vocabularies differ from the training split's")
 

@@ -12,7 +12,11 @@ import torch
 from app.contract.visits import RawVisit
 from app.inference.onnx import OrtOptions, open_session, read_manifest
 from app.inference.recommender import Recommender
-from tests.training.ensemble.conftest import EnsembleRun, make_ensemble_run
+from models.gbert.config import GBertConfig
+from models.gbert.model import GBertRecommender
+from tests.models.gbert.conftest import chain_graph
+from tests.training.ensemble.conftest import QUICK, EnsembleRun, make_ensemble_run
+from tests.training.gbert.conftest import tiny_config
 from training.data.records import Patient
 from training.data.splits import SplitConfig
 from training.ensemble.calibration import Platt
@@ -20,8 +24,13 @@ from training.ensemble.export import EnsembleInference
 from training.ensemble.patterns import NUM_BUCKETS
 from training.ensemble.predict import load_predictor
 from training.ensemble.predictor import EnsemblePredictor, EnsembleSpec
+from training.ensemble.run import train
 from training.export.runner import export_run
 from training.gamenet.data import prepare_data
+from training.gamenet.export import ROLES, random_feeds
+from training.gbert.batches import med_tokens
+from training.gbert.export import PROC_ROLES, serving_module
+from training.gbert.run import train as train_gbert
 
 PARITY = 1e-5
 
@@ -53,9 +62,8 @@ def raw_visits(patient: Patient, upto: int) -> list[RawVisit]:
     ]
 
 
-@pytest.mark.slow
-def test_served_scores_match_the_numpy_definition_on_every_held_out_visit(exported) -> None:
-    run, artifact = exported
+def served_parity(run: EnsembleRun, artifact: Path) -> tuple[float, int]:
+    """The largest |served - numpy definition| over every held-out visit, and how many visits."""
     manifest = read_manifest(artifact)
     session = open_session(artifact, manifest, manifest.onnx_sha256, OrtOptions())
     recommender = Recommender(manifest, session, evidence_per_medication=0)
@@ -69,6 +77,36 @@ def test_served_scores_match_the_numpy_definition_on_every_held_out_visit(export
             got = np.array([served[m] for m in ensemble.med_vocab])
             worst = max(worst, float(np.abs(got - row).max()))
             visits += 1
+    return worst, visits
+
+
+@pytest.mark.slow
+def test_served_scores_match_the_numpy_definition_on_every_held_out_visit(exported) -> None:
+    worst, visits = served_parity(*exported)
+    assert visits >= 30
+    assert worst <= PARITY
+
+
+@pytest.fixture(scope="module")
+def exported_with_gbert(
+    exported: tuple[EnsembleRun, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[EnsembleRun, Path]:
+    """GAMENet, G-BERT (``diag+proc``) and LR on the same tiny dataset, exported."""
+    run = exported[0]
+    root = tmp_path_factory.mktemp("ensemble-gbert")
+    train_gbert(run.data, root / "pre", tiny_config())
+    train_gbert(run.data, root / "ft", tiny_config(stage="finetune"), init_dir=root / "pre")
+    train(run.data, [run.gamenet, root / "ft"], root / "ensemble", QUICK)
+    export_run(root / "ensemble", root / "artifact", version=1)
+    return EnsembleRun(run.data, run.gamenet, root / "ensemble"), root / "artifact"
+
+
+@pytest.mark.slow
+def test_a_gbert_member_is_served_from_its_own_medication_tokens(exported_with_gbert) -> None:
+    run, artifact = exported_with_gbert
+    roles = [t.role for t in read_manifest(artifact).inputs]
+    assert roles[-2:] == ["med_ids", "med_mask"] and "med_history" in roles
+    worst, visits = served_parity(run, artifact)
     assert visits >= 30
     assert worst <= PARITY
 
@@ -130,11 +168,11 @@ class _TokenMember(torch.nn.Module):
         return torch.sigmoid(hot.sum(1) - 1.0)
 
 
-def test_a_token_member_gets_the_past_medications_from_med_history() -> None:
+def test_a_token_member_reads_the_same_medications_as_a_history_member() -> None:
     b, v, c, m = 3, 4, 2, 6
     gen = torch.Generator().manual_seed(0)
     history = (torch.rand(b, v, m, generator=gen) > 0.5).float()
-    ids = torch.zeros(b, v, c, dtype=torch.long)
+    codes = torch.zeros(b, v, c, dtype=torch.long)
     mask = torch.ones(b, v, c)
     spec = EnsembleSpec(
         members=("history", "tokens"),
@@ -153,19 +191,15 @@ def test_a_token_member_gets_the_past_medications_from_med_history() -> None:
         threshold=0.5,
     )
     history_only = EnsembleInference([_HistoryMember(), _TokenMember(m)], roles, spec_history)
+    assert tokens.input_roles == (*ROLES, "med_ids", "med_mask")
     visit_mask = torch.ones(b, v)
-    feeds = (ids, mask, ids, mask, history, visit_mask)
+    feeds = (codes, mask, codes, mask, history, visit_mask, *med_tokens(history).values())
     assert torch.allclose(tokens(*feeds), history_only(*feeds), atol=1e-6)
+    with pytest.raises(ValueError, match="needs the med_ids"):
+        tokens(*feeds[:6])
 
 
 def test_a_gbert_member_with_procedures_gets_the_proc_roles() -> None:
-    from models.gbert.config import GBertConfig
-    from models.gbert.model import GBertRecommender
-    from tests.models.gbert.conftest import chain_graph
-    from training.gamenet.export import ROLES, random_feeds
-    from training.gbert.batches import med_tokens
-    from training.gbert.export import PROC_ROLES, serving_module
-
     torch.manual_seed(0)
     config = GBertConfig(
         7, 5, hidden=16, head_dim=4, intermediate=16, use_procedures=True, num_proc_codes=4
@@ -182,8 +216,9 @@ def test_a_gbert_member_with_procedures_gets_the_proc_roles() -> None:
     )
     ensemble = EnsembleInference([member], [PROC_ROLES], spec).eval()
     feeds = random_feeds(7, 4, 5, patients=4, max_visits=3, max_codes=3)
+    feeds.update(med_tokens(feeds["med_history"]))
     with torch.no_grad():
-        mixed = ensemble(*(feeds[r] for r in ROLES))
+        mixed = ensemble(*(feeds[r] for r in ensemble.input_roles))
         direct = member(
             feeds["diag_ids"],
             feeds["diag_mask"],
@@ -193,6 +228,6 @@ def test_a_gbert_member_with_procedures_gets_the_proc_roles() -> None:
             visit_mask=feeds["visit_mask"],
         )
         unread = {**feeds, "proc_mask": torch.zeros_like(feeds["proc_mask"])}
-        no_proc = ensemble(*(unread[r] for r in ROLES))
+        no_proc = ensemble(*(unread[r] for r in ensemble.input_roles))
     torch.testing.assert_close(mixed, direct, atol=1e-5, rtol=1e-4)  # one member, identity Platt
     assert (mixed - no_proc).abs().max() > 1e-6  # the member reads the procedures

@@ -9,6 +9,7 @@ import pytest
 
 from tests.training.ensemble.conftest import QUICK, EnsembleRun, make_ensemble_run
 from tests.training.gamenet.conftest import make_dataset
+from tests.training.gbert.conftest import tiny_config
 from training.baselines import med_targets
 from training.data.splits import SplitConfig
 from training.ensemble.config import TrainConfig
@@ -18,6 +19,7 @@ from training.ensemble.predictor import EnsemblePredictor, EnsembleSpec
 from training.ensemble.run import train
 from training.evaluate.runs import load_run_predictor
 from training.gamenet.data import prepare_data
+from training.gbert.run import train as train_gbert
 from training.metrics import recommendation_metrics
 
 ROWS = ("gamenet", "lr", "uniform mean", "global weights", "per-pattern weights")
@@ -98,3 +100,15 @@ def test_an_existing_run_is_not_overwritten(run: EnsembleRun, tmp_path: Path) ->
     shutil.copytree(run.ensemble, tmp_path / "ens")
     with pytest.raises(FileExistsError):
         train(run.data, [run.gamenet], tmp_path / "ens", QUICK)
+
+
+@pytest.mark.slow
+def test_a_gbert_run_is_a_member_beside_gamenet(run: EnsembleRun, tmp_path: Path) -> None:
+    """G-BERT's run.json layout (data, split and vocab inline) is checked like GAMENet's."""
+    train_gbert(run.data, tmp_path / "pre", tiny_config())
+    gbert = tmp_path / "ft"
+    train_gbert(run.data, gbert, tiny_config(stage="finetune"), init_dir=tmp_path / "pre")
+    metrics = train(run.data, [gbert, run.gamenet], tmp_path / "ens", QUICK)
+    assert metrics["members"] == ["gbert", "gamenet", "lr"]
+    members = json.loads((tmp_path / "ens" / "run.json").read_text())["members"]
+    assert [m["model"] for m in members if m["kind"] == "run"] == ["gbert", "gamenet"]
