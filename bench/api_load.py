@@ -14,7 +14,7 @@ less of the shared CPU than the Python client, so the server gets more of it.
     OMP_NUM_THREADS=1 python bench/api_load.py --client wrk --tag sqlite --profile
     OMP_NUM_THREADS=1 python bench/api_load.py --client wrk --tag postgresql \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
-    python bench/api_load.py --artifact var/artifacts/gamenet-v1    # a real exported artifact
+    python bench/api_load.py --artifact var/artifacts/ensemble-v1  # any exported recommender
 
 The client runs on the same machine as the server, so both share the CPU; figures are for
 comparing the two endpoints in one run (the ratio), not absolute capacity.
@@ -341,11 +341,15 @@ def _drop_postgres_schema(url: str, schema: str) -> None:
     engine.dispose()
 
 
-def _serve(settings: Settings, workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(
+    settings: Settings, workers: int | None, model: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``medrec serve`` with ``model`` as the default recommender; wait until ready."""
     port = _free_port()
     env = {
         **os.environ,
         "MEDREC_HOME": str(settings.home),
+        "MEDREC_DEFAULT_MODEL": model,  # an --artifact may be G-BERT or an ensemble
         "MEDREC_DATABASE_URL": settings.database_url,
         "MEDREC_LOG_LEVEL": "warning",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
@@ -450,7 +454,7 @@ def main() -> None:
 
 def _run(args: argparse.Namespace, home: Path) -> None:
     settings, artifact, model, key = _prepare(args, home)
-    server, base = _serve(settings, args.workers)
+    server, base = _serve(settings, args.workers, model["name"])
     client = drive_wrk if args.client == "wrk" else drive
     url = f"{base}/v1/recommendations" + (f"?{args.query}" if args.query else "")
     bodies = patients(artifact, 256)
