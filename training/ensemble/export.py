@@ -130,11 +130,11 @@ class EnsembleInference(nn.Module):
 
         ``med_ids`` / ``med_mask`` are required when :attr:`input_roles` has them. (Fed as every
         column under the multi-hot mask instead, G-BERT's rx attention ran over all M tokens:
-        about 8x the cost of the whole ensemble at batch 14.)
+        a MIMIC-size GAMENet + G-BERT + LR answer with evidence cost 46 ms instead of 7.5.)
         """
         tensors = (diag_ids, diag_mask, proc_ids, proc_mask, med_history, visit_mask)
         feeds = dict(zip(ROLES, tensors, strict=True))
-        if self.input_roles == TOKEN_ROLES:
+        if "med_ids" in self.input_roles:
             if med_ids is None or med_mask is None:
                 raise ValueError("a token member needs the med_ids and med_mask feeds")
             feeds["med_ids"], feeds["med_mask"] = med_ids, med_mask
