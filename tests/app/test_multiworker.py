@@ -65,10 +65,10 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str, 
 
 def _recommend(
     base: str, key: str, n: int, stop_at: list[float] | None = None
-) -> list[tuple[float, int, int | None]]:
+) -> list[tuple[float, float, int, int | None]]:
     """Up to ``n`` requests on one connection, until ``stop_at[0]`` (monotonic) if given.
 
-    Returns (send time, status, model version) per request.
+    Returns (send time, answer time, status, model version) per request.
     """
     out = []
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as client:
@@ -78,7 +78,7 @@ def _recommend(
             sent = time.monotonic()
             r = client.post("/v1/recommendations", json=patient())
             version = r.json()["model"]["version"] if r.status_code == 200 else None
-            out.append((sent, r.status_code, version))
+            out.append((sent, time.monotonic(), r.status_code, version))
     return out
 
 
@@ -91,13 +91,17 @@ def test_an_activation_under_load_reaches_every_worker_within_the_bound(
     with ThreadPoolExecutor(8) as pool:
         loads = [pool.submit(_recommend, base, key, 20_000, stop_at) for _ in range(8)]
         time.sleep(1.0)
+        registering = time.monotonic()
         register_model(settings, settings.home / "v2", activate=True)
         switched = time.monotonic()
         stop_at[0] = switched + SWITCH_BOUND_SECONDS + 1.5
         answers = [a for f in loads for a in f.result()]
-    assert all(status == 200 for _, status, _ in answers), "no request may fail"
-    after = [v for sent, _, v in answers if sent > switched + SWITCH_BOUND_SECONDS]
-    before = [v for sent, _, v in answers if sent < switched]
+    assert all(status == 200 for _, _, status, _ in answers), "no request may fail"
+    # The activation commits somewhere inside register_model, so only an answer received
+    # before it was called must be v1, and only a request sent after it returned (plus the
+    # bound) must be v2.
+    after = [v for sent, _, _, v in answers if sent > switched + SWITCH_BOUND_SECONDS]
+    before = [v for _, answered, _, v in answers if answered < registering]
     assert before and set(before) == {1}
     assert after, "no request was sent after the switch-over bound"
     assert set(after) == {2}
