@@ -41,8 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def asgi() -> FastAPI:
-    """Factory for ``uvicorn --factory app.main:asgi``: logging set up here, settings from env."""
+    """Factory for ``uvicorn --factory app.main:asgi``: logging set up here, settings from env.
+
+    The level is set even where logging was configured before (``medrec serve`` with one
+    worker runs this in the CLI's process, whose root logger is at INFO): otherwise
+    ``MEDREC_LOG_LEVEL=warning`` still wrote an access-log line per request.
+    """
     settings = get_settings()
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=settings.log_level.upper(), format=fmt)
+    logging.basicConfig(format=fmt)
+    logging.getLogger().setLevel(settings.log_level.upper())
     return create_app(settings)
