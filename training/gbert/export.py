@@ -9,6 +9,9 @@ two tables (the diagnosis side's holds the procedures after the diagnoses), the 
 are buffers (Gather), and adapters with constant routing are merged into W. Visits and codes are
 dynamic axes, so padding is trimmed per request.
 
+Each distinct visit is encoded once per call (:meth:`GBertServing.encode_distinct`): the
+service's evidence batch, one copy of the patient per occluded code, shares its past visits.
+
 The medications of a past visit enter the rx encoder as their own tokens, ``[CLS]`` + ``med_ids``
 (padding where ``med_mask`` is 0), as in training. (Before the ``med_ids`` role they entered as all
 M medication tokens under a key mask: the same function, at ~M/|meds| times the rx cost.)
@@ -83,12 +86,25 @@ class GBertServing(nn.Module):
         b = dx.shape[0]
         cls = torch.ones_like(dx[..., :1]) * CLS  # [B, V, 1]
         rx = (med_ids + SPECIAL) * (med_mask > 0).long()  # [B, V, Cm]
-        dx_cls = self.model.encode_visits(torch.cat([cls, dx], -1), self.dx_table, 0)
-        rx_cls = self.model.encode_visits(torch.cat([cls, rx], -1), self.rx_table, 1)
+        dx_cls = self.encode_distinct(torch.cat([cls, dx], -1), self.dx_table, 0)
+        rx_cls = self.encode_distinct(torch.cat([cls, rx], -1), self.rx_table, 1)
         logits = self.model.visit_logits(dx_cls, rx_cls, visit_mask)  # [B, V, M]
         last = (visit_mask.sum(1) - 1).clamp(min=0).long()  # [B]
         index = last.view(b, 1, 1).expand(b, 1, logits.shape[2])  # [B, 1, M]
         return torch.sigmoid(logits.gather(1, index).squeeze(1))
+
+    def encode_distinct(self, tokens: Tensor, table: Tensor, kind: int) -> Tensor:
+        """The [CLS] vector of every visit, [B, V, D], encoding each distinct visit once.
+
+        Each visit is encoded on its own, so equal token rows give equal vectors. The service's
+        evidence batch repeats the patient once per occluded code, and those copies differ only
+        in the last visit: encoding the distinct rows (``Unique`` in the graph) skips every
+        repeated past visit, and the last visit's medication side, always ``[CLS]`` alone.
+        """
+        b, v, c = tokens.shape
+        rows, inverse = torch.unique(tokens.reshape(b * v, c), dim=0, return_inverse=True)
+        cls: Tensor = self.model.encoder(rows, table, kind, True)[:, 0]  # [U, D]
+        return cls[inverse].view(b, v, -1)
 
 
 class GBertProcServing(GBertServing):

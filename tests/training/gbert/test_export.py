@@ -48,6 +48,26 @@ def test_serving_wrapper_matches_training_path():
     torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-4)
 
 
+def test_repeated_visits_are_encoded_once_with_the_same_answer():
+    # The service's evidence batch: one patient, once per code of the last visit left out.
+    model = _model()
+    past = [EncodedVisit((0, 3), (1, 2)), EncodedVisit((4,), (0,))]
+    last = (5, 6, 1)
+    patients = [[*past, EncodedVisit(last, ())]]
+    patients += [[*past, EncodedVisit(last[:i] + last[i + 1 :], ())] for i in range(len(last))]
+    wrapper = GBertServing(model)
+    rows: list[int] = []
+    wrapper.model.encoder.register_forward_hook(lambda _m, args, _o: rows.append(len(args[0])))
+    with torch.no_grad():
+        batch = recommend_batch(patients, 5, 7)
+        probs = torch.sigmoid(model(batch["dx_tokens"], batch["rx_tokens"], batch["visit_mask"]))
+        rows.clear()
+        served = wrapper(**contract_feeds(patients))
+    torch.testing.assert_close(served, probs[:, -1], atol=1e-6, rtol=1e-5)
+    # dx: the 2 past visits and the 4 last ones; rx: the 2 past and the last's [CLS] alone
+    assert rows == [2 + len(patients), 2 + 1]
+
+
 def test_constant_routing_is_merged_in_the_wrapper():
     wrapper = GBertServing(_model("constant"))
     assert not any(isinstance(m, MoRLinear) for m in wrapper.modules())

@@ -93,6 +93,13 @@ def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
     # Occlusion of the current visit's codes moves G-BERT's scores: evidence names those codes.
     cited = {(e.system, e.code) for med in result.medications for e in med.evidence}
     assert cited and cited <= set(known[2:])
+    # The evidence batch (the patient once per occluded code) is one graph call that encodes
+    # the shared past visits once: each copy scores as it does alone.
+    one_by_one = ModelRegistry(occlusion_budget=1).prepare(
+        name=m.name, version=m.version, sha256=m.onnx_sha256, path=artifact
+    )
+    assert one_by_one.recommender is not None
+    assert one_by_one.recommender.recommend(visits, threshold=0.0) == result
     # the past medications reach the rx encoder through med_ids / med_mask
     other = [RawVisit(diagnoses=known[:2], medications=m.vocab["med"][2:5]), RawVisit(known[2:])]
     moved = loaded.recommender.recommend(other, threshold=0.0).medications
