@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 import anyio
 from fastapi import HTTPException
@@ -14,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
+from app.db.ids import uuid7
 from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1").lower()
-        request_id = incoming.replace("-", "") if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming.replace("-", "") if _REQUEST_ID.match(incoming) else uuid7().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         start = time.perf_counter()

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
+from app.db.ids import uuid7
 from app.db.models import AuditEvent
 
 _INSERT = insert(AuditEvent)
@@ -27,7 +28,7 @@ class AuditRecord:
     status_code: int
     duration_ms: float
     created_at: datetime = field(default_factory=utcnow)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=uuid7)  # time-ordered: inserts append to the index
 
 
 def create_audit_events(*, session: Session, events: Sequence[AuditRecord]) -> int:

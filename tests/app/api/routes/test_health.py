@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from fastapi.testclient import TestClient
 
 from app.api.deps import get_registry
@@ -10,6 +12,7 @@ def test_healthz_is_constant(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
     assert len(r.headers["x-request-id"]) == 32
+    assert uuid.UUID(r.headers["x-request-id"]).version == 7  # time-ordered in the audit index
 
 
 def test_readyz_needs_a_loaded_model(client: TestClient) -> None:
