@@ -99,7 +99,14 @@ def test_the_service_serves_a_gbert_artifact_with_evidence(runs):
         name=m.name, version=m.version, sha256=m.onnx_sha256, path=artifact
     )
     assert one_by_one.recommender is not None
-    assert one_by_one.recommender.recommend(visits, threshold=0.0) == result
+    alone = one_by_one.recommender.recommend(visits, threshold=0.0).medications
+    assert [m.atc3 for m in alone] == [m.atc3 for m in result.medications]
+    for a, b in zip(alone, result.medications, strict=True):
+        assert a.probability == pytest.approx(b.probability, abs=2e-6)
+        assert [e.code for e in a.evidence] == [e.code for e in b.evidence]
+        assert [e.contribution for e in a.evidence] == pytest.approx(
+            [e.contribution for e in b.evidence], abs=2e-6
+        )
     # the past medications reach the rx encoder through med_ids / med_mask
     other = [RawVisit(diagnoses=known[:2], medications=m.vocab["med"][2:5]), RawVisit(known[2:])]
     moved = loaded.recommender.recommend(other, threshold=0.0).medications
