@@ -71,14 +71,22 @@ def serve(
     if migrate:
         admin.upgrade_db(settings)
     workers = workers or settings.workers
-    if workers > 1:
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:  # a socket per worker: see app/supervisor.py
+        from app.supervisor import supervise
+
         _share_metrics(settings)
+        try:
+            status = supervise(host, port, workers, settings.log_level)
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
+        raise typer.Exit(status)
     uvicorn.run(
         "app.main:asgi",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
+        host=host,
+        port=port,
         log_level=settings.log_level,
         # uvicorn's access log records the raw target, query string and all (codes are PHI);
         # the service logs the route template instead (logger ``medrec.access``).

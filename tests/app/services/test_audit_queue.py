@@ -89,8 +89,18 @@ def test_a_full_queue_answers_503_instead_of_an_unaudited_answer(
     assert r.json()["title"] == "Audit log unavailable"
 
 
+# uvicorn's own supervisor, and the one `medrec serve --workers 2` runs (app/supervisor.py)
+SERVERS = {
+    "uvicorn": ["-m", "uvicorn", "--factory", "app.main:asgi", "--workers", "2"],
+    "medrec serve": ["-m", "app.cli", "serve", "--no-migrate", "--workers", "2"],
+}
+
+
 @pytest.mark.slow
-def test_1000_audited_requests_then_sigterm_leave_exactly_1000_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_command", SERVERS.values(), ids=SERVERS.keys())
+def test_1000_audited_requests_then_sigterm_leave_exactly_1000_rows(
+    tmp_path: Path, server_command: list[str]
+) -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         home=tmp_path,
@@ -108,8 +118,8 @@ def test_1000_audited_requests_then_sigterm_leave_exactly_1000_rows(tmp_path: Pa
         "MEDREC_AUDIT_FLUSH_SECONDS": "60",  # no periodic flush: only the shutdown writes
         "MEDREC_LOG_LEVEL": "warning",
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:asgi", "--port", str(port)]
-    server = subprocess.Popen([*command, "--workers", "2"], cwd=ROOT, env=env)
+    command = [sys.executable, *server_command, "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base)
