@@ -103,7 +103,7 @@ class GBertServing(nn.Module):
         """
         b, v, c = tokens.shape
         rows, inverse = torch.unique(tokens.reshape(b * v, c), dim=0, return_inverse=True)
-        cls: Tensor = self.model.encoder(rows, table, kind, True)[:, 0]  # [U, D]
+        cls = self.model.encode_visits(rows.unsqueeze(0), table, kind)[0]  # [U, D]
         return cls[inverse].view(b, v, -1)
 
 
