@@ -66,6 +66,7 @@ def serve(
     import uvicorn
 
     from app import admin
+    from app.supervisor import APP_OPTIONS, supervise
 
     settings = get_settings()
     if migrate:
@@ -73,8 +74,6 @@ def serve(
     workers = workers or settings.workers
     host, port = host or settings.host, port or settings.port
     if workers > 1:  # a socket per worker: see app/supervisor.py
-        from app.supervisor import supervise
-
         _share_metrics(settings)
         try:
             status = supervise(host, port, workers, settings.log_level)
@@ -82,16 +81,7 @@ def serve(
             typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
             raise typer.Exit(1) from exc
         raise typer.Exit(status)
-    uvicorn.run(
-        "app.main:asgi",
-        factory=True,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        # uvicorn's access log records the raw target, query string and all (codes are PHI);
-        # the service logs the route template instead (logger ``medrec.access``).
-        access_log=False,
-    )
+    uvicorn.run(**APP_OPTIONS, host=host, port=port, log_level=settings.log_level)
 
 
 def _share_metrics(settings: Settings) -> None:

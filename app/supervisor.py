@@ -24,8 +24,13 @@ import socket
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 logger = logging.getLogger(__name__)
+# How uvicorn runs the app, with one worker or many. uvicorn's access log records the raw target,
+# query string and all (codes are PHI); the service logs the route template instead (logger
+# ``medrec.access``).
+APP_OPTIONS: dict[str, Any] = {"app": "app.main:asgi", "factory": True, "access_log": False}
 BACKLOG = 2048
 SHUTDOWN_SECONDS = 60.0  # a worker still running after this is killed
 _CHECK_SECONDS = 0.5
@@ -55,15 +60,7 @@ def serve_worker(host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     sock = listening_socket(host, port)
-    config = uvicorn.Config(
-        "app.main:asgi",
-        factory=True,
-        log_level=log_level,
-        # uvicorn's access log records the raw target, query string and all (codes are PHI);
-        # the service logs the route template instead (logger ``medrec.access``).
-        access_log=False,
-        loop="asyncio",
-    )
+    config = uvicorn.Config(**APP_OPTIONS, log_level=log_level, loop="asyncio")
     uvicorn.Server(config).run(sockets=[sock])
 
 
