@@ -85,6 +85,8 @@ def supervise(host: str, port: int, workers: int, log_level: str) -> int:
         nonlocal stopping
         stopping = True
         logger.info("%s: stopping %d workers", signal.Signals(signum).name, len(processes))
+        # At once, not after the loop's sleep: a worker stops accepting when it hears it.
+        _terminate(processes)
 
     processes = [start() for _ in range(workers)]
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -100,9 +102,8 @@ def supervise(host: str, port: int, workers: int, log_level: str) -> int:
                     processes[i] = start()
             time.sleep(_CHECK_SECONDS)
     finally:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
+        if not stopping:  # left the loop on an error: the workers have not been told
+            _terminate(processes)
         deadline = time.monotonic() + SHUTDOWN_SECONDS
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -118,3 +119,10 @@ def supervise(host: str, port: int, workers: int, log_level: str) -> int:
     # worker with that signal; a worker killed after the timeout is not clean.
     clean = {0, -signal.SIGTERM, -signal.SIGINT}
     return 0 if all(p.exitcode in clean for p in processes) else 1
+
+
+def _terminate(processes: list[BaseProcess]) -> None:
+    """SIGTERM to each live worker (a second one is harmless: only a second SIGINT forces)."""
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
